@@ -1,0 +1,154 @@
+"""One config mechanism end to end: an experiment is four frozen dataclasses addressed by dotted keys.
+
+``ExperimentConfig`` composes the configs that sit beside the code they configure:
+``data`` (:class:`actrec.data.config.DataConfig`), ``model`` (the registered model's own config, chosen by
+``model.name``), ``optim`` and ``train`` (:mod:`actrec.train.config`). The same dotted keys
+(``model.theta``, ``data.modality``, ``optim.lr``) are used on the CLI, in Ray Tune's ``param_space``, as
+MLflow params and as report columns; :func:`flatten` and :func:`from_flat` convert both ways.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from actrec.data.config import DataConfig
+from actrec.models import list_models, model_config
+from actrec.train.config import OptimConfig, TrainConfig
+
+SECTIONS = ("data", "model", "optim", "train")
+DEFAULT_MODEL = "mfst_base"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExperimentConfig:
+    """A fully resolved experiment: everything one Ray Train run needs."""
+
+    data: DataConfig  # dataset, modality, frames and crop
+    model_name: str  # registered model variant (dotted key ``model.name``)
+    model: Any  # that variant's config dataclass
+    optim: OptimConfig  # SGD, warm-up + cosine (MFST §IV-A)
+    train: TrainConfig  # epochs, batch, workers, MixUp
+
+    def __post_init__(self) -> None:
+        if self.model_name not in list_models():
+            raise ValueError(f"model.name must be one of {list_models()}, got {self.model_name!r}")
+        num_classes = getattr(self.model, "num_classes", None)
+        if num_classes is not None and num_classes != self.data.num_classes:
+            raise ValueError(
+                f"model.num_classes ({num_classes}) must equal the dataset's class count "
+                f"data.num_classes ({self.data.num_classes}) for data.dataset={self.data.dataset!r}"
+            )
+
+
+def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Dotted-key dict of every config value (tuples stay tuples)."""
+    flat: dict[str, Any] = {"model.name": cfg.model_name}
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        for field in dataclasses.fields(obj):
+            flat[f"{section}.{field.name}"] = getattr(obj, field.name)
+    return flat
+
+
+def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
+    """Build an :class:`ExperimentConfig` from dotted keys; unspecified fields take their defaults.
+
+    ``model.num_classes`` is derived from the dataset unless given explicitly.
+    """
+    grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        if section not in grouped or not name:
+            raise ValueError(f"unknown config key {key!r}: keys are '<section>.<field>' with section in {SECTIONS}")
+        grouped[section][name] = value
+
+    data = _build(DataConfig, "data", grouped["data"])
+    model_name = grouped["model"].pop("name", DEFAULT_MODEL)
+    if model_name not in list_models():
+        raise ValueError(f"model.name must be one of {list_models()}, got {model_name!r}")
+    model_overrides = _coerce_fields(type(model_config(model_name)), "model", grouped["model"])
+    model_overrides.setdefault("num_classes", data.num_classes)
+    model = model_config(model_name, **model_overrides)
+    optim = _build(OptimConfig, "optim", grouped["optim"])
+    train = _build(TrainConfig, "train", grouped["train"])
+    return ExperimentConfig(data=data, model_name=model_name, model=model, optim=optim, train=train)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """Parse CLI ``key=value`` pairs (``model.theta=0.6``) into a dict of raw strings."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"override {item!r} must look like 'section.field=value', e.g. 'model.theta=0.6'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _build(cls: type, section: str, values: dict[str, Any]) -> Any:
+    return cls(**_coerce_fields(cls, section, values))
+
+
+def _coerce_fields(cls: type, section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Check names against the dataclass and convert CLI strings to each field's annotated type."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    out = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"unknown config key {section}.{name}; known fields: {sorted(known)}")
+        try:
+            out[name] = coerce(value, hints[name])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{section}.{name}: cannot read {value!r} as {hints[name]}: {err}") from None
+    return out
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """Convert ``value`` (often a CLI string) to ``annotation``; non-strings pass through mostly unchanged."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if isinstance(value, str):
+            for candidate in sorted(args, key=_union_order):
+                try:
+                    return coerce(value, candidate)
+                except (TypeError, ValueError):
+                    continue
+            raise ValueError(f"none of {args} matched")
+        return value
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        item_type = args[0] if args else str
+        return tuple(coerce(v.strip() if isinstance(v, str) else v, item_type) for v in items if v != "")
+    if annotation is bool:
+        if isinstance(value, str):
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        return bool(value)
+    if annotation is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("expected an integer")
+        return int(value)
+    if annotation is float:
+        return float(value)
+    if annotation is str:
+        return str(value)
+    if annotation is type(None):
+        if value in (None, "none", "None", ""):
+            return None
+        raise ValueError("expected none")
+    return value
+
+
+def _union_order(t: Any) -> int:
+    # Try the strictest reading first so "3" becomes int 3 and "0.5" a float.
+    return {type(None): 0, bool: 1, int: 2, float: 3}.get(t, 4)

@@ -1,0 +1,260 @@
+"""Tar shards plus a JSON index: the on-disk format every dataset (synthetic now, real adapters later) is written in.
+
+Layout of a dataset root::
+
+    index.json            dataset name, classes, modalities, shards with per-sample key/label/subject/view, splits
+    shard-000000.tar      members of each sample, contiguous and in this order:
+        <key>.rgb.mp4     H.264 (yuv420p) colour video
+        <key>.depth.mp4   H.264 8-bit grey depth video, nearer = brighter. 16-bit depth (e.g. NTU's millimetre
+                          PNGs) arrives with the real-dataset adapters, which will add their own member type.
+        <key>.pose.npy    float32 (frames, 17, 3): COCO-order joints as x, y (pixels) and score in [0, 1]
+        <key>.json        sample metadata (label, class_name, subject, view, frames, fps, ...); written LAST,
+                          so a sample counts as complete only once its .json member has been read
+
+Splits follow the NTU RGB+D evaluation protocols (Shahroudy et al., CVPR 2016, Sec. 4): cross-subject trains on a
+subset of actors, cross-view on a subset of cameras, and validates on the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+INDEX_NAME = "index.json"
+INDEX_FORMAT_VERSION = 1
+META_EXT = "json"
+SPLIT_FIELDS = {"cross_subject": "subject", "cross_view": "view"}
+_INDEX_SAMPLE_FIELDS = ("label", "subject", "view")
+
+
+def shard_name(shard_id: int) -> str:
+    """File name of shard ``shard_id``: ``shard-000000.tar``."""
+    return f"shard-{shard_id:06d}.tar"
+
+
+class ShardWriter:
+    """Writes samples into ``shard-NNNNNN.tar`` files of ``samples_per_shard`` samples each.
+
+    Each shard is written as ``.tar.tmp`` and renamed when complete, so a crash never leaves a truncated shard
+    under its final name. ``shards`` lists the finished shards in the index format:
+    ``{"path": "shard-000000.tar", "samples": [{"key", "label", "subject", "view"}, ...]}``.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], samples_per_shard: int) -> None:
+        if samples_per_shard < 1:
+            raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.samples_per_shard = samples_per_shard
+        self.shards: list[dict[str, Any]] = []
+        self._tar: tarfile.TarFile | None = None
+        self._tmp_path: Path | None = None
+        self._samples: list[dict[str, Any]] = []
+        self._keys: set[str] = set()
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+    def add(self, key: str, members: Mapping[str, bytes], meta: Mapping[str, Any]) -> None:
+        """Append one sample: ``members`` maps extension (``"rgb.mp4"``) to bytes; ``meta`` becomes ``<key>.json``.
+
+        ``meta`` must hold integer ``label``, ``subject`` and ``view`` (they go into the index for splitting).
+        """
+        if not key or any(c in key for c in "./\\") or key in self._keys:
+            raise ValueError(f"sample key must be unique, non-empty and free of '.', '/', '\\', got {key!r}")
+        for ext in members:
+            if not ext or "/" in ext or ext == META_EXT:
+                raise ValueError(f"member extension must be non-empty, without '/', not {META_EXT!r}, got {ext!r}")
+        missing = [f for f in _INDEX_SAMPLE_FIELDS if not isinstance(meta.get(f), int)]
+        if missing:
+            raise ValueError(f"sample meta must hold integer {list(_INDEX_SAMPLE_FIELDS)}, missing/invalid {missing}")
+        if self._tar is None:
+            self._open_shard()
+        assert self._tar is not None
+        for ext, data in members.items():
+            _add_member(self._tar, f"{key}.{ext}", data)
+        _add_member(self._tar, f"{key}.{META_EXT}", json.dumps({"key": key, **meta}, sort_keys=True).encode())
+        self._keys.add(key)
+        self._samples.append({"key": key, **{f: int(meta[f]) for f in _INDEX_SAMPLE_FIELDS}})
+        if len(self._samples) >= self.samples_per_shard:
+            self._finish_shard()
+
+    def close(self) -> None:
+        """Finish the last (possibly partial) shard."""
+        if self._tar is not None:
+            self._finish_shard()
+
+    def _open_shard(self) -> None:
+        name = shard_name(len(self.shards))
+        self._tmp_path = self.out_dir / (name + ".tmp")
+        self._tar = tarfile.open(self._tmp_path, mode="w", format=tarfile.PAX_FORMAT)
+
+    def _finish_shard(self) -> None:
+        assert self._tar is not None and self._tmp_path is not None
+        self._tar.close()
+        name = shard_name(len(self.shards))
+        os.replace(self._tmp_path, self.out_dir / name)
+        self.shards.append({"path": name, "samples": self._samples})
+        self._tar, self._tmp_path, self._samples = None, None, []
+
+    def _abort(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+        if self._tmp_path is not None:
+            self._tmp_path.unlink(missing_ok=True)
+        self._tar, self._tmp_path, self._samples = None, None, []
+
+
+def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    # Fixed mtime/owner so the same member bytes always give the same tar bytes.
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_index(
+    out_dir: str | os.PathLike[str],
+    *,
+    dataset: str,
+    class_names: Sequence[str],
+    modalities: Sequence[str],
+    shards: Sequence[Mapping[str, Any]],
+    splits: Mapping[str, Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``index.json`` atomically (tmp + rename) and return its path.
+
+    ``splits`` maps a protocol to ``{"field": "subject"|"view", "train": [ids], "val": [ids]}``.
+    """
+    for protocol, split in splits.items():
+        train, val = set(split["train"]), set(split["val"])
+        if split.get("field") not in ("subject", "view") or train & val:
+            raise ValueError(f"split {protocol!r} must name field subject/view and disjoint train/val ids")
+    index = {
+        "format_version": INDEX_FORMAT_VERSION,
+        "dataset": dataset,
+        "num_classes": len(class_names),
+        "class_names": list(class_names),
+        "modalities": list(modalities),
+        "num_samples": sum(len(s["samples"]) for s in shards),
+        "shards": [dict(s) for s in shards],
+        "splits": {k: dict(v) for k, v in splits.items()},
+        **dict(extra or {}),
+    }
+    out = Path(out_dir) / INDEX_NAME
+    tmp = out.with_name(INDEX_NAME + ".tmp")
+    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+    os.replace(tmp, out)
+    return out
+
+
+def load_index(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``<root>/index.json``; FileNotFoundError naming the path when it is missing."""
+    path = Path(root) / INDEX_NAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"shard index not found: {path} (generate the synthetic set with actrec.data.synth.ensure_synthetic, "
+            "or point data.root at a directory that holds index.json)"
+        )
+    index = json.loads(path.read_text())
+    if index.get("format_version") != INDEX_FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: index format_version {index.get('format_version')!r}, expected {INDEX_FORMAT_VERSION}"
+        )
+    return index
+
+
+def split_shards(index: Mapping[str, Any], protocol: str, split: str) -> list[dict[str, Any]]:
+    """Shard entries (``{"path", "samples"}``) restricted to the samples of ``split`` under ``protocol``.
+
+    Shards with no sample in the split are dropped.
+    """
+    if protocol not in index["splits"]:
+        raise ValueError(f"protocol must be one of {sorted(index['splits'])}, got {protocol!r}")
+    definition = index["splits"][protocol]
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    field, allowed = definition["field"], set(definition[split])
+    selected = []
+    for shard in index["shards"]:
+        samples = [s for s in shard["samples"] if s[field] in allowed]
+        if samples:
+            selected.append({"path": shard["path"], "samples": samples})
+    return selected
+
+
+def iter_shard_members(
+    tar_path: str | os.PathLike[str], keys: Iterable[str] | None = None, *, exts: Iterable[str] | None = None
+) -> Iterator[tuple[str, dict[str, bytes] | None]]:
+    """Yield ``(key, {ext: bytes})`` for each complete sample in a shard; never raises on a bad shard.
+
+    keys: only these samples are read (others are skipped without reading their data). exts: only these
+    members' bytes are kept (default all, including ``json``). A sample is complete once its ``.json`` member
+    (written last) was read. After reading what it can, the iterator yields ``(key, None)`` for every key in
+    ``keys`` it could not read completely (missing file, truncated or garbled tar), so callers can count them;
+    with ``keys=None`` only a sample cut off mid-way is reported that way.
+    """
+    wanted = None if keys is None else set(keys)
+    keep = None if exts is None else set(exts)
+    done: set[str] = set()
+    current_key: str | None = None
+    current: dict[str, bytes] = {}
+    broken: list[str] = []
+    try:
+        with tarfile.open(tar_path, mode="r:") as tar:
+            while (info := tar.next()) is not None:
+                if not info.isfile():
+                    continue
+                key, _, ext = info.name.partition(".")
+                if wanted is not None and key not in wanted:
+                    continue
+                if key != current_key:
+                    if current_key is not None:
+                        broken.append(current_key)  # previous sample ended without its .json member
+                    current_key, current = key, {}
+                if keep is None or ext in keep or ext == META_EXT:
+                    data = _read_member(tar, info)
+                    if keep is None or ext in keep:
+                        current[ext] = data
+                if ext == META_EXT:
+                    done.add(key)
+                    yield key, current
+                    current_key, current = None, {}
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        # Truncated/garbled/missing shard: keep what was read, report the rest as unreadable below.
+        pass
+    if current_key is not None:
+        broken.append(current_key)
+    if wanted is None:
+        for key in dict.fromkeys(broken):
+            if key not in done:
+                yield key, None
+    else:
+        for key in sorted(wanted - done):
+            yield key, None
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(info)
+    if handle is None:
+        raise tarfile.ReadError(f"member {info.name} has no data")
+    data = handle.read()
+    if len(data) != info.size:
+        raise tarfile.ReadError(f"member {info.name}: read {len(data)} of {info.size} bytes")
+    return data

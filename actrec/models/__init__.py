@@ -1,0 +1,27 @@
+"""Paper models, one file per paper, registered by name (see ``actrec.models.registry``).
+
+Importing a paper's model module (``mfst`` below) registers its variants, so ``import actrec.models`` is enough
+for ``list_models()`` / ``create_model(name)`` to see them.
+"""
+
+from actrec.models import mfst
+from actrec.models.registry import (
+    UnknownModelError,
+    build_model,
+    create_model,
+    list_models,
+    model_config,
+    register_model,
+    tiny_overrides,
+)
+
+__all__ = [
+    "UnknownModelError",
+    "build_model",
+    "create_model",
+    "list_models",
+    "mfst",
+    "model_config",
+    "register_model",
+    "tiny_overrides",
+]

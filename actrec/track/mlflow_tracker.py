@@ -1,0 +1,177 @@
+"""MLflow tracking: one parent run per sweep invocation, one child run per Tune trial.
+
+Only the Tune driver writes (a ``ray.tune.Callback``), so a local SQLite store never sees concurrent writers;
+workers report to Tune and Tune hands results to the driver. A resumed sweep reuses its parent run and the
+child run of each unfinished trial, so MLflow shows every trial once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+EXPERIMENT_PREFIX = "actrec/"
+# Numeric trial results worth a time series in MLflow (Tune adds many bookkeeping keys we skip).
+LOGGED_METRICS = (
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "val_best_top1",
+    "val_clips",
+    "lr",
+    "skipped_train",
+    "skipped_val",
+    "epoch_time_s",
+    "model_params",
+    "time_total_s",
+)
+MAX_PARAM_CHARS = 6000
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """``--tracking-uri`` if given, else ``$MLFLOW_TRACKING_URI``, else a SQLite file in the working directory."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # Absolute path so every process (and a later `actrec report`) sees the same file.
+        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
+    return uri
+
+
+class SweepTracker:
+    """The parent run of one sweep and the child runs of its trials."""
+
+    def __init__(self, tracking_uri: str, sweep: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        name = EXPERIMENT_PREFIX + sweep
+        experiment = self.client.get_experiment_by_name(name)
+        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        self.sweep = sweep
+        self.parent_run_id: str | None = None
+        self._children: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its RunConfig (with this callback) into tuner.pkl; the client is rebuilt on load.
+        return {k: v for k, v in self.__dict__.items() if k != "client"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.client = MlflowClient(self.tracking_uri)
+
+    def start(self, *, sweep_dir: str, tags: Mapping[str, str], params: Mapping[str, Any], resume: bool) -> str:
+        """Create the parent run, or reopen the one that belongs to ``sweep_dir`` when resuming."""
+        existing = self._find_runs(f"tags.sweep_dir = '{sweep_dir}' and tags.role = 'sweep'") if resume else []
+        if existing:
+            self.parent_run_id = existing[0].info.run_id
+            self.client.update_run(self.parent_run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            for child in self._find_runs(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"):
+                self._children[child.data.tags.get("trial_id", "")] = child.info.run_id
+            return self.parent_run_id
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=os.path.basename(sweep_dir),
+            tags={**tags, "role": "sweep", "sweep": self.sweep, "sweep_dir": sweep_dir},
+        )
+        self.parent_run_id = run.info.run_id
+        self._log_params(self.parent_run_id, params)
+        return self.parent_run_id
+
+    def child_run(self, trial_id: str, *, run_name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+        """The child run of a trial, created on first sight and reused after a resume."""
+        if trial_id in self._children:
+            run_id = self._children[trial_id]
+            self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            return run_id
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=run_name,
+            tags={**tags, "role": "trial", "sweep": self.sweep, "trial_id": trial_id,
+                  "mlflow.parentRunId": self.parent_run_id},
+        )
+        self._children[trial_id] = run.info.run_id
+        self._log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def run_id(self, trial_id: str) -> str | None:
+        return self._children.get(trial_id)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.parent_run_id, local_path, artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def close(self, status: str) -> None:
+        """End the parent run and mark any child still RUNNING with ``status`` (e.g. KILLED on interrupt)."""
+        if self.parent_run_id is None:
+            return
+        for run_id in self._children.values():
+            if self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.set_terminated(run_id, status=status)
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    def _find_runs(self, filter_string: str):
+        return self.client.search_runs(
+            [self.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=1000
+        )
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+
+class MLflowTuneCallback(tune.Callback):
+    """Driver-side Tune callback: trial start → child run with every dotted config value as a param,
+    each result → per-epoch metrics, completion/error → run status."""
+
+    def __init__(self, tracker: SweepTracker, trial_params, tags: Mapping[str, str]) -> None:
+        self.tracker = tracker
+        self.trial_params = trial_params  # trial.config -> dotted params dict
+        self.tags = dict(tags)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.tracker.child_run(
+            trial.trial_id,
+            run_name=str(trial),
+            tags={**self.tags, "trial_name": str(trial)},
+            params=self.trial_params(trial.config),
+        )
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        run_id = self.tracker.run_id(trial.trial_id)
+        if run_id is None:
+            self.on_trial_start(iteration, trials, trial)
+            run_id = self.tracker.run_id(trial.trial_id)
+        metrics = {k: result[k] for k in LOGGED_METRICS if isinstance(result.get(k), int | float)}
+        self.tracker.log_metrics(run_id, metrics, step=int(result.get("epoch", result.get("training_iteration", 0))))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._end(trial, "FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._end(trial, "FAILED")
+
+    def _end(self, trial, status: str) -> None:
+        run_id = self.tracker.run_id(trial.trial_id)
+        if run_id is not None:
+            self.tracker.end_run(run_id, status)
+

@@ -1,0 +1,312 @@
+"""The one place that builds a Ray Tune ``Tuner``: every sweep script calls :func:`main` with its spec.
+
+A trial is a Tune *function trainable* that launches a Ray Train ``TorchTrainer`` (Ray Train V2 runs inside
+Tune; ``TuneReportCallback`` forwards each worker report to Tune). Grid tables use Tune's grid search;
+``--search optuna`` uses ``OptunaSearch`` over the spec's continuous space. The driver alone writes MLflow
+and, at the end, the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from actrec.config import flatten, from_flat, parse_overrides
+from actrec.tune.spec import SweepSpec
+
+SEARCHES = ("grid", "optuna")
+CELL_KEY = "cell"
+
+
+def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"sweeps/{spec.name}.py",
+        description=f"{spec.table.paper} {spec.table.table}: {spec.table.title}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--profile", choices=sorted(spec.profiles), default=spec.default_profile,
+                        help="smoke: minutes, for tests; local: synthetic data on this machine; paper: the paper "
+                        "recipe on a real dataset (needs --data-root and a GPU cluster)")
+    parser.add_argument("--seeds", type=int, default=1, help="replicate every grid cell with seeds 0..N-1")
+    parser.add_argument("--search", choices=SEARCHES, default="grid",
+                        help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space")
+    parser.add_argument("--num-samples", type=int, default=10, help="trials for --search optuna")
+    parser.add_argument("--asha", action="store_true", help="stop weak trials early with ASHA (not for exact tables)")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="SWEEP_DIR",
+                        help="finish an interrupted sweep (the latest one of this sweep and profile by default)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    parser.add_argument("--storage-path", default=os.environ.get("ACTREC_STORAGE", os.path.expanduser("~/actrec_runs")),
+                        help="where Tune state and checkpoints go (shared storage on a cluster)")
+    parser.add_argument("--report-dir", default="reports", help="where the report files are written")
+    parser.add_argument("--data-root", default=None, help="dataset root (index.json + shards); sets data.root")
+    parser.add_argument("--max-concurrent", type=int, default=0, help="cap on concurrent trials (0: from resources)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted config override applied to every trial, e.g. --set train.epochs=3")
+    parser.add_argument("--verbose", action="store_true", help="stream Ray worker logs to the console")
+    return parser
+
+
+def base_config(spec: SweepSpec, args: argparse.Namespace) -> dict[str, Any]:
+    """Profile overrides, then ``--data-root``, then ``--set`` values: the dotted config every trial shares."""
+    flat = dict(spec.profiles[args.profile])
+    if args.data_root:
+        flat["data.root"] = os.path.abspath(args.data_root)
+    flat.update(parse_overrides(args.overrides))
+    return flat
+
+
+def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every grid trial's own dotted values (cells × axes × seeds), in table order."""
+    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
+    for key, values in spec.axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    return [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
+
+
+def resolve_trial(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The full dotted config of one trial; raises ValueError naming the field when a value is impossible."""
+    return flatten(from_flat({**base, **overrides}))
+
+
+def _trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Tune trial config (constants + grid ``cell``) → the trial's full dotted config."""
+    merged = {k: v for k, v in config.items() if k != CELL_KEY}
+    merged.update(config.get(CELL_KEY, {}))
+    return resolve_trial(merged, {})
+
+
+def run_trial(config: dict[str, Any], *, train_storage: str, verbose: bool = False) -> None:
+    """Tune function trainable: one Ray Train run of the trial's config."""
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from actrec.data.pipeline import build_dataset
+    from actrec.train.loop import train_loop_per_worker
+
+    flat = _trial_params(config)
+    cfg = from_flat(flat)
+    trial_id = tune.get_context().get_trial_id()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=flat,
+        torch_config=TorchConfig(backend="nccl" if cfg.train.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.train.num_workers,
+            use_gpu=cfg.train.use_gpu,
+            resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if cfg.train.use_gpu else {})},
+        ),
+        run_config=ray.train.RunConfig(
+            # Same name + storage on a resumed sweep: Ray Train restores the run from its newest checkpoint.
+            name=trial_id,
+            storage_path=train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
+            callbacks=[TuneReportCallback()],
+        ),
+        datasets={
+            "train": build_dataset(cfg.data, "train", training=True),
+            "val": build_dataset(cfg.data, "val", training=False),
+        },
+    )
+    trainer.fit()
+
+
+def main(spec: SweepSpec, argv: Sequence[str] | None = None,
+         extend: Callable[[SweepSpec, argparse.Namespace], SweepSpec] | None = None,
+         parser: argparse.ArgumentParser | None = None) -> str:
+    """Run (or resume) the sweep and write its report; returns the report's Markdown path."""
+    parser = parser or build_parser(spec)
+    args = parser.parse_args(argv)
+    if extend is not None:
+        spec = extend(spec, args)
+    return run_sweep(spec, args)
+
+
+def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
+    import ray
+    from ray import tune
+
+    from actrec.report.table import write_report
+    from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
+    from actrec.tune.progress import ProgressPrinter
+
+    if args.seeds < 1:
+        raise SystemExit("--seeds must be >= 1")
+    base = base_config(spec, args)
+    trials = trial_overrides(spec, args)
+    # Resolve every trial before anything starts: an impossible value fails here, naming its field.
+    resolved = [resolve_trial(base, t) for t in trials]
+    first = from_flat(resolved[0])
+    _prepare_data(resolved)
+
+    sweep_dir, resuming = _sweep_dir(spec, args)
+    tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    _init_ray(verbose=args.verbose)
+    per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
+    concurrency = _max_concurrent(per_trial_cpu, first.train.num_workers if first.train.use_gpu else 0, args)
+
+    tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
+    tracker = SweepTracker(tracking_uri, spec.name)
+    tracker.start(
+        sweep_dir=sweep_dir,
+        tags=tags,
+        params={"profile": args.profile, "seeds": args.seeds, "search": args.search, "asha": args.asha,
+                "trials_planned": len(trials) if args.search == "grid" else args.num_samples,
+                "max_concurrent_trials": concurrency, **{f"base.{k}": v for k, v in base.items()}},
+        resume=resuming,
+    )
+    tracker.log_text(spec.table.to_json(), "table_spec.json")
+    print(f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
+          f"search={args.search}, {len(trials) if args.search == 'grid' else args.num_samples} trials, "
+          f"{concurrency} at a time")
+    print(f"[actrec] MLflow: {tracking_uri} (experiment actrec/{spec.name}, parent run {tracker.parent_run_id})")
+    print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, train_storage=os.path.join(sweep_dir, "train"), verbose=args.verbose),
+        {"CPU": 0.01},
+    )
+    callbacks = [MLflowTuneCallback(tracker, _trial_params, tags), ProgressPrinter(_trial_params, first.train.epochs)]
+    status = "FAILED"
+    started = time.time()
+    try:
+        if resuming:
+            tuner = tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=_param_space(spec, args, base, trials),
+                tune_config=_tune_config(spec, args, concurrency),
+                run_config=tune.RunConfig(
+                    name=os.path.basename(sweep_dir),
+                    storage_path=os.path.dirname(sweep_dir),
+                    callbacks=callbacks,
+                    verbose=0,
+                ),
+            )
+        if resuming:
+            # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached.
+            tuner._local_tuner._run_config.callbacks = callbacks
+        results = tuner.fit()
+        errors = [r for r in results if r.error is not None]
+        status = "FINISHED" if not errors else "FAILED"
+        if errors:
+            print(f"[actrec] {len(errors)} trial(s) failed; first error:\n{errors[0].error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if status != "FINISHED":
+            tracker.close(status)
+    print(f"[actrec] sweep finished in {time.time() - started:.0f}s; writing the report")
+    paths = write_report(tracking_uri, spec.name, out_dir=args.report_dir, parent_run_id=tracker.parent_run_id)
+    for path in paths:
+        tracker.log_artifact(path, "report")
+    tracker.close(status)
+    print(f"[actrec] report: {paths[0]}")
+    return paths[0]
+
+
+def _param_space(spec: SweepSpec, args, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = dict(base)
+    if args.search == "grid":
+        space[CELL_KEY] = tune.grid_search(trials)
+    else:
+        if spec.optuna_space is None:
+            raise SystemExit(f"sweep {spec.name} has no continuous space; use --search grid")
+        space.update(spec.optuna_space())
+    return space
+
+
+def _tune_config(spec: SweepSpec, args, concurrency: int):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    if args.asha and not spec.early_stopping:
+        raise SystemExit(f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha)")
+    search_alg, num_samples = None, 1
+    if args.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg, num_samples = OptunaSearch(metric=spec.table.metric, mode="max", seed=0), args.num_samples
+    scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1) if args.asha else None
+    return tune.TuneConfig(metric=spec.table.metric, mode="max", search_alg=search_alg, scheduler=scheduler,
+                           num_samples=num_samples, max_concurrent_trials=concurrency)
+
+
+def _prepare_data(resolved: list[dict[str, Any]]) -> None:
+    """Generate (or find cached) synthetic shards once in the driver, before trials race for them."""
+    from actrec.data.synth import ensure_synthetic
+
+    seen = set()
+    for flat in resolved:
+        data = from_flat(flat).data
+        if data.dataset == "synthetic" and not data.root:
+            key = tuple(sorted((k, v) for k, v in flat.items() if k.startswith("data.synth_")))
+            if key not in seen:
+                seen.add(key)
+                ensure_synthetic(data)
+
+
+def _sweep_dir(spec: SweepSpec, args) -> tuple[str, bool]:
+    storage = os.path.abspath(os.path.expanduser(args.storage_path))
+    prefix = f"{spec.name}-{args.profile}-"
+    if args.resume is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        return os.path.join(storage, prefix + stamp), False
+    if args.resume != "latest":
+        path = os.path.abspath(args.resume)
+    else:
+        candidates = sorted(glob.glob(os.path.join(storage, prefix + "*")))
+        if not candidates:
+            raise SystemExit(f"--resume: no earlier {spec.name} sweep with profile {args.profile} under {storage}")
+        path = candidates[-1]
+    from ray import tune
+
+    if not tune.Tuner.can_restore(path):
+        raise SystemExit(f"--resume: {path} holds no Tune experiment state to resume")
+    return path, True
+
+
+def _init_ray(*, verbose: bool) -> None:
+    """Join the cluster named by RAY_ADDRESS (``ray job submit``), else start an embedded Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=verbose)
+        return
+    cores = os.cpu_count() or 1
+    # More logical CPUs than cores: trials and workers mostly wait on each other, and Ray Data's decode
+    # tasks must never starve behind workers that hold every CPU.
+    ray.init(num_cpus=max(4, 2 * cores), include_dashboard=False, log_to_driver=verbose)
+
+
+def _max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args) -> int:
+    import ray
+
+    resources = ray.cluster_resources()
+    by_cpu = int(resources.get("CPU", 1) // max(per_trial_cpu, 1e-6))
+    limit = by_cpu
+    if gpus_per_trial:
+        limit = min(limit, int(resources.get("GPU", 0) // gpus_per_trial))
+        if limit < 1:
+            raise SystemExit(f"the cluster has {resources.get('GPU', 0)} GPUs; each trial needs {gpus_per_trial}")
+    limit = max(1, limit)
+    if args.max_concurrent:
+        limit = min(limit, args.max_concurrent)
+    return limit if math.isfinite(limit) else 1

@@ -1,0 +1,112 @@
+"""What a sweep script declares: its paper table (rows, columns, the paper's values) and its search space.
+
+A :class:`TableSpec` is plain data (JSON round-trip) so the sweep logs it on its MLflow parent run and
+``actrec report`` can rebuild the table from MLflow alone. A :class:`SweepSpec` adds the grid, the optional
+continuous (Optuna) space and the profiles (dotted overrides) of the table's recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Row:
+    """One table row: the dotted-config values a trial must have to belong to it, and the paper's cells."""
+
+    label: str  # row header as printed in the paper, e.g. "3D-CDC-ST"
+    match: Mapping[str, Any]  # dotted key -> value, e.g. {"model.stem": "CDC-ST", "model.theta": 0.6}
+    paper: Mapping[str, float] = dataclasses.field(default_factory=dict)  # column label -> paper value
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # printed columns such as θ
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Column:
+    """One table column (usually a modality)."""
+
+    label: str  # column header as printed in the paper, e.g. "RGB(%)"
+    match: Mapping[str, Any]  # dotted key -> value, e.g. {"data.modality": "rgb"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlotSpec:
+    """A line plot of the metric against one config key, one line per combination of ``series`` keys."""
+
+    x: str  # dotted key on the x axis, e.g. "model.theta"
+    series: tuple[str, ...]  # dotted keys naming each line
+    x_label: str = ""  # axis label
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """A paper table as data: where it comes from, its rows/columns and the paper's numbers."""
+
+    sweep: str  # sweep name, also the report file stem
+    paper: str  # short citation
+    paper_file: str  # source text under shared/papers
+    table: str  # "Table IV"
+    title: str  # caption
+    paper_setting: str  # dataset/protocol the paper's numbers were measured on
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]
+    metric: str = "val_best_top1"  # trial metric shown in the cells
+    metric_label: str = "top-1 accuracy (%)"
+    plot: PlotSpec | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TableSpec:
+        raw = json.loads(text)
+        raw["rows"] = tuple(Row(**r) for r in raw["rows"])
+        raw["columns"] = tuple(Column(**c) for c in raw["columns"])
+        raw["plot"] = PlotSpec(**{**raw["plot"], "series": tuple(raw["plot"]["series"])}) if raw["plot"] else None
+        return cls(**raw)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepSpec:
+    """A sweep: the table it reproduces and how trials are generated.
+
+    ``cells`` are the table's grid points (dotted overrides) and are crossed with every ``axes`` value list;
+    ``optuna_space`` (a function returning a Ray Tune search space) is used by ``--search optuna`` when a
+    dimension is continuous. ``profiles`` map a profile name to dotted overrides; ``paper`` reproduces the
+    paper's recipe and needs a real dataset root.
+    """
+
+    table: TableSpec
+    cells: tuple[Mapping[str, Any], ...]
+    axes: Mapping[str, tuple[Any, ...]]
+    profiles: Mapping[str, Mapping[str, Any]]
+    optuna_space: Callable[[], dict[str, Any]] | None = None
+    early_stopping: bool = False  # whether ASHA may stop trials (off for exact tables)
+    default_profile: str = "local"
+
+    @property
+    def name(self) -> str:
+        return self.table.sweep
+
+    def __post_init__(self) -> None:
+        if self.default_profile not in self.profiles:
+            raise ValueError(f"default_profile {self.default_profile!r} not in profiles {sorted(self.profiles)}")
+        if not self.cells:
+            raise ValueError(f"sweep {self.table.sweep!r} declares no cells")
+
+
+def matches(config: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
+    """Whether a trial's dotted config has every value of ``match`` (floats compared to 1e-9)."""
+    for key, want in match.items():
+        have = config.get(key)
+        if isinstance(want, float) or isinstance(have, float):
+            try:
+                if abs(float(have) - float(want)) > 1e-9:
+                    return False
+            except (TypeError, ValueError):
+                return False
+        elif str(have) != str(want):
+            return False
+    return True

@@ -1,0 +1,60 @@
+"""actrec.config: dotted keys, CLI coercion, validation messages naming the field."""
+
+import pytest
+
+from actrec.config import flatten, from_flat, parse_overrides
+
+
+def test_defaults_resolve_and_round_trip():
+    cfg = from_flat({})
+    flat = flatten(cfg)
+    assert flat["model.name"] == "mfst_base"
+    assert flat["model.num_classes"] == cfg.data.num_classes  # derived from the dataset
+    assert from_flat(flat) == cfg
+
+
+def test_cli_strings_are_coerced_to_field_types():
+    cfg = from_flat(
+        parse_overrides(
+            [
+                "model.theta=0.8",
+                "model.stem=CDC-T",
+                "train.epochs=3",
+                "model.residual=false",
+                "model.dims=16,24,32,32",
+                "train.use_gpu=0",
+                "model.name=mfst_large",
+            ]
+        )
+    )
+    assert cfg.model.theta == 0.8 and cfg.model.stem == "CDC-T"
+    assert cfg.train.epochs == 3 and cfg.model.residual is False and cfg.train.use_gpu is False
+    assert cfg.model.dims == (16, 24, 32, 32)
+    assert cfg.model_name == "mfst_large" and cfg.model.stages == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"model.theta": 1.5}, "model.theta"),
+        ({"model.stem": "sobel"}, "model.stem"),
+        ({"train.epochs": 0}, "train.epochs"),
+        ({"optim.lr": -1.0}, "optim.lr"),
+        ({"optim.momentum": 1.0}, "optim.momentum"),
+        ({"data.modality": "thermal"}, "data.modality"),
+        ({"model.name": "resnet"}, "model.name"),
+        ({"model.nonsense": 1}, "model.nonsense"),
+        ({"train.epochs": "three"}, "train.epochs"),
+        ({"model.num_classes": 3}, "model.num_classes"),
+    ],
+)
+def test_impossible_values_name_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        from_flat(overrides)
+
+
+def test_malformed_override_is_rejected():
+    with pytest.raises(ValueError, match="section.field=value"):
+        parse_overrides(["theta0.6"])
+    with pytest.raises(ValueError, match="unknown config key"):
+        from_flat({"modell.theta": 0.6})

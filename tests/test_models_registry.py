@@ -1,0 +1,85 @@
+"""Every registered model builds at tiny size, runs forward/backward, and the registry rejects bad names/fields."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from actrec.models import (
+    UnknownModelError,
+    build_model,
+    create_model,
+    list_models,
+    model_config,
+    tiny_overrides,
+)
+from actrec.models.mfst import MFST, MFSTConfig
+
+
+def test_registry_lists_the_mfst_variants():
+    names = list_models()
+    assert names == sorted(names)
+    assert {"mfst_base", "mfst_large", "mfst_bm"} <= set(names)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_tiny_model_forward_backward(name):
+    torch.manual_seed(0)
+    model = create_model(name, **tiny_overrides(name), num_classes=5)
+    logits = model(torch.randn(2, 3, 8, 32, 32))
+    assert logits.shape == (2, 5)
+    logits.square().mean().backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    for param_name, param in trainable:
+        assert param.grad is not None, param_name
+        assert torch.isfinite(param.grad).all(), param_name
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_config_applies_overrides_and_build_model_uses_config_type(name):
+    config = model_config(name, **tiny_overrides(name), num_classes=7)
+    assert config.num_classes == 7
+    for key, value in tiny_overrides(name).items():
+        assert getattr(config, key) == value
+    model = build_model(config)
+    assert isinstance(model, MFST) and model.config == config
+
+
+def test_variant_defaults_differ_as_in_the_paper():
+    base, large, bm = model_config("mfst_base"), model_config("mfst_large"), model_config("mfst_bm")
+    assert (base.stages, large.stages, bm.stages) == (3, 4, 4)
+    assert base.dims[:3] == large.dims[:3]
+    assert dataclasses.replace(base, stages=4) == large
+    assert (bm.stem, bm.theta, bm.residual, bm.temporal_block) == ("vanilla", 0.0, False, "V-Trans")
+
+
+def test_unknown_model_name_lists_known_models():
+    with pytest.raises(UnknownModelError, match="mfst_base") as excinfo:
+        create_model("mfst_huge")
+    assert isinstance(excinfo.value, KeyError) and isinstance(excinfo.value, ValueError)
+    with pytest.raises(KeyError):
+        tiny_overrides("nope")
+
+
+def test_unknown_override_field_is_named():
+    with pytest.raises(ValueError, match=r"model\.depthh"):
+        model_config("mfst_base", depthh=3)
+    with pytest.raises(ValueError, match=r"model\.theta"):
+        create_model("mfst_base", theta=2.0)
+
+
+def test_build_model_rejects_unregistered_config_type():
+    @dataclasses.dataclass(frozen=True)
+    class OtherConfig:
+        width: int = 1
+
+    with pytest.raises(ValueError, match="OtherConfig"):
+        build_model(OtherConfig())
+
+
+def test_tiny_overrides_is_a_copy():
+    overrides = tiny_overrides("mfst_base")
+    overrides["heads"] = 99
+    assert tiny_overrides("mfst_base")["heads"] != 99
+    assert isinstance(model_config("mfst_base", **tiny_overrides("mfst_base")), MFSTConfig)

@@ -1,0 +1,140 @@
+"""End to end: the smoke cdc_theta sweep on a real embedded Ray, interrupted and resumed, into MLflow and a report.
+
+One sweep run covers: trials in MLflow (params + per-epoch metrics), resume after the driver is killed
+re-runs nothing finished, a corrupt shard member is skipped and counted (not fatal), the report shows all
+ten Table IV cells with the paper's values and is logged on the parent run.
+"""
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from actrec.config import from_flat
+from actrec.data.synth import ensure_synthetic
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAPER_VALUES = ("90.4", "91.2", "92.1", "91.6", "89.6", "93.8", "91", "89.9", "92.4")
+
+
+def _smoke_data_config():
+    from tests.test_tune_runner import load_sweep
+
+    cdc = load_sweep("cdc_theta")
+    smoke = {k: v for k, v in cdc.SPEC.profiles["smoke"].items() if k.startswith("data.")}
+    return from_flat(smoke).data
+
+
+def _corrupt_one_sample(root: pathlib.Path) -> str:
+    """Overwrite the RGB and depth bytes of the first sample of the first shard with noise (tar stays valid)."""
+    shard = sorted(root.glob("*.tar"))[0]
+    with tarfile.open(shard) as tar:
+        members = tar.getmembers()
+    key = next(m.name for m in members if m.name.endswith(".rgb.mp4"))[: -len(".rgb.mp4")]
+    noise = np.random.default_rng(0)
+    with open(shard, "r+b") as f:
+        for m in members:
+            if m.name in (f"{key}.rgb.mp4", f"{key}.depth.mp4"):
+                f.seek(m.offset_data)
+                f.write(noise.integers(0, 256, m.size, dtype=np.uint8).tobytes())
+    return key
+
+
+def _children(client, experiment_id):
+    return client.search_runs([experiment_id], "tags.role = 'trial'", max_results=100)
+
+
+@pytest.mark.slow
+def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path):
+    env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    os.environ["ACTREC_CACHE"] = env["ACTREC_CACHE"]
+    data_root = tmp_path / "data"
+    shutil.copytree(ensure_synthetic(_smoke_data_config()), data_root)
+    _corrupt_one_sample(data_root)
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = [
+        sys.executable,
+        str(ROOT / "sweeps" / "cdc_theta.py"),
+        "--profile",
+        "smoke",
+        "--storage-path",
+        str(tmp_path / "runs"),
+        "--tracking-uri",
+        uri,
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--data-root",
+        str(data_root),
+    ]
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    client = MlflowClient(uri)
+    deadline = time.time() + 600
+    finished_before = []
+    while time.time() < deadline and first.poll() is None:
+        time.sleep(2)
+        experiment = (
+            client.get_experiment_by_name("actrec/cdc_theta") if os.path.exists(tmp_path / "mlflow.db") else None
+        )
+        if experiment is None:
+            continue
+        finished_before = [r for r in _children(client, experiment.experiment_id) if r.info.status == "FINISHED"]
+        if len(finished_before) >= 2:
+            break
+    assert first.poll() is None, f"sweep ended before it could be interrupted:\n{(tmp_path / 'first.log').read_text()}"
+    assert len(finished_before) >= 2, (tmp_path / "first.log").read_text()[-5000:]
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    time.sleep(3)
+    ends = {r.info.run_id: r.info.end_time for r in finished_before}
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-5000:] + resumed.stderr[-5000:]
+
+    experiment = client.get_experiment_by_name("actrec/cdc_theta")
+    children = _children(client, experiment.experiment_id)
+    trial_ids = [r.data.tags["trial_id"] for r in children]
+    assert len(children) == 10 and len(set(trial_ids)) == 10, "each Table IV cell is one trial, shown once"
+    assert all(r.info.status == "FINISHED" for r in children)
+    for run_id, end_time in ends.items():
+        run = client.get_run(run_id)
+        assert run.info.end_time == end_time, "a trial finished before the interruption was re-run"
+        assert len(client.get_metric_history(run_id, "val_top1")) == 1
+    cells = {
+        (r.data.params["model.stem"], float(r.data.params["model.theta"]), r.data.params["data.modality"])
+        for r in children
+    }
+    assert len(cells) == 10
+    for run in children:
+        assert {"model.name", "model.theta", "data.modality", "optim.lr", "train.epochs"} <= set(run.data.params)
+        history = client.get_metric_history(run.info.run_id, "val_top1")
+        assert [m.step for m in history] == [1]
+        assert 0.0 <= history[0].value <= 100.0
+        skipped = run.data.metrics["skipped_train"] + run.data.metrics["skipped_val"]
+        assert skipped == 1, "the corrupted sample is skipped and counted once per epoch"
+        assert run.data.tags["paper"].startswith("MFST") and run.data.tags["table"] == "Table IV"
+
+    parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
+    assert parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {
+        "report/cdc_theta.md",
+        "report/cdc_theta.html",
+        "report/cdc_theta_plot.png",
+    }
+    report = (tmp_path / "reports" / "cdc_theta.md").read_text()
+    for value in PAPER_VALUES:
+        assert f"| {value}" in report
+    assert "Synthetic data" in report and report.count("—  |") == 0
+    table_lines = [line for line in report.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
+    assert len(table_lines) == 5 and all(line.count(" ± ") == 2 for line in table_lines)
+    assert (tmp_path / "reports" / "cdc_theta_plot.png").stat().st_size > 1000

@@ -1,0 +1,97 @@
+"""actrec.tune.runner + sweeps/cdc_theta.py: trial generation, profiles and early validation (no Ray started)."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+from actrec.config import from_flat
+from actrec.tune.runner import base_config, resolve_trial, trial_overrides
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_sweep(name: str):
+    spec = importlib.util.spec_from_file_location(f"sweep_{name}", ROOT / "sweeps" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cdc():
+    return load_sweep("cdc_theta")
+
+
+def test_table_iv_grid_has_ten_cells_times_seeds(cdc):
+    args = cdc.parser().parse_args(["--seeds", "3"])
+    trials = trial_overrides(cdc.SPEC, args)
+    assert len(trials) == 5 * 2 * 3
+    cells = {(t["model.stem"], t["model.theta"], t["data.modality"]) for t in trials}
+    assert ("vanilla", 0.0, "rgb") in cells and ("CDC-T", 0.8, "depth") in cells
+    assert len(cells) == 10
+    assert {t["train.seed"] for t in trials} == {0, 1, 2}
+
+
+def test_paper_values_are_table_iv(cdc):
+    paper = {(r.label, r.extra["θ"]): (r.paper["RGB(%)"], r.paper["DEP(%)"]) for r in cdc.TABLE.rows}
+    assert paper == {
+        ("Vanilla-3D", 0.0): (90.4, 91.2),
+        ("3D-CDC-ST", 0.6): (92.1, 91.6),
+        ("3D-CDC-T", 0.6): (89.6, 93.8),
+        ("3D-CDC-ST", 0.8): (91.0, 91.0),
+        ("3D-CDC-T", 0.8): (89.9, 92.4),
+    }
+
+
+def test_theta_grid_adds_rows_without_duplicates(cdc):
+    args = cdc.parser().parse_args(["--theta-grid", "0,0.2,0.6,1.0"])
+    spec = cdc.with_theta_grid(cdc.SPEC, args)
+    assert len(spec.cells) == 5 + 4  # 0.2 and 1.0 for both CDC stems; 0 and 0.6 already present
+    assert [r.label for r in spec.table.rows[5:]] == ["3D-CDC-ST", "3D-CDC-T", "3D-CDC-ST", "3D-CDC-T"]
+    assert all(not r.paper for r in spec.table.rows[5:])
+    with pytest.raises(SystemExit, match="theta-grid"):
+        cdc.with_theta_grid(cdc.SPEC, cdc.parser().parse_args(["--theta-grid", "1.5"]))
+
+
+def test_paper_profile_is_the_mfst_recipe(cdc, tmp_path):
+    args = cdc.parser().parse_args(["--profile", "paper", "--data-root", str(tmp_path)])
+    base = base_config(cdc.SPEC, args)
+    for overrides in trial_overrides(cdc.SPEC, args):
+        cfg = from_flat(resolve_trial(base, overrides))
+        assert cfg.model_name == "mfst_large"  # MFST ablations use MFST-Large (§IV-C)
+        assert cfg.model.num_classes == 60
+        assert (cfg.data.dataset, cfg.data.protocol) == ("ntu_rgbd_60", "cross_subject")
+        assert (cfg.data.num_frames, cfg.data.crop_size) == (32, 224)
+        assert (cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay) == (0.01, 0.9, 3e-4)
+        assert (cfg.optim.warmup_epochs, cfg.train.epochs) == (3.0, 100)
+        assert cfg.train.mixup_alpha > 0
+        assert (cfg.train.num_workers, cfg.train.use_gpu) == (4, True)
+        assert cfg.data.root == str(tmp_path)
+
+
+def test_local_and_smoke_profiles_resolve(cdc):
+    for profile in ("smoke", "local"):
+        args = cdc.parser().parse_args(["--profile", profile])
+        base = base_config(cdc.SPEC, args)
+        for overrides in trial_overrides(cdc.SPEC, args):
+            cfg = from_flat(resolve_trial(base, overrides))
+            assert cfg.data.dataset == "synthetic" and not cfg.train.use_gpu
+
+
+def test_impossible_override_fails_before_ray_starts(cdc):
+    import ray
+
+    with pytest.raises(ValueError, match=r"train\.epochs"):
+        cdc.main(
+            cdc.SPEC, ["--profile", "smoke", "--set", "train.epochs=0"], extend=cdc.with_theta_grid, parser=cdc.parser()
+        )
+    assert not ray.is_initialized()
+
+
+def test_asha_refused_for_exact_table(cdc, tmp_path):
+    from actrec.tune.runner import _tune_config
+
+    args = cdc.parser().parse_args(["--asha"])
+    with pytest.raises(SystemExit, match="exact table"):
+        _tune_config(cdc.SPEC, args, 1)
