@@ -21,14 +21,28 @@ def _data_synth(args: argparse.Namespace) -> int:
 
     if args.out:
         index = generate_synthetic(
-            args.out, num_classes=args.classes, subjects=args.subjects, views=args.views, repeats=args.repeats,
-            frames=args.frames, size=args.size, seed=args.seed, samples_per_shard=args.samples_per_shard,
+            args.out,
+            num_classes=args.classes,
+            subjects=args.subjects,
+            views=args.views,
+            repeats=args.repeats,
+            frames=args.frames,
+            size=args.size,
+            seed=args.seed,
+            samples_per_shard=args.samples_per_shard,
         )
         print(f"wrote {index}")
         return 0
-    cfg = DataConfig(synth_num_classes=args.classes, synth_subjects=args.subjects, synth_views=args.views,
-                     synth_repeats=args.repeats, synth_frames=args.frames, synth_size=args.size,
-                     synth_seed=args.seed, samples_per_shard=args.samples_per_shard)
+    cfg = DataConfig(
+        synth_num_classes=args.classes,
+        synth_subjects=args.subjects,
+        synth_views=args.views,
+        synth_repeats=args.repeats,
+        synth_frames=args.frames,
+        synth_size=args.size,
+        synth_seed=args.seed,
+        samples_per_shard=args.samples_per_shard,
+    )
     print(f"synthetic dataset ready at {ensure_synthetic(cfg)}")
     return 0
 
@@ -37,8 +51,9 @@ def _report(args: argparse.Namespace) -> int:
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import resolve_tracking_uri
 
-    paths = write_report(resolve_tracking_uri(args.tracking_uri), args.sweep, out_dir=args.out,
-                         parent_run_id=args.run_id)
+    paths = write_report(
+        resolve_tracking_uri(args.tracking_uri), args.sweep, out_dir=args.out, parent_run_id=args.run_id
+    )
     print("\n".join(f"wrote {p}" for p in paths))
     return 0
 
@@ -62,13 +77,17 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actrec", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="actrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
-    synth = data.add_parser("synth", help="write the synthetic RGB-D shards (cached by parameters)",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    synth = data.add_parser(
+        "synth",
+        help="write the synthetic RGB-D shards (cached by parameters)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     synth.add_argument("--out", default="", help="output directory (default: the cache that sweeps use)")
     synth.add_argument("--classes", type=int, default=8)
     synth.add_argument("--subjects", type=int, default=8)
@@ -80,8 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--samples-per-shard", type=int, default=64)
     synth.set_defaults(func=_data_synth)
 
-    report = sub.add_parser("report", help="write reports/<sweep>.md/.html from the sweep's MLflow runs",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    report = sub.add_parser(
+        "report",
+        help="write reports/<sweep>.md/.html from the sweep's MLflow runs",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     report.add_argument("sweep", help="sweep name, e.g. cdc_theta")
     report.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     report.add_argument("--out", default="reports")

@@ -40,3 +40,16 @@ def ray_local() -> Iterator[None]:
     ray.init(num_cpus=4, include_dashboard=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cdc_sweep():
+    """The ``sweeps/cdc_theta.py`` module (sweeps are scripts, not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "sweeps" / "cdc_theta.py"
+    spec = importlib.util.spec_from_file_location("sweep_cdc_theta", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -57,15 +57,15 @@ def test_cells_are_mean_std_over_seeds_with_paper_value(store):
     record = load_sweep(store, "toy")
     header, rows = build_table(record)
     assert header[:2] == ["Setting", "θ"]
-    assert rows[0] == ["A", "0.6", "55.0 ± 7.1 | 90", "70.0 ± 0.0 | 91.5"]
-    assert rows[1] == ["B", "0.8", "42.0 ± 2.8 | 80", "— | 81"]
+    assert rows[0] == ["A", "0.6", "55.0 ± 7.1 | 90.0", "70.0 (n=1) | 91.5"]
+    assert rows[1] == ["B", "0.8", "42.0 ± 2.8 | 80.0", "— | 81.0"]
     assert len(record.trials) == 5 and all(t.epochs == 2 and t.seconds == 5.0 for t in record.trials)
 
 
 def test_report_files_and_summary(store, tmp_path):
     paths = write_report(store, "toy", out_dir=str(tmp_path / "r"))
     md = open(paths[0]).read()
-    assert "| A | 0.6 | 55.0 ± 7.1 \\| 90 |" in md
+    assert "| A | 0.6 | 55.0 ± 7.1 \\| 90.0 |" in md
     assert "Synthetic data" in md and "5 (5 finished)" in md and "2 (0, 1)" in md
     assert paths[2].endswith("toy_plot.png")
     assert "<table>" in open(paths[1]).read()

@@ -22,13 +22,10 @@ from actrec.config import from_flat
 from actrec.data.synth import ensure_synthetic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAPER_VALUES = ("90.4", "91.2", "92.1", "91.6", "89.6", "93.8", "91", "89.9", "92.4")
+PAPER_VALUES = ("90.4", "91.2", "92.1", "91.6", "89.6", "93.8", "91.0", "89.9", "92.4")
 
 
-def _smoke_data_config():
-    from tests.test_tune_runner import load_sweep
-
-    cdc = load_sweep("cdc_theta")
+def _smoke_data_config(cdc):
     smoke = {k: v for k, v in cdc.SPEC.profiles["smoke"].items() if k.startswith("data.")}
     return from_flat(smoke).data
 
@@ -53,11 +50,11 @@ def _children(client, experiment_id):
 
 
 @pytest.mark.slow
-def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path):
+def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep):
     env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     os.environ["ACTREC_CACHE"] = env["ACTREC_CACHE"]
     data_root = tmp_path / "data"
-    shutil.copytree(ensure_synthetic(_smoke_data_config()), data_root)
+    shutil.copytree(ensure_synthetic(_smoke_data_config(cdc_sweep)), data_root)
     _corrupt_one_sample(data_root)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -136,5 +133,39 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path):
         assert f"| {value}" in report
     assert "Synthetic data" in report and report.count("—  |") == 0
     table_lines = [line for line in report.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
-    assert len(table_lines) == 5 and all(line.count(" ± ") == 2 for line in table_lines)
+    assert len(table_lines) == 5 and all(line.count(" (n=1) ") == 2 for line in table_lines)
     assert (tmp_path / "reports" / "cdc_theta_plot.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_optuna_search_samples_continuous_theta(tmp_path):
+    env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = [
+        sys.executable,
+        str(ROOT / "sweeps" / "cdc_theta.py"),
+        "--profile",
+        "smoke",
+        "--search",
+        "optuna",
+        "--num-samples",
+        "2",
+        "--storage-path",
+        str(tmp_path / "runs"),
+        "--tracking-uri",
+        uri,
+        "--report-dir",
+        str(tmp_path / "reports"),
+    ]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("actrec/cdc_theta")
+    children = _children(client, experiment.experiment_id)
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    thetas = [float(r.data.params["model.theta"]) for r in children]
+    assert all(0.0 <= t <= 1.0 for t in thetas) and len(set(thetas)) == 2
+    assert all(r.data.params["model.stem"] in ("CDC-ST", "CDC-T") for r in children)
+    parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
+    assert parent.data.params["search"] == "optuna"
+    assert (tmp_path / "reports" / "cdc_theta_plot.png").exists()

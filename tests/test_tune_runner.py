@@ -1,26 +1,14 @@
 """actrec.tune.runner + sweeps/cdc_theta.py: trial generation, profiles and early validation (no Ray started)."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
 from actrec.config import from_flat
 from actrec.tune.runner import base_config, resolve_trial, trial_overrides
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-
-def load_sweep(name: str):
-    spec = importlib.util.spec_from_file_location(f"sweep_{name}", ROOT / "sweeps" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def cdc():
-    return load_sweep("cdc_theta")
+@pytest.fixture()
+def cdc(cdc_sweep):
+    return cdc_sweep
 
 
 def test_table_iv_grid_has_ten_cells_times_seeds(cdc):

@@ -54,33 +54,41 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
     if experiment is None:
         raise SystemExit(f"no MLflow experiment {EXPERIMENT_PREFIX + sweep!r} at {tracking_uri}: run the sweep first")
     if parent_run_id is None:
-        parents = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'",
-                                     order_by=["attributes.start_time DESC"], max_results=1)
+        parents = client.search_runs(
+            [experiment.experiment_id], "tags.role = 'sweep'", order_by=["attributes.start_time DESC"], max_results=1
+        )
         if not parents:
             raise SystemExit(f"no sweep runs in experiment {EXPERIMENT_PREFIX + sweep!r} at {tracking_uri}")
         parent_run_id = parents[0].info.run_id
     parent = client.get_run(parent_run_id)
     with tempfile.TemporaryDirectory() as tmp:
         spec = TableSpec.from_json(open(client.download_artifacts(parent_run_id, "table_spec.json", tmp)).read())
-    children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
-                                  max_results=5000)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=5000
+    )
     trials = []
     for run in children:
         metrics = run.data.metrics
         history = client.get_metric_history(run.info.run_id, "val_top1")
-        trials.append(TrialRecord(
-            name=run.info.run_name or run.info.run_id,
-            status=run.info.status,
-            params=run.data.params,
-            value=metrics.get(spec.metric),
-            final_top1=metrics.get("val_top1"),
-            epochs=max((m.step for m in history), default=0),
-            seconds=sum(m.value for m in client.get_metric_history(run.info.run_id, "epoch_time_s")),
-        ))
+        trials.append(
+            TrialRecord(
+                name=run.info.run_name or run.info.run_id,
+                status=run.info.status,
+                params=run.data.params,
+                value=metrics.get(spec.metric),
+                final_top1=metrics.get("val_top1"),
+                epochs=max((m.step for m in history), default=0),
+                seconds=sum(m.value for m in client.get_metric_history(run.info.run_id, "epoch_time_s")),
+            )
+        )
     trials.sort(key=lambda t: t.name)
     return SweepRecord(
-        spec=spec, parent_run_id=parent_run_id, parent_status=parent.info.status, params=parent.data.params,
-        trials=tuple(trials), started=parent.info.start_time / 1000,
+        spec=spec,
+        parent_run_id=parent_run_id,
+        parent_status=parent.info.status,
+        params=parent.data.params,
+        trials=tuple(trials),
+        started=parent.info.start_time / 1000,
         ended=parent.info.end_time / 1000 if parent.info.end_time else None,
     )
 
@@ -94,9 +102,10 @@ def format_cell(values: Sequence[float], paper: float | None) -> str:
     measured = "—"
     if values:
         mean = statistics.fmean(values)
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        measured = f"{mean:.1f} ± {std:.1f}"
-    return f"{measured} | {paper:g}" if paper is not None else f"{measured} | —"
+        # One seed has no spread to report; say so rather than print a fake ± 0.0.
+        measured = f"{mean:.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f} (n=1)"
+    # The paper's value exactly as transcribed (61.26 keeps two decimals, 91.0 keeps one).
+    return f"{measured} | {float(paper)}" if paper is not None else f"{measured} | —"
 
 
 def build_table(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
@@ -105,8 +114,10 @@ def build_table(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
     header = ["Setting", *extra_keys, *[f"{c.label} measured (mean ± std) | paper" for c in spec.columns]]
     rows = []
     for row in spec.rows:
-        cells = [format_cell(cell_values(record, {**row.match, **col.match}), row.paper.get(col.label))
-                 for col in spec.columns]
+        cells = [
+            format_cell(cell_values(record, {**row.match, **col.match}), row.paper.get(col.label))
+            for col in spec.columns
+        ]
         rows.append([row.label, *[str(row.extra.get(k, "")) for k in extra_keys], *cells])
     return header, rows
 
@@ -139,9 +150,11 @@ def _summary(record: SweepRecord, tracking_uri: str) -> list[tuple[str, str]]:
 
 def _synthetic_note(record: SweepRecord) -> str | None:
     if any(t.params.get("data.dataset") == "synthetic" for t in record.trials):
-        return ("**Synthetic data.** These numbers were measured on actrec's built-in synthetic RGB-D clips, "
-                "not on the paper's dataset: they show the pipeline works and how the knobs behave at toy scale, "
-                "and are not comparable in absolute value to the paper's column.")
+        return (
+            "**Synthetic data.** These numbers were measured on actrec's built-in synthetic RGB-D clips, "
+            "not on the paper's dataset: they show the pipeline works and how the knobs behave at toy scale, "
+            "and are not comparable in absolute value to the paper's column."
+        )
     return None
 
 
@@ -180,15 +193,27 @@ def _plot(record: SweepRecord, path: str) -> str | None:
 
 
 def _trial_rows(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
-    keys = sorted({k for row in record.spec.rows for k in row.match} | {k for c in record.spec.columns for k in c.match}
-                  | {"train.seed"})
+    keys = sorted(
+        {k for row in record.spec.rows for k in row.match}
+        | {k for c in record.spec.columns for k in c.match}
+        | {"train.seed"}
+    )
     if record.spec.plot:
         keys = sorted(set(keys) | {record.spec.plot.x, *record.spec.plot.series})
     header = ["trial", *keys, "best val top-1", "final val top-1", "epochs", "train+val s", "status"]
     rows = []
     for t in record.trials:
-        rows.append([t.name, *[t.params.get(k, "") for k in keys], _num(t.value), _num(t.final_top1),
-                     str(t.epochs), f"{t.seconds:.0f}", t.status])
+        rows.append(
+            [
+                t.name,
+                *[t.params.get(k, "") for k in keys],
+                _num(t.value),
+                _num(t.final_top1),
+                str(t.epochs),
+                f"{t.seconds:.0f}",
+                t.status,
+            ]
+        )
     return header, rows
 
 
@@ -208,8 +233,13 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(tracking_uri: str, sweep: str, *, out_dir: str = "reports", parent_run_id: str | None = None,
-                 ) -> list[str]:
+def write_report(
+    tracking_uri: str,
+    sweep: str,
+    *,
+    out_dir: str = "reports",
+    parent_run_id: str | None = None,
+) -> list[str]:
     """Write the report files for the newest (or given) run of ``sweep``; returns their paths, Markdown first."""
     record = load_sweep(tracking_uri, sweep, parent_run_id)
     os.makedirs(out_dir, exist_ok=True)
@@ -225,28 +255,43 @@ def write_report(tracking_uri: str, sweep: str, *, out_dir: str = "reports", par
     md = [f"# {title}", "", f"_Generated by `actrec report {sweep}` on {generated}._", ""]
     if note:
         md += [f"> {note}", ""]
-    md += [f"- **{k}:** {v}" for k, v in summary] + ["", "## Table", "",
-                                                     "Each cell: measured (mean ± std over seeds) | paper.", "",
-                                                     _md_table(header, rows), ""]
+    md += [f"- **{k}:** {v}" for k, v in summary] + [
+        "",
+        "## Table",
+        "",
+        "Each cell: measured (mean ± std over seeds) | paper.",
+        "",
+        _md_table(header, rows),
+        "",
+    ]
     if plot_path:
         md += ["## Plot", "", f"![{record.spec.plot.x_label or record.spec.plot.x}]({os.path.basename(plot_path)})", ""]
     md += ["## Trials", "", _md_table(trial_header, trial_rows), ""]
     with open(stem + ".md", "w") as f:
         f.write("\n".join(md))
 
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p><em>Generated by <code>actrec report {sweep}</code> on "
-            f"{generated}.</em></p>"]
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p><em>Generated by <code>actrec report {sweep}</code> on {generated}.</em></p>",
+    ]
     if note:
         body.append(f"<p class='note'>{html.escape(note.replace('**', ''))}</p>")
-    body.append("<ul>" + "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(v.replace('`', ''))}</li>"
-                                 for k, v in summary) + "</ul>")
+    body.append(
+        "<ul>"
+        + "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(v.replace('`', ''))}</li>" for k, v in summary)
+        + "</ul>"
+    )
     body += ["<h2>Table</h2><p>Each cell: measured (mean ± std over seeds) | paper.</p>", _html_table(header, rows)]
     if plot_path:
         body.append(f"<h2>Plot</h2><img src='{os.path.basename(plot_path)}' alt='plot'>")
     body += ["<h2>Trials</h2>", _html_table(trial_header, trial_rows)]
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #bbb;padding:4px 8px;font-size:14px}.note{background:#fff3cd;padding:8px}")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #bbb;padding:4px 8px;font-size:14px}.note{background:#fff3cd;padding:8px}"
+    )
     with open(stem + ".html", "w") as f:
-        f.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+        f.write(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+        )
     return [stem + ".md", stem + ".html", *([plot_path] if plot_path else [])]

@@ -58,6 +58,9 @@ class SweepTracker:
         self.sweep = sweep
         self.parent_run_id: str | None = None
         self._children: dict[str, str] = {}
+        # Trials MLflow already holds as FINISHED when a sweep resumes: Tune's state file can lag a trial's end,
+        # so Tune may start one again (it then restores its final checkpoint and trains nothing); leave its run as is.
+        self._finished: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its RunConfig (with this callback) into tuner.pkl; the client is rebuilt on load.
@@ -74,7 +77,10 @@ class SweepTracker:
             self.parent_run_id = existing[0].info.run_id
             self.client.update_run(self.parent_run_id, status=RunStatus.to_string(RunStatus.RUNNING))
             for child in self._find_runs(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"):
-                self._children[child.data.tags.get("trial_id", "")] = child.info.run_id
+                trial_id = child.data.tags.get("trial_id", "")
+                self._children[trial_id] = child.info.run_id
+                if child.info.status == "FINISHED":
+                    self._finished.add(trial_id)
             return self.parent_run_id
         run = self.client.create_run(
             self.experiment_id,
@@ -94,8 +100,13 @@ class SweepTracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=run_name,
-            tags={**tags, "role": "trial", "sweep": self.sweep, "trial_id": trial_id,
-                  "mlflow.parentRunId": self.parent_run_id},
+            tags={
+                **tags,
+                "role": "trial",
+                "sweep": self.sweep,
+                "trial_id": trial_id,
+                "mlflow.parentRunId": self.parent_run_id,
+            },
         )
         self._children[trial_id] = run.info.run_id
         self._log_params(run.info.run_id, params)
@@ -103,6 +114,10 @@ class SweepTracker:
 
     def run_id(self, trial_id: str) -> str | None:
         return self._children.get(trial_id)
+
+    def is_finished(self, trial_id: str) -> bool:
+        """Whether the trial's run was already FINISHED before this (resumed) sweep started."""
+        return trial_id in self._finished
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
@@ -149,6 +164,8 @@ class MLflowTuneCallback(tune.Callback):
         self.tags = dict(tags)
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        if self.tracker.is_finished(trial.trial_id):
+            return
         self.tracker.child_run(
             trial.trial_id,
             run_name=str(trial),
@@ -157,6 +174,8 @@ class MLflowTuneCallback(tune.Callback):
         )
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.tracker.is_finished(trial.trial_id):
+            return
         run_id = self.tracker.run_id(trial.trial_id)
         if run_id is None:
             self.on_trial_start(iteration, trials, trial)
@@ -171,7 +190,8 @@ class MLflowTuneCallback(tune.Callback):
         self._end(trial, "FAILED")
 
     def _end(self, trial, status: str) -> None:
+        if self.tracker.is_finished(trial.trial_id):
+            return
         run_id = self.tracker.run_id(trial.trial_id)
         if run_id is not None:
             self.tracker.end_run(run_id, status)
-

@@ -22,7 +22,12 @@ class OptimConfig:
         _check(0 <= self.momentum < 1, "optim.momentum", "must be in [0, 1)", self.momentum)
         _check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0", self.weight_decay)
         _check(self.warmup_epochs >= 0, "optim.warmup_epochs", "must be >= 0", self.warmup_epochs)
-        _check(0 < self.warmup_start_factor <= 1, "optim.warmup_start_factor", "must be in (0, 1]", self.warmup_start_factor)
+        _check(
+            0 < self.warmup_start_factor <= 1,
+            "optim.warmup_start_factor",
+            "must be in (0, 1]",
+            self.warmup_start_factor,
+        )
         _check(0 <= self.min_lr <= self.lr, "optim.min_lr", f"must be in [0, optim.lr={self.lr}]", self.min_lr)
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "must be in [0, 1)", self.label_smoothing)
 

@@ -15,9 +15,12 @@ SHOWN_KEYS = ("model.name", "model.stem", "model.theta", "data.modality", "train
 class ProgressPrinter(tune.Callback):
     """Prints ``[trial i/n] stem=CDC-ST theta=0.6 modality=rgb | epoch 3/5 loss 1.23 val top-1 45.0 (best 47.5)``."""
 
-    def __init__(self, trial_params: Callable[[Mapping[str, Any]], Mapping[str, Any]], epochs: int) -> None:
+    def __init__(
+        self, trial_params: Callable[[Mapping[str, Any]], Mapping[str, Any]], epochs: int, planned: int
+    ) -> None:
         self.trial_params = trial_params
         self.epochs = epochs
+        self.planned = planned
         self.started = time.time()
         self.done = 0
 
@@ -25,13 +28,14 @@ class ProgressPrinter(tune.Callback):
         params = self.trial_params(trial.config)
         shown = " ".join(f"{k.split('.')[-1]}={params[k]}" for k in SHOWN_KEYS if k in params)
         index = next((i for i, t in enumerate(trials) if t is trial), 0) + 1
-        return f"[trial {index}/{len(trials)} {trial.trial_id}] {shown}"
+        return f"[trial {index}/{max(self.planned, len(trials))} {trial.trial_id}] {shown}"
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         print(
             f"{self._describe(trials, trial)} | epoch {result.get('epoch', '?')}/{self.epochs} "
             f"loss {result.get('train_loss', float('nan')):.3f} "
-            f"val top-1 {result.get('val_top1', float('nan')):.1f} (best {result.get('val_best_top1', float('nan')):.1f})"
+            f"val top-1 {result.get('val_top1', float('nan')):.1f} "
+            f"(best {result.get('val_best_top1', float('nan')):.1f})"
             f" skipped {int(result.get('skipped_train', 0) + result.get('skipped_val', 0))}"
             f" | {time.time() - self.started:.0f}s elapsed",
             flush=True,

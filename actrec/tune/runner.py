@@ -31,25 +31,49 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         description=f"{spec.table.paper} {spec.table.table}: {spec.table.title}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--profile", choices=sorted(spec.profiles), default=spec.default_profile,
-                        help="smoke: minutes, for tests; local: synthetic data on this machine; paper: the paper "
-                        "recipe on a real dataset (needs --data-root and a GPU cluster)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(spec.profiles),
+        default=spec.default_profile,
+        help="smoke: minutes, for tests; local: synthetic data on this machine; paper: the paper "
+        "recipe on a real dataset (needs --data-root and a GPU cluster)",
+    )
     parser.add_argument("--seeds", type=int, default=1, help="replicate every grid cell with seeds 0..N-1")
-    parser.add_argument("--search", choices=SEARCHES, default="grid",
-                        help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space")
+    parser.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="grid",
+        help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space",
+    )
     parser.add_argument("--num-samples", type=int, default=10, help="trials for --search optuna")
     parser.add_argument("--asha", action="store_true", help="stop weak trials early with ASHA (not for exact tables)")
-    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="SWEEP_DIR",
-                        help="finish an interrupted sweep (the latest one of this sweep and profile by default)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    parser.add_argument("--storage-path", default=os.environ.get("ACTREC_STORAGE", os.path.expanduser("~/actrec_runs")),
-                        help="where Tune state and checkpoints go (shared storage on a cluster)")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="SWEEP_DIR",
+        help="finish an interrupted sweep (the latest one of this sweep and profile by default)",
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
+    )
+    parser.add_argument(
+        "--storage-path",
+        default=os.environ.get("ACTREC_STORAGE", os.path.expanduser("~/actrec_runs")),
+        help="where Tune state and checkpoints go (shared storage on a cluster)",
+    )
     parser.add_argument("--report-dir", default="reports", help="where the report files are written")
     parser.add_argument("--data-root", default=None, help="dataset root (index.json + shards); sets data.root")
     parser.add_argument("--max-concurrent", type=int, default=0, help="cap on concurrent trials (0: from resources)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="dotted config override applied to every trial, e.g. --set train.epochs=3")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted config override applied to every trial, e.g. --set train.epochs=3",
+    )
     parser.add_argument("--verbose", action="store_true", help="stream Ray worker logs to the console")
     return parser
 
@@ -121,9 +145,12 @@ def run_trial(config: dict[str, Any], *, train_storage: str, verbose: bool = Fal
     trainer.fit()
 
 
-def main(spec: SweepSpec, argv: Sequence[str] | None = None,
-         extend: Callable[[SweepSpec, argparse.Namespace], SweepSpec] | None = None,
-         parser: argparse.ArgumentParser | None = None) -> str:
+def main(
+    spec: SweepSpec,
+    argv: Sequence[str] | None = None,
+    extend: Callable[[SweepSpec, argparse.Namespace], SweepSpec] | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> str:
     """Run (or resume) the sweep and write its report; returns the report's Markdown path."""
     parser = parser or build_parser(spec)
     args = parser.parse_args(argv)
@@ -133,7 +160,6 @@ def main(spec: SweepSpec, argv: Sequence[str] | None = None,
 
 
 def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
-    import ray
     from ray import tune
 
     from actrec.report.table import write_report
@@ -155,20 +181,29 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
     concurrency = _max_concurrent(per_trial_cpu, first.train.num_workers if first.train.use_gpu else 0, args)
 
+    planned = len(trials) if args.search == "grid" else args.num_samples
     tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
     tracker = SweepTracker(tracking_uri, spec.name)
     tracker.start(
         sweep_dir=sweep_dir,
         tags=tags,
-        params={"profile": args.profile, "seeds": args.seeds, "search": args.search, "asha": args.asha,
-                "trials_planned": len(trials) if args.search == "grid" else args.num_samples,
-                "max_concurrent_trials": concurrency, **{f"base.{k}": v for k, v in base.items()}},
+        params={
+            "profile": args.profile,
+            "seeds": args.seeds,
+            "search": args.search,
+            "asha": args.asha,
+            "trials_planned": planned,
+            "max_concurrent_trials": concurrency,
+            **{f"base.{k}": v for k, v in base.items()},
+        },
         resume=resuming,
     )
     tracker.log_text(spec.table.to_json(), "table_spec.json")
-    print(f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
-          f"search={args.search}, {len(trials) if args.search == 'grid' else args.num_samples} trials, "
-          f"{concurrency} at a time")
+    print(
+        f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
+        f"search={args.search}, {planned} trials, "
+        f"{concurrency} at a time"
+    )
     print(f"[actrec] MLflow: {tracking_uri} (experiment actrec/{spec.name}, parent run {tracker.parent_run_id})")
     print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
 
@@ -176,12 +211,17 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
         tune.with_parameters(run_trial, train_storage=os.path.join(sweep_dir, "train"), verbose=args.verbose),
         {"CPU": 0.01},
     )
-    callbacks = [MLflowTuneCallback(tracker, _trial_params, tags), ProgressPrinter(_trial_params, first.train.epochs)]
-    status = "FAILED"
+    callbacks = [
+        MLflowTuneCallback(tracker, _trial_params, tags),
+        ProgressPrinter(_trial_params, first.train.epochs, planned),
+    ]
     started = time.time()
+    completed = False
     try:
         if resuming:
             tuner = tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
+            # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached.
+            tuner._local_tuner._run_config.callbacks = callbacks
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -194,25 +234,21 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
                     verbose=0,
                 ),
             )
-        if resuming:
-            # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached.
-            tuner._local_tuner._run_config.callbacks = callbacks
         results = tuner.fit()
-        errors = [r for r in results if r.error is not None]
-        status = "FINISHED" if not errors else "FAILED"
-        if errors:
-            print(f"[actrec] {len(errors)} trial(s) failed; first error:\n{errors[0].error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
+        completed = True
     finally:
-        if status != "FINISHED":
-            tracker.close(status)
+        if not completed:
+            # Interrupted or crashed driver: no child run may stay RUNNING in MLflow.
+            exc = sys.exc_info()[1]
+            tracker.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+    errors = [r for r in results if r.error is not None]
+    if errors:
+        print(f"[actrec] {len(errors)} trial(s) failed; first error:\n{errors[0].error}", file=sys.stderr)
+    tracker.close("FAILED" if errors else "FINISHED")
     print(f"[actrec] sweep finished in {time.time() - started:.0f}s; writing the report")
     paths = write_report(tracking_uri, spec.name, out_dir=args.report_dir, parent_run_id=tracker.parent_run_id)
     for path in paths:
         tracker.log_artifact(path, "report")
-    tracker.close(status)
     print(f"[actrec] report: {paths[0]}")
     return paths[0]
 
@@ -242,8 +278,14 @@ def _tune_config(spec: SweepSpec, args, concurrency: int):
 
         search_alg, num_samples = OptunaSearch(metric=spec.table.metric, mode="max", seed=0), args.num_samples
     scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1) if args.asha else None
-    return tune.TuneConfig(metric=spec.table.metric, mode="max", search_alg=search_alg, scheduler=scheduler,
-                           num_samples=num_samples, max_concurrent_trials=concurrency)
+    return tune.TuneConfig(
+        metric=spec.table.metric,
+        mode="max",
+        search_alg=search_alg,
+        scheduler=scheduler,
+        num_samples=num_samples,
+        max_concurrent_trials=concurrency,
+    )
 
 
 def _prepare_data(resolved: list[dict[str, Any]]) -> None:
@@ -287,6 +329,9 @@ def _init_ray(*, verbose: bool) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # Save Tune's experiment state at most a second after a change (default: every 10 s or more), so a killed
+    # driver loses as little as possible and --resume restarts almost nothing that had finished.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=verbose)
         return
