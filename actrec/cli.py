@@ -19,20 +19,7 @@ def _data_synth(args: argparse.Namespace) -> int:
     from actrec.data.config import DataConfig
     from actrec.data.synth import ensure_synthetic, generate_synthetic
 
-    if args.out:
-        index = generate_synthetic(
-            args.out,
-            num_classes=args.classes,
-            subjects=args.subjects,
-            views=args.views,
-            repeats=args.repeats,
-            frames=args.frames,
-            size=args.size,
-            seed=args.seed,
-            samples_per_shard=args.samples_per_shard,
-        )
-        print(f"wrote {index}")
-        return 0
+    # DataConfig validates the arguments (naming the option's data.synth_* field) for both paths.
     cfg = DataConfig(
         synth_num_classes=args.classes,
         synth_subjects=args.subjects,
@@ -42,7 +29,11 @@ def _data_synth(args: argparse.Namespace) -> int:
         synth_size=args.size,
         synth_seed=args.seed,
         samples_per_shard=args.samples_per_shard,
+        num_frames=max(1, min(args.frames, DataConfig.num_frames)),
     )
+    if args.out:
+        print(f"wrote {generate_synthetic(args.out, **cfg.synth_params())}")
+        return 0
     print(f"synthetic dataset ready at {ensure_synthetic(cfg)}")
     return 0
 

@@ -44,6 +44,16 @@ def _tiny(model: str) -> dict[str, object]:
     return {f"model.{k}": v for k, v in tiny_overrides(model).items()}
 
 
+def _optuna_space() -> dict[str, object]:
+    from ray import tune
+
+    return {
+        "model.stem": tune.choice(["CDC-ST", "CDC-T"]),
+        "model.theta": tune.uniform(0.0, 1.0),
+        "data.modality": tune.choice(["rgb", "depth"]),
+    }
+
+
 TABLE = TableSpec(
     sweep="cdc_theta",
     paper="MFST (Ma et al., ACM MM 2023)",
@@ -109,19 +119,9 @@ SPEC = SweepSpec(
             "train.cpus_per_worker": 8.0,
         },
     },
-    optuna_space=lambda: _optuna_space(),
+    optuna_space=_optuna_space,
     early_stopping=False,
 )
-
-
-def _optuna_space() -> dict[str, object]:
-    from ray import tune
-
-    return {
-        "model.stem": tune.choice(["CDC-ST", "CDC-T"]),
-        "model.theta": tune.uniform(0.0, 1.0),
-        "data.modality": tune.choice(["rgb", "depth"]),
-    }
 
 
 def with_theta_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:

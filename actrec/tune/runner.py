@@ -107,7 +107,7 @@ def _trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return resolve_trial(merged, {})
 
 
-def run_trial(config: dict[str, Any], *, train_storage: str, verbose: bool = False) -> None:
+def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
     """Tune function trainable: one Ray Train run of the trial's config."""
     import ray.train
     from ray import tune
@@ -208,7 +208,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
 
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, train_storage=os.path.join(sweep_dir, "train"), verbose=args.verbose),
+        tune.with_parameters(run_trial, train_storage=os.path.join(sweep_dir, "train")),
         {"CPU": 0.01},
     )
     callbacks = [
