@@ -50,9 +50,9 @@ def _children(client, experiment_id):
 
 
 @pytest.mark.slow
-def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep):
+def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monkeypatch):
     env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
-    os.environ["ACTREC_CACHE"] = env["ACTREC_CACHE"]
+    monkeypatch.setenv("ACTREC_CACHE", env["ACTREC_CACHE"])
     data_root = tmp_path / "data"
     shutil.copytree(ensure_synthetic(_smoke_data_config(cdc_sweep)), data_root)
     _corrupt_one_sample(data_root)
