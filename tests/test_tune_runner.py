@@ -83,3 +83,19 @@ def test_asha_refused_for_exact_table(cdc, tmp_path):
     args = cdc.parser().parse_args(["--asha"])
     with pytest.raises(SystemExit, match="exact table"):
         _tune_config(cdc.SPEC, args, 1)
+
+
+def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
+    import dataclasses
+
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from actrec.tune.runner import _tune_config
+
+    spec = dataclasses.replace(cdc.SPEC, early_stopping=True)
+    config = _tune_config(spec, cdc.parser().parse_args(["--asha"]), 3)
+    assert isinstance(config.scheduler, ASHAScheduler) and config.max_concurrent_trials == 3
+    config = _tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
+    assert isinstance(config.search_alg, OptunaSearch) and config.num_samples == 7
+    assert (config.metric, config.mode) == ("val_best_top1", "max")
