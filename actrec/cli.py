@@ -29,6 +29,7 @@ def _data_synth(args: argparse.Namespace) -> int:
         synth_size=args.size,
         synth_seed=args.seed,
         samples_per_shard=args.samples_per_shard,
+        # Sampling does not affect what is written; keep it valid (<= --frames) so only real errors are reported.
         num_frames=max(1, min(args.frames, DataConfig.num_frames)),
     )
     if args.out:

@@ -91,8 +91,13 @@ class SweepTracker:
         self._log_params(self.parent_run_id, params)
         return self.parent_run_id
 
-    def child_run(self, trial_id: str, *, run_name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
-        """The child run of a trial, created on first sight and reused after a resume."""
+    def child_run(
+        self, trial_id: str, *, run_name: str, tags: Mapping[str, str], params: Mapping[str, Any]
+    ) -> str | None:
+        """The child run of a trial, created on first sight and reopened after a resume; None for a trial whose
+        run was already FINISHED when the sweep resumed (it is left exactly as it was)."""
+        if trial_id in self._finished:
+            return None
         if trial_id in self._children:
             run_id = self._children[trial_id]
             self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
@@ -112,12 +117,9 @@ class SweepTracker:
         self._log_params(run.info.run_id, params)
         return run.info.run_id
 
-    def run_id(self, trial_id: str) -> str | None:
-        return self._children.get(trial_id)
-
-    def is_finished(self, trial_id: str) -> bool:
-        """Whether the trial's run was already FINISHED before this (resumed) sweep started."""
-        return trial_id in self._finished
+    def live_run_id(self, trial_id: str) -> str | None:
+        """The trial's run if this sweep may still write to it (None if unknown or FINISHED before a resume)."""
+        return None if trial_id in self._finished else self._children.get(trial_id)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
@@ -164,8 +166,6 @@ class MLflowTuneCallback(tune.Callback):
         self.tags = dict(tags)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        if self.tracker.is_finished(trial.trial_id):
-            return
         self.tracker.child_run(
             trial.trial_id,
             run_name=str(trial),
@@ -174,14 +174,13 @@ class MLflowTuneCallback(tune.Callback):
         )
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if self.tracker.is_finished(trial.trial_id):
-            return
-        run_id = self.tracker.run_id(trial.trial_id)
-        if run_id is None:
+        if self.tracker.live_run_id(trial.trial_id) is None:
             self.on_trial_start(iteration, trials, trial)
-            run_id = self.tracker.run_id(trial.trial_id)
-        metrics = {k: result[k] for k in LOGGED_METRICS if isinstance(result.get(k), int | float)}
-        self.tracker.log_metrics(run_id, metrics, step=int(result.get("epoch", result.get("training_iteration", 0))))
+        run_id = self.tracker.live_run_id(trial.trial_id)
+        if run_id is not None:
+            metrics = {k: result[k] for k in LOGGED_METRICS if isinstance(result.get(k), int | float)}
+            step = int(result.get("epoch", result.get("training_iteration", 0)))
+            self.tracker.log_metrics(run_id, metrics, step=step)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._end(trial, "FINISHED")
@@ -190,8 +189,6 @@ class MLflowTuneCallback(tune.Callback):
         self._end(trial, "FAILED")
 
     def _end(self, trial, status: str) -> None:
-        if self.tracker.is_finished(trial.trial_id):
-            return
-        run_id = self.tracker.run_id(trial.trial_id)
+        run_id = self.tracker.live_run_id(trial.trial_id)
         if run_id is not None:
             self.tracker.end_run(run_id, status)
