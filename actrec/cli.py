@@ -1,6 +1,8 @@
 """``actrec`` command line: data generation, reports, and the model registry.
 
     actrec data synth [--out DIR] [--seed N] [--classes 8] ...   write the synthetic RGB-D shards
+    actrec data prepare DATASET --root DIR --out DIR [...]      shard a real dataset from its published layout
+    actrec data adapters                                         list the datasets prepare reads, with options
     actrec report cdc_theta [--tracking-uri URI] [--out reports]  rebuild a sweep's report from MLflow
     actrec models                                                list registered models and their sizes
     actrec config [key=value ...]                                print a resolved experiment config
@@ -36,6 +38,44 @@ def _data_synth(args: argparse.Namespace) -> int:
         print(f"wrote {generate_synthetic(args.out, **cfg.synth_params())}")
         return 0
     print(f"synthetic dataset ready at {ensure_synthetic(cfg)}")
+    return 0
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from actrec.data.adapters import create_adapter
+    from actrec.data.prepare import prepare_dataset
+
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option must be KEY=VALUE, got {item!r}")
+        options[key.strip()] = value.strip()
+    adapter = create_adapter(args.dataset, args.root, **options)
+    summary = prepare_dataset(
+        adapter,
+        args.out,
+        samples_per_shard=args.samples_per_shard,
+        short_side=args.short_side,
+        crf=args.crf,
+        workers=args.workers,
+        strict=args.strict,
+    )
+    print(f"prepared {summary.num_samples} samples at {summary.out} ({len(summary.skipped)} skipped)")
+    print(f"train with: --data-root {summary.out} --set data.dataset={args.dataset}")
+    return 0
+
+
+def _data_adapters(args: argparse.Namespace) -> int:
+    from actrec.data.adapters import adapter_fields, load_adapters
+    from actrec.data.config import DATASETS
+
+    for name, cls in load_adapters().items():
+        info = DATASETS[name]
+        print(f"{name}: {info.num_classes} classes, protocols {', '.join(info.protocols)}")
+        for option, (kind, default) in adapter_fields(cls).items():
+            kind_name = getattr(kind, "__name__", str(kind))
+            print(f"    --option {option}=...  ({kind_name}, default {default!r})")
     return 0
 
 
@@ -91,6 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--samples-per-shard", type=int, default=64)
     synth.set_defaults(func=_data_synth)
 
+    prepare = data.add_parser(
+        "prepare",
+        help="shard a dataset from its published layout (resumable; see `actrec data adapters`)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    prepare.add_argument("dataset", help="dataset name, e.g. ntu_rgbd_60, isogd, ucf101 (`actrec data adapters`)")
+    prepare.add_argument("--root", required=True, help="the dataset as downloaded (its published layout)")
+    prepare.add_argument("--out", required=True, help="output directory for index.json + shards")
+    prepare.add_argument("--workers", type=int, default=1, help="encoding processes (one shard each at a time)")
+    prepare.add_argument("--short-side", type=int, default=256, help="scale clips to this short side; 0 keeps size")
+    prepare.add_argument("--samples-per-shard", type=int, default=32)
+    prepare.add_argument("--crf", type=int, default=18, help="H.264 quality of the RGB stream (lower = better)")
+    prepare.add_argument("--strict", action="store_true", help="refuse the dataset if any entry is bad")
+    prepare.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="adapter option (repeatable)"
+    )
+    prepare.set_defaults(func=_data_prepare)
+
+    adapters = data.add_parser("adapters", help="list the datasets `data prepare` reads, their protocols, options")
+    adapters.set_defaults(func=_data_adapters)
+
     report = sub.add_parser(
         "report",
         help="write reports/<sweep>.md/.html from the sweep's MLflow runs",
@@ -115,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"actrec: error: {err}", file=sys.stderr)
         return 2
 

@@ -42,6 +42,12 @@ class ExperimentConfig:
                 f"model.num_classes ({num_classes}) must equal the dataset's class count "
                 f"data.num_classes ({self.data.num_classes}) for data.dataset={self.data.dataset!r}"
             )
+        in_channels = getattr(self.model, "in_channels", None)
+        if in_channels is not None and in_channels != self.data.input_channels:
+            raise ValueError(
+                f"model.in_channels ({in_channels}) must equal the input channels of data.modality="
+                f"{self.data.modality!r} ({self.data.input_channels})"
+            )
 
 
 def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -57,7 +63,8 @@ def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
 def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
     """Build an :class:`ExperimentConfig` from dotted keys; unspecified fields take their defaults.
 
-    ``model.num_classes`` is derived from the dataset unless given explicitly.
+    ``model.num_classes`` (and ``model.in_channels`` where the model has it) are derived from the data config
+    unless given explicitly.
     """
     grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in values.items():
@@ -72,6 +79,8 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
         raise ValueError(f"model.name must be one of {list_models()}, got {model_name!r}")
     model_overrides = _coerce_fields(type(model_config(model_name)), "model", grouped["model"])
     model_overrides.setdefault("num_classes", data.num_classes)
+    if "in_channels" in {f.name for f in dataclasses.fields(type(model_config(model_name)))}:
+        model_overrides.setdefault("in_channels", data.input_channels)
     model = model_config(model_name, **model_overrides)
     optim = _build(OptimConfig, "optim", grouped["optim"])
     train = _build(TrainConfig, "train", grouped["train"])

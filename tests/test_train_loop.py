@@ -8,8 +8,9 @@ import ray.train
 from ray.train.torch import TorchTrainer
 
 from actrec.config import flatten, from_flat
-from actrec.data.pipeline import build_dataset, count_samples
+from actrec.data.pipeline import count_samples
 from actrec.models import tiny_overrides
+from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import train_loop_per_worker
 
 
@@ -20,10 +21,8 @@ def _trainer(flat, storage, name):
         train_loop_config=flat,
         scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
         run_config=ray.train.RunConfig(name=name, storage_path=str(storage)),
-        datasets={
-            "train": build_dataset(cfg.data, "train", training=True),
-            "val": build_dataset(cfg.data, "val", training=False),
-        },
+        datasets=train_datasets(cfg.data),
+        dataset_config=ValidationSafeDataConfig(),
     )
 
 

@@ -1,8 +1,9 @@
 """Configuration of the data side: which dataset, which modality, how clips are sampled and transformed.
 
-Clip sampling follows Temporal Segment Networks (Wang et al., ECCV 2016, Sec. 3.2: one snippet per equal segment);
-the evaluation protocols are the NTU RGB+D ones (Shahroudy et al., CVPR 2016, Sec. 4: cross-subject and
-cross-view), applied here to the synthetic RGB-D set until the real-dataset adapters exist.
+Clip sampling follows Temporal Segment Networks by default (Wang et al., ECCV 2016, Sec. 3.2: one snippet per
+equal segment), with uniform and dense (I3D/SlowFast-style, frame interval) alternatives; evaluation protocols
+are each dataset's official ones (e.g. NTU RGB+D cross-subject / cross-view, Shahroudy et al., CVPR 2016, Sec. 4),
+written into the dataset index by ``actrec data prepare`` (or the synthetic generator).
 """
 
 from __future__ import annotations
@@ -13,22 +14,40 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# Dataset name -> number of classes. Real datasets are read from ``data.root`` (index.json + tar shards in the
-# synthetic set's format); their adapters (`actrec data prepare`) are a later issue.
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the config layer knows about a dataset before reading its index."""
+
+    num_classes: int | None  # None: synthetic, whose class count is data.synth_num_classes
+    protocols: tuple[str, ...]  # evaluation protocols its index defines; the first is the default
+    pose_joints: int | None = None  # joints per person of its pose member (None: no pose)
+
+
+# Real datasets are read from ``data.root`` (index.json + tar shards written by ``actrec data prepare``).
 DATASETS = {
-    "synthetic": None,  # class count is data.synth_num_classes
-    "ntu_rgbd_60": 60,
-    "ntu_rgbd_120": 120,
-    "isogd": 249,
-    "nvgesture": 25,
-    "thu_read": 40,
-    "ucf101": 101,
-    "hmdb51": 51,
-    "diving48": 48,
-    "epic_kitchens_100": 97,  # verb classes
+    "synthetic": DatasetInfo(None, ("cross_subject", "cross_view"), pose_joints=17),  # COCO joints
+    # Shahroudy et al., CVPR 2016, Sec. 4: cross-subject (20 training actors) and cross-view (cameras 2, 3 train).
+    "ntu_rgbd_60": DatasetInfo(60, ("cross_subject", "cross_view"), pose_joints=25),  # Kinect v2 joints
+    # Liu et al., TPAMI 2020, Sec. 4: cross-subject (53 training actors) and cross-setup (even setup ids train).
+    "ntu_rgbd_120": DatasetInfo(120, ("cross_subject", "cross_setup", "cross_view"), pose_joints=25),
+    # Wan et al., CVPRW 2016: train list -> validation list (official), train -> test list (official_test).
+    "isogd": DatasetInfo(249, ("official", "official_test")),
+    # Molchanov et al., CVPR 2016: nvgesture_train/test_correct_cvpr2016_v2.lst.
+    "nvgesture": DatasetInfo(25, ("official",)),
+    # Tang et al., 2017/2019: leave-one-split-out over the four subject groups CS1-CS4 (csN validates on group N).
+    "thu_read": DatasetInfo(40, ("cs1", "cs2", "cs3", "cs4")),
+    "ucf101": DatasetInfo(101, ("split1", "split2", "split3")),
+    "hmdb51": DatasetInfo(51, ("split1", "split2", "split3")),
+    "diving48": DatasetInfo(48, ("official",)),  # Diving48 V2 train / test JSON
+    "epic_kitchens_100": DatasetInfo(97, ("official",)),  # verb classes; train / validation CSV
+    "epic_kitchens_100_nouns": DatasetInfo(300, ("official",)),  # noun classes of the same segments
 }
-MODALITIES = ("rgb", "depth")
-PROTOCOLS = ("cross_subject", "cross_view")
+
+MODALITIES = ("rgb", "depth", "pose")
+SAMPLING_METHODS = ("segment", "uniform", "dense")
+TRAIN_CROPS = ("random", "random_resized")
+DEPTH_MODES = ("replicate", "jet", "normals")
 SPLITS = ("train", "val")
 # Bump when the synthetic renderer or shard layout changes so cached datasets are regenerated, not reused.
 SYNTHETIC_GENERATOR_VERSION = 1
@@ -44,11 +63,25 @@ class DataConfig:
 
     dataset: str = "synthetic"  # dataset name (DATASETS); "synthetic" is generated on first use
     root: str = ""  # directory holding index.json + shards; "" -> synthetic cache dir (see default_synthetic_root)
-    modality: str = "rgb"  # which stream a clip is read from: "rgb" or "depth" (depth replicated to 3 channels)
-    num_frames: int = 8  # T, frames sampled per clip (one per temporal segment)
+    modality: str = "rgb"  # stream a clip is read from: "rgb", "depth" (-> 3 channels, depth_mode) or "pose" (heatmaps)
+    num_frames: int = 8  # T, frames sampled per clip
+    sampling: str = "segment"  # "segment" (TSN: random frame per segment, centre at eval), "uniform", "dense"
+    frame_interval: int = 1  # dense sampling: frames between consecutive sampled frames
     resize: int = 40  # short side of decoded frames (decord resizes while decoding)
     crop_size: int = 32  # S, side of the square crop fed to the model (random when training, centre at eval)
-    protocol: str = "cross_subject"  # split definition from the index: "cross_subject" or "cross_view"
+    train_crop: str = "random"  # "random" (S x S window) or "random_resized" (area/aspect jitter, then resize to S)
+    crop_scale_min: float = 0.25  # random_resized: smallest crop area as a fraction of the frame
+    flip_prob: float = 0.0  # horizontal flip probability (0: left/right-sensitive classes such as NTU's)
+    rotation_deg: float = 0.0  # random rotation in [-rotation_deg, rotation_deg] degrees
+    colour_jitter: float = 0.0  # RGB brightness/contrast/saturation jitter strength (hue: a quarter of it)
+    test_clips: int = 1  # evaluation: clips per video (temporal views); scores are averaged over views
+    test_crops: int = 1  # evaluation: 1 (centre) or 3 (start / centre / end along the long side) crops per clip
+    depth_mode: str = "replicate"  # depth -> 3 channels: "replicate", "jet" colour map or "normals" (surface)
+    depth_near_mm: int = 500  # 16-bit depth: distance mapped to 1.0 (nearer = brighter)
+    depth_far_mm: int = 4500  # 16-bit depth: distance mapped to 0.0; 0 (no reading) stays 0
+    pose_sigma: float = 2.0  # pose heatmaps: Gaussian sigma in pixels of the crop
+    pose_limbs: bool = False  # pose heatmaps: one channel per limb (segment) instead of per joint
+    protocol: str = ""  # evaluation protocol defined in the index (DATASETS[dataset].protocols); "" -> the first
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45)  # per-channel mean on [0, 1] pixels (Kinetics stats)
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)  # per-channel std on [0, 1] pixels
     decode_cpus: float = 0.25  # CPUs each Ray Data read/decode task requests (fractional: decoding is light)
@@ -72,9 +105,37 @@ class DataConfig:
             )
         if self.modality not in MODALITIES:
             raise ValueError(f"data.modality must be one of {MODALITIES}, got {self.modality!r}")
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"data.protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        protocols = DATASETS[self.dataset].protocols
+        if not self.protocol:
+            object.__setattr__(self, "protocol", protocols[0])
+        if self.protocol not in protocols:
+            raise ValueError(f"data.protocol must be one of {protocols} for {self.dataset}, got {self.protocol!r}")
         _check_int_at_least("num_frames", self.num_frames, 1)
+        if self.sampling not in SAMPLING_METHODS:
+            raise ValueError(f"data.sampling must be one of {SAMPLING_METHODS}, got {self.sampling!r}")
+        _check_int_at_least("frame_interval", self.frame_interval, 1)
+        if self.train_crop not in TRAIN_CROPS:
+            raise ValueError(f"data.train_crop must be one of {TRAIN_CROPS}, got {self.train_crop!r}")
+        if not 0.0 < self.crop_scale_min <= 1.0:
+            raise ValueError(f"data.crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        if not 0.0 <= self.flip_prob <= 1.0:
+            raise ValueError(f"data.flip_prob must be in [0, 1], got {self.flip_prob}")
+        if not 0.0 <= self.rotation_deg <= 180.0:
+            raise ValueError(f"data.rotation_deg must be in [0, 180], got {self.rotation_deg}")
+        if not 0.0 <= self.colour_jitter <= 1.0:
+            raise ValueError(f"data.colour_jitter must be in [0, 1], got {self.colour_jitter}")
+        _check_int_at_least("test_clips", self.test_clips, 1)
+        if self.test_crops not in (1, 3):
+            raise ValueError(f"data.test_crops must be 1 or 3, got {self.test_crops!r}")
+        if self.depth_mode not in DEPTH_MODES:
+            raise ValueError(f"data.depth_mode must be one of {DEPTH_MODES}, got {self.depth_mode!r}")
+        _check_int_at_least("depth_near_mm", self.depth_near_mm, 0)
+        if not isinstance(self.depth_far_mm, int) or self.depth_far_mm <= self.depth_near_mm:
+            raise ValueError(f"data.depth_far_mm must be an integer > depth_near_mm ({self.depth_near_mm})")
+        if not self.pose_sigma > 0:
+            raise ValueError(f"data.pose_sigma must be > 0, got {self.pose_sigma}")
+        if self.modality == "pose" and DATASETS[self.dataset].pose_joints is None:
+            raise ValueError(f"data.modality='pose' needs a dataset with skeletons; {self.dataset} has none")
         _check_int_at_least("resize", self.resize, 1)
         _check_int_at_least("crop_size", self.crop_size, 1)
         if self.crop_size > self.resize:
@@ -107,9 +168,26 @@ class DataConfig:
         _check_int_at_least("samples_per_shard", self.samples_per_shard, 1)
 
     @property
+    def input_channels(self) -> int:
+        """Channels of the model input: 3 for RGB and depth, joints (or limbs) of the pose heatmaps."""
+        if self.modality != "pose":
+            return 3
+        joints = DATASETS[self.dataset].pose_joints
+        if not self.pose_limbs:
+            return int(joints)  # type: ignore[arg-type]  # validated in __post_init__
+        from actrec.data.clips import limbs_for
+
+        return len(limbs_for(joints))
+
+    @property
+    def num_views(self) -> int:
+        """Evaluation views per video: test_clips x test_crops (scores are averaged over them)."""
+        return self.test_clips * self.test_crops
+
+    @property
     def num_classes(self) -> int:
         """Class count of the configured dataset (what ``model.num_classes`` is derived from)."""
-        known = DATASETS[self.dataset]
+        known = DATASETS[self.dataset].num_classes
         return self.synth_num_classes if known is None else known
 
     def synth_params(self) -> dict[str, int]:

@@ -4,13 +4,16 @@ Clip sampler, decoder and transform are separate pieces as in PyTorchVideo (Fan 
 sampling is TSN segment sampling (Wang et al., ECCV 2016, Sec. 3.2); splits are NTU RGB+D's cross-subject /
 cross-view protocols (Shahroudy et al., CVPR 2016, Sec. 4).
 
-Rows (the data contract): ``video`` float32 (3, T, S, S), ``label`` int64, ``valid`` bool. A sample whose member is
-unreadable (truncated/garbled shard) or undecodable (corrupt video) becomes ``valid=False`` with zeros and label -1
-instead of failing the job; the train loop drops and counts those rows (``split_valid``).
+Rows (the data contract): ``video`` float32 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
+``data.test_clips x data.test_crops`` = V > 1 views --, ``label`` int64, ``valid`` bool. C is 3 for RGB and depth,
+the joint (or limb) count for pose heatmaps. A sample whose member is unreadable (truncated/garbled shard) or
+undecodable (corrupt video) becomes ``valid=False`` with zeros and label -1 instead of failing the job; the train
+loop drops and counts those rows (``split_valid``) and logs the counts to MLflow (skipped_train / skipped_val).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,12 +23,23 @@ import numpy as np
 import ray.data
 import torch
 
+from actrec.data.clips import decoded_size, load_views, member_for
 from actrec.data.config import DataConfig
-from actrec.data.decode import CorruptVideoError, read_clip
-from actrec.data.sampling import segment_indices
-from actrec.data.shards import iter_shard_members, load_index, split_shards
+from actrec.data.decode import CorruptVideoError
+from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
-from actrec.data.transforms import clip_transform
+
+__all__ = [
+    "build_dataset",
+    "count_samples",
+    "decode_batch",
+    "decoded_size",
+    "load_clip",
+    "num_classes",
+    "prepare_root",
+    "read_shard_samples",
+    "split_valid",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +62,13 @@ def count_samples(cfg: DataConfig, split: str) -> int:
     return sum(len(shard["samples"]) for shard in split_shards(index, cfg.protocol, split))
 
 
-def decoded_size(frame_size: Sequence[int], short_side: int) -> tuple[int, int]:
-    """(width, height) that scales a (height, width) frame so its short side is ``short_side``."""
-    height, width = int(frame_size[0]), int(frame_size[1])
-    if height <= width:
-        return round(width * short_side / height), short_side
-    return short_side, round(height * short_side / width)
-
-
 def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Dataset:
     """Lazy, streaming dataset of ``split`` ("train" / "val"); nothing is decoded until it is iterated.
 
-    One input row per shard; ``flat_map`` reads the split's members of the selected modality from each tar;
-    ``map_batches`` decodes, samples ``cfg.num_frames`` frames, crops and normalises inside Ray Data tasks of
-    ``cfg.decode_cpus`` CPUs. Training randomises shard order and sample order inside a shard, draws segment
-    offsets and crops afresh on every pass (epoch); evaluation is deterministic.
+    One input row per shard; ``flat_map`` reads the split's members of the selected modality (and each sample's
+    metadata) from each tar; ``map_batches`` decodes, samples ``cfg.num_frames`` frames, crops and normalises
+    inside Ray Data tasks of ``cfg.decode_cpus`` CPUs. Training randomises shard order and sample order inside a
+    shard, draws frames and augmentations afresh on every pass (epoch); evaluation is deterministic.
     """
     root = prepare_root(cfg)
     index = load_index(root)
@@ -71,6 +77,9 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
             f"{root / 'index.json'} declares {index['num_classes']} classes but data.dataset={cfg.dataset!r} "
             f"has {cfg.num_classes}"
         )
+    if cfg.dataset != "synthetic" and index.get("dataset") != cfg.dataset:
+        raise ValueError(f"{root / 'index.json'} holds {index['dataset']!r}, not data.dataset={cfg.dataset!r}")
+    member = member_for(index, cfg.modality)
     shards = split_shards(index, cfg.protocol, split)
     if not shards:
         raise ValueError(f"split {split!r} of protocol {cfg.protocol!r} in {root} has no samples")
@@ -82,14 +91,13 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
         }
         for shard in shards
     ]
-    width, height = decoded_size(index["frame_size"], cfg.resize)
     # One block per shard so randomize_block_order shuffles shards and shards are read in parallel.
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     if training:
         dataset = dataset.randomize_block_order()
     dataset = dataset.flat_map(
         read_shard_samples,
-        fn_kwargs={"modality": cfg.modality, "shuffle": training},
+        fn_kwargs={"member": member, "shuffle": training, "frame_size": list(index.get("frame_size", [0, 0]))},
         num_cpus=cfg.decode_cpus,
     )
     return dataset.map_batches(
@@ -98,77 +106,105 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
         batch_size=cfg.decode_batch_size,
         num_cpus=cfg.decode_cpus,
         udf_modifying_row_count=False,
-        fn_kwargs={
-            "modality": cfg.modality,
-            "num_frames": cfg.num_frames,
-            "width": width,
-            "height": height,
-            "crop_size": cfg.crop_size,
-            "mean": cfg.mean,
-            "std": cfg.std,
-            "training": training,
-        },
+        fn_kwargs={"cfg": cfg, "member": member, "training": training},
     )
 
 
-def read_shard_samples(row: dict[str, Any], *, modality: str, shuffle: bool) -> Iterator[dict[str, Any]]:
-    """One shard row -> one row per expected sample: ``key``, ``label``, ``video_bytes``, ``readable``.
+def read_shard_samples(
+    row: dict[str, Any], *, member: str, shuffle: bool, frame_size: Sequence[int] = (0, 0)
+) -> Iterator[dict[str, Any]]:
+    """One shard row -> one row per expected sample: ``key``, ``label``, ``video_bytes``, ``height``, ``width``,
+    ``readable``.
 
-    Samples the tar does not deliver (truncated, garbled, missing file) come out with ``readable=False``.
+    ``height``/``width`` are the stored frame size from the sample's metadata (its RGB size for pose members),
+    else the dataset-wide ``frame_size``. Samples the tar does not deliver (truncated, garbled, missing file)
+    come out with ``readable=False``.
     """
     keys = [str(k) for k in row["keys"]]
     labels = dict(zip(keys, (int(label) for label in row["labels"]), strict=True))
-    ext = f"{modality}.mp4"
-    members = iter_shard_members(row["path"], keys, exts={ext})
+    members = iter_shard_members(row["path"], keys, exts={member, META_EXT})
     if shuffle:
         # Within-shard shuffle: shards are small (tens of MB), so holding one shard's bytes is fine.
         members = list(members)
         np.random.default_rng().shuffle(members)
+    size_key = "depth_size" if member.startswith("depth") else "rgb_size"
     for key, sample in members:
-        data = None if sample is None else sample.get(ext)
+        data = None if sample is None else sample.get(member)
         if data is None:
             logger.warning("unreadable sample %s in %s", key, row["path"])
-        yield {"key": key, "label": labels[key], "video_bytes": data or b"", "readable": data is not None}
+        height, width = int(frame_size[0]), int(frame_size[1])
+        if sample is not None and META_EXT in sample:
+            try:
+                meta = json.loads(sample[META_EXT])
+                height, width = (int(v) for v in meta.get(size_key, (height, width)))
+            except (ValueError, TypeError):
+                logger.warning("unreadable metadata of sample %s in %s", key, row["path"])
+        yield {
+            "key": key,
+            "label": labels[key],
+            "video_bytes": data or b"",
+            "height": height,
+            "width": width,
+            "readable": data is not None and height > 0 and width > 0,
+        }
 
 
 def decode_batch(
-    batch: dict[str, np.ndarray],
-    *,
-    modality: str,
-    num_frames: int,
-    width: int,
-    height: int,
-    crop_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    training: bool,
+    batch: dict[str, np.ndarray], *, cfg: DataConfig, member: str, training: bool
 ) -> dict[str, np.ndarray]:
     """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid)."""
     size = len(batch["label"])
-    video = np.zeros((size, 3, num_frames, crop_size, crop_size), dtype=np.float32)
+    views = 1 if training else cfg.num_views
+    shape = (views, cfg.input_channels, cfg.num_frames, cfg.crop_size, cfg.crop_size)
+    video = np.zeros((size, *shape), dtype=np.float32)
     label = np.full(size, -1, dtype=np.int64)
     valid = np.zeros(size, dtype=bool)
-    # Fresh OS entropy per task when training, so every epoch sees new segment offsets and crops.
+    # Fresh OS entropy per task when training, so every epoch sees new frames and augmentations.
     rng = np.random.default_rng() if training else None
     for i in range(size):
         if not batch["readable"][i]:
             continue
         try:
-            frames = read_clip(
+            clip = load_views(
                 bytes(batch["video_bytes"][i]),
-                lambda total: segment_indices(total, num_frames, training=training, rng=rng),
-                width=width,
-                height=height,
+                cfg,
+                member=member,
+                training=training,
+                rng=rng,
+                frame_size=(int(batch["height"][i]), int(batch["width"][i])),
             )
         except CorruptVideoError as error:
             logger.warning("corrupt sample %s: %s", batch["key"][i], error)
             continue
-        video[i] = clip_transform(
-            frames, modality=modality, crop_size=crop_size, mean=mean, std=std, training=training, rng=rng
-        )
+        if clip.shape != shape:
+            logger.warning("sample %s decoded to %s, expected %s", batch["key"][i], clip.shape, shape)
+            continue
+        video[i] = clip
         label[i] = batch["label"][i]
         valid[i] = True
+    if views == 1:
+        video = video[:, 0]
     return {"video": video, "label": label, "valid": valid}
+
+
+def load_clip(
+    data: bytes,
+    cfg: DataConfig,
+    *,
+    training: bool,
+    rng: np.random.Generator | None,
+    frame_size: Sequence[int],
+    member: str | None = None,
+) -> np.ndarray:
+    """One sample's member bytes -> model input float32 (C, T, S, S), or (V, C, T, S, S) for V > 1 eval views.
+
+    The per-clip work of the pipeline. ``frame_size`` is the stored (height, width) of the video; ``member`` the
+    member type (default ``<modality>.mp4``). Raises CorruptVideoError when undecodable.
+    """
+    views = load_views(
+        data, cfg, member=member or f"{cfg.modality}.mp4", training=training, rng=rng, frame_size=frame_size
+    )
+    return views[0] if len(views) == 1 else views
 
 
 def split_valid(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:

@@ -1,18 +1,22 @@
-"""Tar shards plus a JSON index: the on-disk format every dataset (synthetic now, real adapters later) is written in.
+"""Tar shards plus a JSON index: the on-disk format every dataset (synthetic or prepared real data) is written in.
 
 Layout of a dataset root::
 
-    index.json            dataset name, classes, modalities, shards with per-sample key/label/subject/view, splits
+    index.json            dataset name, classes, modalities, members, shards with per-sample key/label/split
+                          fields, splits (protocol -> field + train/val values), skipped entries (prepared sets)
     shard-000000.tar      members of each sample, contiguous and in this order:
         <key>.rgb.mp4     H.264 (yuv420p) colour video
-        <key>.depth.mp4   H.264 8-bit grey depth video, nearer = brighter. 16-bit depth (e.g. NTU's millimetre
-                          PNGs) arrives with the real-dataset adapters, which will add their own member type.
-        <key>.pose.npy    float32 (frames, 17, 3): COCO-order joints as x, y (pixels) and score in [0, 1]
-        <key>.json        sample metadata (label, class_name, subject, view, frames, fps, ...); written LAST,
-                          so a sample counts as complete only once its .json member has been read
+        <key>.depth.mp4   8-bit grey depth as H.264 (synthetic: nearer = brighter, CRF 20; prepared 8-bit depth
+                          videos: QP 0 full-range luma, bit-exact through decord)
+        <key>.depth16.tar 16-bit depth frames (prepared NTU): uncompressed tar of 000000.png, ... 16-bit PNGs
+        <key>.pose.npy    float32 joints: synthetic (frames, 17, 3) COCO order; prepared (T, M, J, 3); x, y in
+                          pixels of the stored rgb.mp4, confidence in [0, 1]
+        <key>.json        sample metadata (label, class_name, split fields, frames and size per modality, ...);
+                          written LAST, so a sample counts as complete only once its .json member has been read
 
-Splits follow the NTU RGB+D evaluation protocols (Shahroudy et al., CVPR 2016, Sec. 4): cross-subject trains on a
-subset of actors, cross-view on a subset of cameras, and validates on the rest.
+``index["members"]`` names the member of each modality (synthetic sets predate it: rgb.mp4 / depth.mp4 /
+pose.npy). Splits follow each dataset's official protocols, e.g. NTU RGB+D's cross-subject (a subset of actors
+trains) and cross-view (a subset of cameras trains) (Shahroudy et al., CVPR 2016, Sec. 4).
 """
 
 from __future__ import annotations
@@ -29,8 +33,7 @@ from typing import Any
 INDEX_NAME = "index.json"
 INDEX_FORMAT_VERSION = 1
 META_EXT = "json"
-SPLIT_FIELDS = {"cross_subject": "subject", "cross_view": "view"}
-_INDEX_SAMPLE_FIELDS = ("label", "subject", "view")
+DEFAULT_INDEX_FIELDS = ("label", "subject", "view")
 
 
 def shard_name(shard_id: int) -> str:
@@ -46,9 +49,20 @@ class ShardWriter:
     ``{"path": "shard-000000.tar", "samples": [{"key", "label", "subject", "view"}, ...]}``.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str], samples_per_shard: int) -> None:
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        samples_per_shard: int,
+        *,
+        index_fields: Sequence[str] = DEFAULT_INDEX_FIELDS,
+        first_shard_id: int = 0,
+    ) -> None:
         if samples_per_shard < 1:
             raise ValueError(f"samples_per_shard must be >= 1, got {samples_per_shard}")
+        if "label" not in index_fields:
+            raise ValueError(f"index_fields must include 'label', got {list(index_fields)}")
+        self.index_fields = tuple(index_fields)
+        self.first_shard_id = first_shard_id
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.samples_per_shard = samples_per_shard
@@ -72,16 +86,16 @@ class ShardWriter:
     def add(self, key: str, members: Mapping[str, bytes], meta: Mapping[str, Any]) -> None:
         """Append one sample: ``members`` maps extension (``"rgb.mp4"``) to bytes; ``meta`` becomes ``<key>.json``.
 
-        ``meta`` must hold integer ``label``, ``subject`` and ``view`` (they go into the index for splitting).
+        ``meta`` must hold an integer for each of ``index_fields`` (they go into the index for splitting).
         """
         if not key or any(c in key for c in "./\\") or key in self._keys:
             raise ValueError(f"sample key must be unique, non-empty and free of '.', '/', '\\', got {key!r}")
         for ext in members:
             if not ext or "/" in ext or ext == META_EXT:
                 raise ValueError(f"member extension must be non-empty, without '/', not {META_EXT!r}, got {ext!r}")
-        missing = [f for f in _INDEX_SAMPLE_FIELDS if not isinstance(meta.get(f), int)]
+        missing = [f for f in self.index_fields if not isinstance(meta.get(f), int)]
         if missing:
-            raise ValueError(f"sample meta must hold integer {list(_INDEX_SAMPLE_FIELDS)}, missing/invalid {missing}")
+            raise ValueError(f"sample meta must hold integer {list(self.index_fields)}, missing/invalid {missing}")
         if self._tar is None:
             self._open_shard()
         assert self._tar is not None
@@ -89,7 +103,7 @@ class ShardWriter:
             _add_member(self._tar, f"{key}.{ext}", data)
         _add_member(self._tar, f"{key}.{META_EXT}", json.dumps({"key": key, **meta}, sort_keys=True).encode())
         self._keys.add(key)
-        self._samples.append({"key": key, **{f: int(meta[f]) for f in _INDEX_SAMPLE_FIELDS}})
+        self._samples.append({"key": key, **{f: int(meta[f]) for f in self.index_fields}})
         if len(self._samples) >= self.samples_per_shard:
             self._finish_shard()
 
@@ -99,14 +113,14 @@ class ShardWriter:
             self._finish_shard()
 
     def _open_shard(self) -> None:
-        name = shard_name(len(self.shards))
+        name = shard_name(self.first_shard_id + len(self.shards))
         self._tmp_path = self.out_dir / (name + ".tmp")
         self._tar = tarfile.open(self._tmp_path, mode="w", format=tarfile.PAX_FORMAT)
 
     def _finish_shard(self) -> None:
         assert self._tar is not None and self._tmp_path is not None
         self._tar.close()
-        name = shard_name(len(self.shards))
+        name = shard_name(self.first_shard_id + len(self.shards))
         os.replace(self._tmp_path, self.out_dir / name)
         self.shards.append({"path": name, "samples": self._samples})
         self._tar, self._tmp_path, self._samples = None, None, []
@@ -140,12 +154,15 @@ def write_index(
 ) -> Path:
     """Write ``index.json`` atomically (tmp + rename) and return its path.
 
-    ``splits`` maps a protocol to ``{"field": "subject"|"view", "train": [ids], "val": [ids]}``.
+    ``splits`` maps a protocol to ``{"field": <a per-sample index field>, "train": [values], "val": [values]}``.
     """
     for protocol, split in splits.items():
         train, val = set(split["train"]), set(split["val"])
-        if split.get("field") not in ("subject", "view") or train & val:
-            raise ValueError(f"split {protocol!r} must name field subject/view and disjoint train/val ids")
+        if not split.get("field") or train & val:
+            raise ValueError(f"split {protocol!r} must name a field and disjoint train/val values")
+        absent = [s["key"] for shard in shards for s in shard["samples"] if split["field"] not in s]
+        if absent:
+            raise ValueError(f"split {protocol!r}: samples {absent[:5]} have no field {split['field']!r}")
     index = {
         "format_version": INDEX_FORMAT_VERSION,
         "dataset": dataset,

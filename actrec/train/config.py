@@ -43,6 +43,8 @@ class TrainConfig:
     use_gpu: bool = False  # one GPU per worker, NCCL backend
     torch_threads: int = 1  # intra-op threads per worker (CPU)
     mixup_alpha: float = 0.0  # MixUp Beta(α, α); 0 disables (MFST §IV-A uses MixUp)
+    cutmix_alpha: float = 0.0  # CutMix Beta(α, α) (Yun et al., ICCV 2019); 0 disables
+    mix_switch_prob: float = 0.5  # with both MixUp and CutMix on: probability a batch uses CutMix
     seed: int = 0  # model init and sampling seed
     max_failures: int = 0  # worker-group restarts from the last checkpoint before the trial fails
     checkpoints_to_keep: int = 2  # newest checkpoints kept per trial
@@ -54,6 +56,8 @@ class TrainConfig:
         _check(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0", self.cpus_per_worker)
         _check(self.torch_threads >= 1, "train.torch_threads", "must be >= 1", self.torch_threads)
         _check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0", self.mixup_alpha)
+        _check(self.cutmix_alpha >= 0, "train.cutmix_alpha", "must be >= 0", self.cutmix_alpha)
+        _check(0 <= self.mix_switch_prob <= 1, "train.mix_switch_prob", "must be in [0, 1]", self.mix_switch_prob)
         _check(self.seed >= 0, "train.seed", "must be >= 0", self.seed)
         _check(self.max_failures >= -1, "train.max_failures", "must be >= -1 (-1 = unlimited)", self.max_failures)
         _check(self.checkpoints_to_keep >= 1, "train.checkpoints_to_keep", "must be >= 1", self.checkpoints_to_keep)

@@ -1,8 +1,9 @@
 """The per-worker training loop run by Ray Train's ``TorchTrainer`` (DDP: gloo on CPU, NCCL on GPUs).
 
-Each epoch: stream the worker's shard of the training set, SGD with warm-up + cosine and optional MixUp,
-validate (top-1/top-5 over all workers), save a checkpoint and ``ray.train.report`` once per epoch on every
-worker. A restarted run (worker failure, or a resumed sweep) continues from the newest checkpoint.
+Each epoch: stream the worker's shard of the training set, SGD with warm-up + cosine and optional MixUp / CutMix,
+validate (top-1/top-5 over all workers; with several test views per video their softmax scores are averaged),
+save a checkpoint and ``ray.train.report`` once per epoch on every worker. A restarted run (worker failure, or a
+resumed sweep) continues from the newest checkpoint.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from einops import rearrange, reduce
 
 from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid
 from actrec.models import build_model
-from actrec.train.schedule import mixup, warmup_cosine_lr
+from actrec.train.schedule import cutmix, mixup, warmup_cosine_lr
 
 CHECKPOINT_FILE = "state.pt"
 
@@ -103,20 +105,27 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size, local_shuffle_buffer_size=64):
         video, label, skipped = split_valid(batch)
         stats["train_skipped"] += skipped
+        weight = 1.0
         if label.numel() == 0:
-            continue
+            if not dist.is_initialized():
+                continue
+            # Every clip of this batch was unreadable. DDP workers must all join each step's gradient all-reduce
+            # (and step alike), so take a zero-weighted step on one zeroed clip rather than skip it.
+            video, label, weight = torch.zeros_like(batch["video"][:1]), torch.zeros(1, dtype=torch.long), 0.0
         lr = warmup_cosine_lr(cfg.optim, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
         video, label = video.to(device), label.to(device)
-        mixed, target = mixup(video, label, cfg.model.num_classes, cfg.train.mixup_alpha, generator)
+        mixed, target = _mix(video, label, cfg, generator)
         logits = model(mixed)
         if cfg.optim.label_smoothing > 0:
             target = target * (1 - cfg.optim.label_smoothing) + cfg.optim.label_smoothing / cfg.model.num_classes
         loss = torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         optimizer.step()
+        if weight == 0.0:
+            continue
         n = label.shape[0]
         stats["train_loss_sum"] += float(loss.detach()) * n
         stats["train_correct1"] += float((logits.argmax(-1) == label).sum())
@@ -125,8 +134,32 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
     return stats
 
 
+def _mix(video, label, cfg: ExperimentConfig, generator):
+    """MixUp or CutMix (or neither) for one batch -> (video, soft targets)."""
+    num_classes, train = cfg.model.num_classes, cfg.train
+    use_cutmix = train.cutmix_alpha > 0
+    if use_cutmix and train.mixup_alpha > 0:
+        use_cutmix = float(torch.rand((), generator=generator)) < train.mix_switch_prob
+    if use_cutmix:
+        return cutmix(video, label, num_classes, train.cutmix_alpha, generator)
+    return mixup(video, label, num_classes, train.mixup_alpha, generator)
+
+
+def view_scores(model, video: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of (B, C, T, H, W) clips, or of (B, V, C, T, H, W) views averaged over V."""
+    if video.ndim == 5:
+        return F.softmax(model(video), dim=-1)
+    views = video.shape[1]
+    probs = F.softmax(model(rearrange(video, "b v c t h w -> (b v) c t h w")), dim=-1)
+    return reduce(probs, "(b v) k -> b k", "mean", v=views)
+
+
 @torch.no_grad()
 def _evaluate(model, shard, cfg: ExperimentConfig, device):
+    # The unwrapped module: DDP's forward syncs buffers with a collective, which would hang when validation shards
+    # are uneven (ValidationSafeDataConfig) and one worker has more batches than another. Replicas hold the same
+    # weights, so evaluating the local copy is exact.
+    model = getattr(model, "module", model)
     model.eval()
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size):
@@ -135,9 +168,9 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device):
         if label.numel() == 0:
             continue
         video, label = video.to(device), label.to(device)
-        logits = model(video)
-        stats["val_loss_sum"] += float(F.cross_entropy(logits, label, reduction="sum"))
-        top = logits.topk(min(5, logits.shape[-1]), dim=-1).indices
+        probs = view_scores(model, video)  # multi-view testing: scores averaged over clips x crops
+        stats["val_loss_sum"] += float(F.nll_loss(torch.log(probs.clamp_min(1e-12)), label, reduction="sum"))
+        top = probs.topk(min(5, probs.shape[-1]), dim=-1).indices
         stats["val_correct1"] += float((top[:, 0] == label).sum())
         stats["val_correct5"] += float((top == label[:, None]).any(-1).sum())
         stats["val_seen"] += label.shape[0]

@@ -1,9 +1,13 @@
-"""Learning-rate schedule and MixUp (MFST §IV-A: linear warm-up, cosine decay, MixUp [39])."""
+"""Learning-rate schedule, MixUp and CutMix.
+
+MFST §IV-A: linear warm-up, cosine decay, MixUp [39]; CutMix: Yun et al., ICCV 2019.
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from actrec.train.config import OptimConfig
@@ -29,3 +33,33 @@ def mixup(
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
     perm = torch.randperm(video.shape[0], generator=generator)
     return lam * video + (1 - lam) * video[perm], lam * target + (1 - lam) * target[perm]
+
+
+def cutmix(
+    video: torch.Tensor, label: torch.Tensor, num_classes: int, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CutMix (Yun et al., ICCV 2019, Eq. 1-2): paste one box from a permutation of the batch; soft targets.
+
+    ``video`` is (B, ..., H, W); the box is the same in every frame and channel. lam ~ Beta(alpha, alpha), the box
+    has area fraction ``1 - lam`` (side ratios sqrt(1 - lam), centre uniform over the frame, clipped at the
+    borders) and targets are mixed by the pasted area actually kept: ``(1 - f) * y + f * y[perm]`` with f = box area
+    / (H W). All randomness comes from ``generator``. alpha <= 0 or a batch of 1 returns the video and one-hot
+    targets unchanged.
+    """
+    target = torch.nn.functional.one_hot(label, num_classes).float()
+    if alpha <= 0 or video.shape[0] < 2:
+        return video, target
+    height, width = video.shape[-2:]
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    perm = torch.randperm(video.shape[0], generator=generator)
+    cut = math.sqrt(1.0 - lam)
+    cut_h, cut_w = int(height * cut), int(width * cut)
+    cy = int(torch.randint(0, height, (1,), generator=generator))
+    cx = int(torch.randint(0, width, (1,), generator=generator))
+    top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, height)
+    left, right = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, width)
+    mixed = video.clone()
+    mixed[..., top:bottom, left:right] = video[perm][..., top:bottom, left:right]
+    pasted = (bottom - top) * (right - left) / (height * width)
+    return mixed, (1 - pasted) * target + pasted * target[perm]

@@ -114,7 +114,7 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from actrec.data.pipeline import build_dataset
+    from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
     from actrec.train.loop import train_loop_per_worker
 
     flat = _trial_params(config)
@@ -137,10 +137,8 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
             callbacks=[TuneReportCallback()],
         ),
-        datasets={
-            "train": build_dataset(cfg.data, "train", training=True),
-            "val": build_dataset(cfg.data, "val", training=False),
-        },
+        datasets=train_datasets(cfg.data),
+        dataset_config=ValidationSafeDataConfig(),
     )
     trainer.fit()
 

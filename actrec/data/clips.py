@@ -1,0 +1,230 @@
+"""One sample's member bytes -> model input views: decode, sample frames, transform (the per-clip work).
+
+Sampler, decoder and transform are separate pieces as in PyTorchVideo (Fan et al., ACM MM 2021, Sec. 3):
+``actrec.data.sampling`` picks frame indices (TSN segments, uniform, dense), ``actrec.data.decode`` decodes them
+(decord for videos, PIL for 16-bit depth PNGs), ``actrec.data.transforms`` / ``actrec.data.pose`` crop, flip,
+rotate, jitter and render. Training yields one view; evaluation yields ``test_clips x test_crops`` views whose
+scores the train loop averages (multi-view testing, e.g. SlowFast: Feichtenhofer et al., ICCV 2019, Sec. 4).
+
+Members by modality: RGB ``rgb.mp4``; depth ``depth.mp4`` (8-bit grey video) or ``depth16.tar`` (16-bit PNG
+frames, mapped to [0, 1] by ``depth_near_mm``/``depth_far_mm``, nearer = brighter); pose ``pose.npy`` rendered as
+Gaussian pseudo-heatmaps aligned with the RGB crop (PoseC3D: Duan et al., CVPR 2022, Sec. 3.1).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from einops import rearrange
+from PIL import Image
+
+from actrec.data.config import DataConfig
+from actrec.data.decode import CorruptVideoError, read_clip
+from actrec.data.pose import COCO_LIMBS, NTU_LIMBS, pose_heatmaps
+from actrec.data.sampling import sample_indices
+from actrec.data.transforms import (
+    Geometry,
+    apply_geometry,
+    augment_geometry,
+    centre_crop_geometry,
+    colour_jitter,
+    depth_to_three_channels,
+    depth_to_unit,
+    random_crop_geometry,
+    random_resized_crop_geometry,
+    three_crop_geometries,
+    transform_points,
+)
+
+# Members of datasets written before index["members"] existed (the synthetic generator).
+DEFAULT_MEMBERS = {"rgb": "rgb.mp4", "depth": "depth.mp4", "pose": "pose.npy"}
+
+
+def member_for(index: Mapping[str, Any], modality: str) -> str:
+    """Shard member extension that holds ``modality`` in this dataset; ValueError if it has none."""
+    members = index.get("members", DEFAULT_MEMBERS)
+    if modality not in members or modality not in index.get("modalities", members):
+        raise ValueError(
+            f"dataset {index.get('dataset')!r} has no {modality!r} member (modalities: {list(members)}); "
+            "choose another data.modality"
+        )
+    return members[modality]
+
+
+def decoded_size(frame_size: Sequence[int], short_side: int) -> tuple[int, int]:
+    """(width, height) that scales a (height, width) frame so its short side is ``short_side``."""
+    height, width = int(frame_size[0]), int(frame_size[1])
+    if height <= width:
+        return round(width * short_side / height), short_side
+    return short_side, round(height * short_side / width)
+
+
+# Left/right joint pairs swapped when a clip is mirrored (a mirrored left wrist is a right wrist).
+_MIRROR_PAIRS = {
+    17: ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),  # COCO
+    # Kinect v2 / NTU (0-based): shoulder, elbow, wrist, hand, hip, knee, ankle, foot, hand tip, thumb.
+    25: ((4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19), (21, 23), (22, 24)),
+}
+
+
+def flip_joints(joints: np.ndarray) -> np.ndarray:
+    """Swap left and right joints of (..., J, 3) after a horizontal flip (positions are already mirrored)."""
+    pairs = _MIRROR_PAIRS.get(joints.shape[-2])
+    if pairs is None:
+        raise ValueError(f"no left/right joint table for {joints.shape[-2]}-joint poses")
+    order = np.arange(joints.shape[-2])
+    for left, right in pairs:
+        order[left], order[right] = right, left
+    return joints[..., order, :]
+
+
+def limbs_for(joints: int | None) -> tuple[tuple[int, int], ...]:
+    """Skeleton edges of the joint layout: COCO (17) or Kinect v2 / NTU (25)."""
+    if joints == 17:
+        return COCO_LIMBS
+    if joints == 25:
+        return NTU_LIMBS
+    raise ValueError(f"no limb table for {joints}-joint poses (known: 17 COCO, 25 NTU)")
+
+
+def load_views(
+    data: bytes,
+    cfg: DataConfig,
+    *,
+    member: str,
+    training: bool,
+    rng: np.random.Generator | None,
+    frame_size: Sequence[int],
+) -> np.ndarray:
+    """Member bytes -> float32 (V, C, T, S, S); V = 1 when training, ``cfg.num_views`` at evaluation.
+
+    ``frame_size`` is the stored (height, width) of the sample's frames (of the RGB video for pose, whose joints
+    are in its pixels). Raises CorruptVideoError when the member cannot be decoded.
+    """
+    if training and rng is None:
+        raise ValueError("training needs an rng")
+    clips = 1 if training else cfg.test_clips
+    width, height = decoded_size(frame_size, cfg.resize)
+
+    def choose(total: int) -> np.ndarray:
+        return np.concatenate(
+            [
+                sample_indices(
+                    cfg.sampling,
+                    total,
+                    cfg.num_frames,
+                    interval=cfg.frame_interval,
+                    training=training,
+                    rng=rng,
+                    clip=clip,
+                    num_clips=clips,
+                )
+                for clip in range(clips)
+            ]
+        )
+
+    if member.endswith(".mp4"):
+        frames = read_clip(data, choose, width=width, height=height)  # (clips*T, h, w, 3) uint8
+        if cfg.modality == "depth":
+            frames = frames[..., :1].astype(np.float32) / 255.0  # grey depth video: R = G = B
+    elif member.endswith(".tar"):
+        frames = _read_depth16(data, choose, width=width, height=height)
+        frames = depth_to_unit(frames, near=cfg.depth_near_mm, far=cfg.depth_far_mm)[..., None]
+    elif member.endswith(".npy"):
+        frames = _read_pose(data, choose, scale=(width / int(frame_size[1]), height / int(frame_size[0])))
+    else:
+        raise ValueError(f"unknown member type {member!r}")
+
+    views = []
+    for clip_frames in np.split(frames, clips):
+        for geometry in _geometries(height, width, cfg, training=training, rng=rng):
+            views.append(_render(clip_frames, geometry, cfg, training=training, rng=rng))
+    return np.ascontiguousarray(np.stack(views))
+
+
+def _geometries(
+    height: int, width: int, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None
+) -> list[Geometry]:
+    size = cfg.crop_size
+    if not training:
+        if cfg.test_crops == 3:
+            return list(three_crop_geometries(height, width, size))
+        return [centre_crop_geometry(height, width, size)]
+    assert rng is not None
+    if cfg.train_crop == "random_resized":
+        geometry = random_resized_crop_geometry(height, width, size, scale=(cfg.crop_scale_min, 1.0), rng=rng)
+    else:
+        geometry = random_crop_geometry(height, width, size, rng)
+    if cfg.flip_prob > 0 or cfg.rotation_deg > 0:
+        geometry = augment_geometry(geometry, flip_prob=cfg.flip_prob, max_rotation=cfg.rotation_deg, rng=rng)
+    return [geometry]
+
+
+def _render(
+    frames: np.ndarray, geometry: Geometry, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None
+) -> np.ndarray:
+    """One view: frames of one clip (decoded) -> float32 (C, T, S, S)."""
+    if cfg.modality == "pose":
+        joints = frames.copy()  # (T, M, J, 3) in decoded pixels
+        joints[..., :2] = transform_points(joints[..., :2], geometry)
+        if geometry.flip:
+            joints = flip_joints(joints)
+        limbs = limbs_for(joints.shape[-2]) if cfg.pose_limbs else None
+        return pose_heatmaps(joints, height=cfg.crop_size, width=cfg.crop_size, sigma=cfg.pose_sigma, limbs=limbs)
+    if cfg.modality == "depth":
+        # Nearest neighbour: bilinear would blend no-reading zeros into real depths at object borders.
+        depth = apply_geometry(frames, geometry, interpolation="nearest")[..., 0]  # (T, S, S) in [0, 1]
+        unit = depth_to_three_channels(depth, cfg.depth_mode)  # (T, S, S, 3) in [0, 1]
+    else:
+        crop = apply_geometry(frames, geometry)  # (T, S, S, 3) uint8
+        if training and cfg.colour_jitter > 0:
+            strength = cfg.colour_jitter
+            crop = colour_jitter(
+                crop, brightness=strength, contrast=strength, saturation=strength, hue=strength / 4, rng=rng
+            )
+        unit = crop.astype(np.float32) / 255.0
+    mean = np.asarray(cfg.mean, dtype=np.float32)
+    std = np.asarray(cfg.std, dtype=np.float32)
+    return rearrange((unit - mean) / std, "t h w c -> c t h w").astype(np.float32)
+
+
+def _read_depth16(data: bytes, choose, *, width: int, height: int) -> np.ndarray:
+    """Nested tar of 16-bit PNG frames -> uint16 (t, height, width), nearest-neighbour resized."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+            if not members:
+                raise CorruptVideoError("depth16 member holds no frames")
+            indices = [int(i) for i in choose(len(members))]
+            decoded: dict[int, np.ndarray] = {}
+            for i in sorted(set(indices)):
+                handle = tar.extractfile(members[i])
+                assert handle is not None
+                with Image.open(io.BytesIO(handle.read())) as image:
+                    depth = np.asarray(image).astype(np.uint16)
+                rows = (np.arange(height) * depth.shape[0] / height).astype(np.int64)
+                cols = (np.arange(width) * depth.shape[1] / width).astype(np.int64)
+                decoded[i] = depth[rows][:, cols]
+    except (tarfile.TarError, OSError, ValueError, SyntaxError) as error:
+        raise CorruptVideoError(f"cannot decode depth16 frames: {error}"[:400]) from error
+    return np.stack([decoded[i] for i in indices])
+
+
+def _read_pose(data: bytes, choose, *, scale: tuple[float, float]) -> np.ndarray:
+    """pose.npy -> float32 (t, M, J, 3) joints of the chosen frames, x/y scaled to the decoded frame size."""
+    try:
+        joints = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as error:
+        raise CorruptVideoError(f"cannot read pose array: {error}"[:400]) from error
+    if joints.ndim == 3:  # synthetic: (T, J, 3), one person
+        joints = joints[:, None]
+    if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
+        raise CorruptVideoError(f"pose array has shape {joints.shape}, expected (T, M, J, 3)")
+    picked = joints[np.asarray(choose(len(joints)), dtype=np.int64)]
+    picked[..., 0] *= scale[0]
+    picked[..., 1] *= scale[1]
+    return picked
