@@ -172,6 +172,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     resolved = [resolve_trial(base, t) for t in trials]
     first = from_flat(resolved[0])
     _prepare_data(resolved)
+    prepare_skipped = _prepare_skipped(first)
 
     sweep_dir, resuming = _sweep_dir(spec, args)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
@@ -192,6 +193,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
             "asha": args.asha,
             "trials_planned": planned,
             "max_concurrent_trials": concurrency,
+            # Entries `actrec data prepare` skipped (listed in the dataset's index.json); train-time skips are
+            # the trials' skipped_train / skipped_val metrics.
+            "data_prepare_skipped": prepare_skipped,
             **{f"base.{k}": v for k, v in base.items()},
         },
         resume=resuming,
@@ -298,6 +302,18 @@ def _prepare_data(resolved: list[dict[str, Any]]) -> None:
             if key not in seen:
                 seen.add(key)
                 ensure_synthetic(data)
+
+
+def _prepare_skipped(cfg) -> int:
+    """Entries the dataset's prepare run skipped (0 for the synthetic set); clear error if the index is missing."""
+    from actrec.data.pipeline import prepare_root
+    from actrec.data.shards import load_index
+
+    index = load_index(prepare_root(cfg.data))
+    skipped = len(index.get("skipped", []))
+    if skipped:
+        print(f"[actrec] note: `actrec data prepare` skipped {skipped} entries of this dataset (index.json 'skipped')")
+    return skipped
 
 
 def _sweep_dir(spec: SweepSpec, args) -> tuple[str, bool]:
