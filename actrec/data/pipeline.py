@@ -17,11 +17,10 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray.data
-import torch
 
 from actrec.data.clips import decoded_size, load_views, member_for
 from actrec.data.config import DataConfig
@@ -29,10 +28,14 @@ from actrec.data.decode import CorruptVideoError
 from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "build_dataset",
     "count_samples",
     "decode_batch",
+    "decode_shards",
     "decoded_size",
     "load_clip",
     "num_classes",
@@ -65,10 +68,11 @@ def count_samples(cfg: DataConfig, split: str) -> int:
 def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Dataset:
     """Lazy, streaming dataset of ``split`` ("train" / "val"); nothing is decoded until it is iterated.
 
-    One input row per shard; ``flat_map`` reads the split's members of the selected modality (and each sample's
-    metadata) from each tar; ``map_batches`` decodes, samples ``cfg.num_frames`` frames, crops and normalises
-    inside Ray Data tasks of ``cfg.decode_cpus`` CPUs. Training randomises shard order and sample order inside a
-    shard, draws frames and augmentations afresh on every pass (epoch); evaluation is deterministic.
+    One input row per shard; one Ray Data task of ``cfg.decode_cpus`` CPUs per shard reads the split's members of
+    the selected modality (and each sample's metadata) from the tar, then decodes, samples ``cfg.num_frames``
+    frames, crops and normalises them, ``cfg.decode_batch_size`` clips per output block. Training randomises shard
+    order and sample order inside a shard, draws frames and augmentations afresh on every pass (epoch); evaluation
+    is deterministic.
     """
     root = prepare_root(cfg)
     index = load_index(root)
@@ -95,19 +99,36 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     if training:
         dataset = dataset.randomize_block_order()
-    dataset = dataset.flat_map(
-        read_shard_samples,
-        fn_kwargs={"member": member, "shuffle": training, "frame_size": list(index.get("frame_size", [0, 0]))},
-        num_cpus=cfg.decode_cpus,
-    )
+    # Read and decode a shard in the same task: one operator, so every decode slot decodes (a separate read
+    # operator would hold slots and reservations of its own) and no member bytes pass through the object store.
     return dataset.map_batches(
-        decode_batch,
+        decode_shards,
         batch_format="numpy",
-        batch_size=cfg.decode_batch_size,
+        batch_size=1,
         num_cpus=cfg.decode_cpus,
-        udf_modifying_row_count=False,
-        fn_kwargs={"cfg": cfg, "member": member, "training": training},
+        fn_kwargs={
+            "cfg": cfg,
+            "member": member,
+            "training": training,
+            "frame_size": list(index.get("frame_size", [0, 0])),
+        },
     )
+
+
+def decode_shards(
+    shards: dict[str, np.ndarray], *, cfg: DataConfig, member: str, training: bool, frame_size: Sequence[int]
+) -> Iterator[dict[str, np.ndarray]]:
+    """Shard rows -> contract batches of up to ``cfg.decode_batch_size`` clips, yielded as they are decoded."""
+    for path, keys, labels in zip(shards["path"], shards["keys"], shards["labels"], strict=True):
+        row = {"path": path, "keys": keys, "labels": labels}
+        samples = list(read_shard_samples(row, member=member, shuffle=training, frame_size=frame_size))
+        for start in range(0, len(samples), cfg.decode_batch_size):
+            chunk = samples[start : start + cfg.decode_batch_size]
+            batch = {
+                name: np.array([s[name] for s in chunk], dtype=object if name in ("key", "video_bytes") else None)
+                for name in chunk[0]
+            }
+            yield decode_batch(batch, cfg=cfg, member=member, training=training)
 
 
 def read_shard_samples(
@@ -209,5 +230,7 @@ def load_clip(
 
 def split_valid(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Drop ``valid=False`` rows: (video (B', 3, T, S, S), label (B',), number of rows dropped)."""
+    import torch
+
     valid = batch["valid"].to(torch.bool)
     return batch["video"][valid], batch["label"][valid], int((~valid).sum().item())
