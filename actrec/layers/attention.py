@@ -72,7 +72,7 @@ class KNNMultiheadAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, return_attention: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        num_tokens = x.shape[1]
+        num_tokens = int(x.shape[1])  # a Python int also under jit tracing (FLOP counting)
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
         scores = torch.einsum("bhid,bhjd->bhij", q, k) * self.scale  # (B, heads, N, N)
         keep = resolve_knn_k(self.k, num_tokens)

@@ -291,7 +291,7 @@ class WeightSharedMultiScaleTransformer(nn.Module):
             else:  # (N, t, c) -> (N, ceil(t / window), c), the last window partial when t % window != 0
                 pooled = F.avg_pool1d(rearrange(tokens, "n t c -> n c t"), window, window, ceil_mode=True)
                 sequence = rearrange(pooled, "n c l -> n l c")
-            positions = sinusoidal_positions(sequence.shape[1], c).to(device=x.device, dtype=x.dtype)  # Eq. (9)-(10)
+            positions = sinusoidal_positions(int(sequence.shape[1]), int(c)).to(device=x.device, dtype=x.dtype)  # Eq. (9)-(10)
             encoded = self.transformers[0 if self.shared else scale](sequence + positions)
             # Every frame takes the output of the window it was pooled into: (N, l, c) -> (N, t, c).
             total = total + repeat(encoded, "n l c -> n (l r) c", r=window)[:, :t]

@@ -13,6 +13,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
+# Complexity columns a table may show: parameters in millions (trial metric ``model_params`` / 1e6), GFLOPs of
+# one clip (trial metric ``model_gflops``, fvcore multiply-adds) and frames per clip (trial param data.num_frames).
+COMPLEXITY = ("params_m", "gflops", "frames")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Row:
     """One table row: the dotted-config values a trial must have to belong to it, and the paper's cells."""
@@ -21,6 +26,12 @@ class Row:
     match: Mapping[str, Any]  # dotted key -> value, e.g. {"model.stem": "CDC-ST", "model.theta": 0.6}
     paper: Mapping[str, float] = dataclasses.field(default_factory=dict)  # column label -> paper value
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # printed columns such as θ
+    # Paper's complexity cells, keys from COMPLEXITY: {"params_m": 32.6, "frames": 32} (Table III).
+    paper_complexity: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # Dotted model config at the paper's size, e.g. {"model.name": "mfst_base", "model.num_classes": 60}: the
+    # report builds it and prints its parameter count beside the paper's (the trained model may be CPU-tiny).
+    reference: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    note: str = ""  # printed under the table, e.g. why a paper-only row has no measurement
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,6 +66,13 @@ class TableSpec:
     metric: str = "val_best_top1"  # trial metric shown in the cells
     metric_label: str = "top-1 accuracy (%)"
     plot: PlotSpec | None = None
+    # Complexity columns shown per row (measured from the trials, paper from Row.paper_complexity), from COMPLEXITY.
+    complexity: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.complexity if c not in COMPLEXITY]
+        if unknown:
+            raise ValueError(f"TableSpec.complexity: unknown {unknown}, known {list(COMPLEXITY)}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -64,6 +82,7 @@ class TableSpec:
         raw = json.loads(text)
         raw["rows"] = tuple(Row(**r) for r in raw["rows"])
         raw["columns"] = tuple(Column(**c) for c in raw["columns"])
+        raw["complexity"] = tuple(raw.get("complexity", ()))
         raw["plot"] = PlotSpec(**{**raw["plot"], "series": tuple(raw["plot"]["series"])}) if raw["plot"] else None
         return cls(**raw)
 
