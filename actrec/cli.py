@@ -4,6 +4,7 @@
     actrec data prepare DATASET --root DIR --out DIR [...]      shard a real dataset from its published layout
     actrec data adapters                                         list the datasets prepare reads, with options
     actrec report cdc_theta [--tracking-uri URI] [--out reports]  rebuild a sweep's report from MLflow
+    actrec report --all [--tracking-uri URI] [--out reports]      every sweep's report + reports/index.html
     actrec models                                                list registered models and their sizes
     actrec config [key=value ...]                                print a resolved experiment config
 
@@ -80,12 +81,23 @@ def _data_adapters(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import resolve_tracking_uri
 
-    paths = write_report(
-        resolve_tracking_uri(args.tracking_uri), args.sweep, out_dir=args.out, parent_run_id=args.run_id
-    )
+    tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    if args.all:
+        from actrec.report.index import write_all
+
+        done = write_all(tracking_uri, out_dir=args.out)
+        for paths in done.written.values():
+            print("\n".join(f"wrote {p}" for p in paths))
+        for sweep, message in done.errors.items():
+            print(f"actrec: error: report {sweep}: {message}", file=sys.stderr)
+        print("\n".join(f"wrote {p}" for p in done.index))
+        print(f"{len(done.written)} report(s) regenerated, {len(done.errors)} failed")
+        return 1 if done.errors else 0
+    from actrec.report.table import write_report
+
+    paths = write_report(tracking_uri, args.sweep, out_dir=args.out, parent_run_id=args.run_id)
     print("\n".join(f"wrote {p}" for p in paths))
     return 0
 
@@ -154,13 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="write reports/<sweep>.md/.html from the sweep's MLflow runs",
+        help="write reports/<sweep>.md/.html from the sweep's MLflow runs (--all: every sweep + index.html)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    report.add_argument("sweep", help="sweep name, e.g. cdc_theta")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("sweep", nargs="?", default=None, help="sweep name, e.g. cdc_theta")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="regenerate the report of every sweep in the store, then <out>/index.html and index.md",
+    )
     report.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     report.add_argument("--out", default="reports")
-    report.add_argument("--run-id", default=None, help="parent run of the sweep (default: the newest)")
+    report.add_argument("--run-id", default=None, help="parent run of the sweep (default: the newest; not with --all)")
     report.set_defaults(func=_report)
 
     models = sub.add_parser("models", help="list registered models with parameter counts")
@@ -173,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.all and args.run_id:
+        parser.error("report: --run-id names one sweep's run; it cannot be combined with --all")
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

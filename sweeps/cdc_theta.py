@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from actrec.models import tiny_overrides
+from actrec.tune.profiles import mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import Column, PlotSpec, Row, SweepSpec, TableSpec
 
@@ -38,10 +38,6 @@ COLUMNS = (
 def _row(stem: str, theta: float, rgb: float | None = None, dep: float | None = None) -> Row:
     paper = {"RGB(%)": rgb, "DEP(%)": dep} if rgb is not None else {}
     return Row(label=STEMS[stem], match={"model.stem": stem, "model.theta": theta}, paper=paper, extra={"θ": theta})
-
-
-def _tiny(model: str) -> dict[str, object]:
-    return {f"model.{k}": v for k, v in tiny_overrides(model).items()}
 
 
 def _optuna_space() -> dict[str, object]:
@@ -70,55 +66,7 @@ SPEC = SweepSpec(
     table=TABLE,
     cells=tuple({"model.stem": stem, "model.theta": theta} for stem, theta, _, _ in PAPER_ROWS),
     axes={"data.modality": ("rgb", "depth")},
-    profiles={
-        # A few minutes on 2 cores: the pipeline end to end, not a meaningful accuracy.
-        "smoke": {
-            "model.name": "mfst_large",
-            **_tiny("mfst_large"),
-            "data.synth_subjects": 4,
-            "data.synth_views": 2,
-            "data.synth_repeats": 1,
-            "data.num_frames": 4,
-            "data.resize": 32,
-            "data.crop_size": 32,
-            "train.epochs": 1,
-            "train.batch_size": 8,
-            "optim.lr": 0.05,
-            "optim.warmup_epochs": 0.0,
-        },
-        # Synthetic RGB-D, tiny MFST-Large; all ten Table IV cells within ~15 minutes on 2 cores.
-        "local": {
-            "model.name": "mfst_large",
-            **_tiny("mfst_large"),
-            "data.num_frames": 8,
-            "data.resize": 36,
-            "data.crop_size": 32,
-            "train.epochs": 12,
-            "train.batch_size": 16,
-            "optim.lr": 0.05,
-            "optim.warmup_epochs": 1.0,
-            "optim.weight_decay": 1e-4,
-        },
-        # MFST §IV-A recipe on NTU RGB+D 60 cross-subject: needs --data-root and GPUs.
-        "paper": {
-            "model.name": "mfst_large",
-            "data.dataset": "ntu_rgbd_60",
-            "data.protocol": "cross_subject",
-            "data.num_frames": 32,
-            "data.resize": 256,
-            "data.crop_size": 224,
-            "optim.lr": 0.01,
-            "optim.momentum": 0.9,
-            "optim.weight_decay": 3e-4,
-            "optim.warmup_epochs": 3.0,
-            "train.epochs": 100,
-            "train.mixup_alpha": 0.8,
-            "train.batch_size": 8,
-            "train.num_workers": 4,
-            "train.use_gpu": True,
-            "train.cpus_per_worker": 8.0,
-        },
-    },
+    profiles=mfst_profiles(model="mfst_large"),
     optuna_space=_optuna_space,
     early_stopping=False,
 )

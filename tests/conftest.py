@@ -42,17 +42,22 @@ def ray_local() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def cdc_sweep():
-    """The ``sweeps/cdc_theta.py`` module (sweeps are scripts, not a package)."""
+def load_sweep(name: str):
+    """The module of ``sweeps/<name>.py`` (sweeps are scripts, not a package)."""
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "sweeps" / "cdc_theta.py"
-    spec = importlib.util.spec_from_file_location("sweep_cdc_theta", path)
+    path = pathlib.Path(__file__).resolve().parents[1] / "sweeps" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"sweep_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def cdc_sweep():
+    """The ``sweeps/cdc_theta.py`` module."""
+    return load_sweep("cdc_theta")
 
 
 def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protocol: str = "") -> dict[str, int]:
@@ -98,7 +103,7 @@ def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protoco
             }
             rows += list(read_shard_samples(item, member=member, shuffle=False))
         assert rows, f"{dataset}: split {split!r} of {cfg.data.protocol!r} is empty"
-        batch = {k: np.array([r[k] for r in rows], dtype=object if k == "video_bytes" else None) for k in rows[0]}
+        batch = {k: np.array([r[k] for r in rows], dtype=object if k.startswith("video_bytes") else None) for k in rows[0]}
         out = decode_batch(batch, cfg=cfg.data, member=member, training=split == "train")
         assert out["valid"].all(), f"{dataset}: undecodable prepared clips in {split}"
         video, label = torch.from_numpy(out["video"]), torch.from_numpy(out["label"])

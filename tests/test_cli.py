@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from actrec.cli import main
 
 
@@ -45,3 +47,45 @@ def test_models_lists_every_registered_model(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "mfst_base" in out and "mfst_large" in out and "mfst_bm" in out
+
+
+def _store(tmp_path, sweeps):
+    from test_report_table import build_store, toy_spec
+
+    return build_store(tmp_path, sweeps, spec_for=lambda sweep: toy_spec(sweep, reference=False))
+
+
+def test_report_one_sweep(tmp_path, capsys):
+    uri = _store(tmp_path, ("toy",))
+    assert main(["report", "toy", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
+    assert "wrote " + str(tmp_path / "r" / "toy.md") in capsys.readouterr().out
+    assert not (tmp_path / "r" / "index.html").exists()
+
+
+def test_report_all_writes_index_and_fails_when_a_sweep_fails(tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    uri = _store(tmp_path, ("toy", "toy2"))
+    out = tmp_path / "r"
+    assert main(["report", "--all", "--tracking-uri", uri, "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "href='toy.html'" in page and "href='toy2.html'" in page
+    assert "2 report(s) regenerated, 0 failed" in capsys.readouterr().out
+
+    client = MlflowClient(uri)
+    broken = client.create_experiment("actrec/broken", artifact_location=str(tmp_path / "art" / "broken"))
+    client.create_run(broken, tags={"role": "sweep"})  # never logged its table_spec.json
+    assert main(["report", "--all", "--tracking-uri", uri, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "actrec: error: report broken:" in captured.err and "table_spec.json" in captured.err
+    assert "2 report(s) regenerated, 1 failed" in captured.out and (out / "toy2.md").exists()
+
+
+def test_report_needs_a_sweep_or_all(capsys):
+    for argv in (["report"], ["report", "toy", "--all"], ["report", "--all", "--run-id", "abc"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "one of the arguments sweep --all is required" in err and "not allowed with argument sweep" in err
+    assert "cannot be combined with --all" in err

@@ -38,7 +38,7 @@ def test_cli_strings_are_coerced_to_field_types():
     [
         ({"model.theta": 1.5}, "model.theta"),
         ({"model.stem": "sobel"}, "model.stem"),
-        ({"train.epochs": 0}, "train.epochs"),
+        ({"train.epochs": -1}, "train.epochs"),
         ({"optim.lr": -1.0}, "optim.lr"),
         ({"optim.momentum": 1.0}, "optim.momentum"),
         ({"data.modality": "thermal"}, "data.modality"),

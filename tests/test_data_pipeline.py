@@ -12,12 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_data_prepare import ToyRGBD, make_tree, quiet
 
+from actrec.data.clips import load_modality_views, load_views, members_for
 from actrec.data.config import DataConfig
 from actrec.data.decode import CorruptVideoError, decode_frames, decord_mangles_width, num_frames
-from actrec.data.pipeline import build_dataset, count_samples, decoded_size, num_classes, split_valid
+from actrec.data.pipeline import (
+    build_dataset,
+    count_samples,
+    decode_shards,
+    decoded_size,
+    num_classes,
+    read_shard_samples,
+    split_valid,
+)
+from actrec.data.prepare import prepare_dataset
 from actrec.data.sampling import segment_indices
-from actrec.data.shards import load_index, split_shards
+from actrec.data.shards import iter_shard_members, load_index, split_shards
 from actrec.data.synth import encode_video
 from actrec.data.transforms import centre_crop, clip_transform, depth_to_three_channels, normalise, random_crop
 
@@ -139,22 +150,25 @@ def test_index_helpers(synthetic_cfg: DataConfig) -> None:
     assert decoded_size((32, 32), 40) == (40, 40) and decoded_size((240, 320), 40) == (53, 40)
 
 
-@pytest.mark.parametrize("modality", ["rgb", "depth"])
-def test_batches_follow_the_contract(synthetic_cfg: DataConfig, ray_local: None, modality: str) -> None:
+@pytest.mark.parametrize(("modality", "channels"), [("rgb", 3), ("depth", 3), ("rgbd", 6)])
+def test_batches_follow_the_contract(synthetic_cfg: DataConfig, ray_local: None, modality: str, channels: int) -> None:
     cfg = dataclasses.replace(synthetic_cfg, modality=modality)
+    assert cfg.input_channels == channels
     for split, training in (("train", True), ("val", False)):
         seen = 0
         for batch in build_dataset(cfg, split, training=training).iter_torch_batches(batch_size=6):
             assert set(batch) == {"video", "label", "valid"}
-            assert batch["video"].dtype == torch.float32 and batch["video"].shape[1:] == (3, 4, 24, 24)
+            assert batch["video"].dtype == torch.float32 and batch["video"].shape[1:] == (channels, 4, 24, 24)
             assert batch["label"].dtype == torch.int64 and batch["valid"].dtype == torch.bool
             assert bool(batch["valid"].all())
             assert int(batch["label"].min()) >= 0 and int(batch["label"].max()) < 8
             # Normalised, not all-zero: (pixel / 255 - 0.45) / 0.225 spans roughly [-2, 2.4].
             assert batch["video"].abs().sum() > 0 and batch["video"].min() >= -2.01 and batch["video"].max() <= 2.45
-            if modality == "depth":
+            if modality in ("depth", "rgbd"):  # replicated depth: the last three channels are equal
                 video = batch["video"]
-                assert torch.equal(video[:, 0], video[:, 1]) and torch.equal(video[:, 0], video[:, 2])
+                assert torch.equal(video[:, -3], video[:, -2]) and torch.equal(video[:, -3], video[:, -1])
+            if modality == "rgbd":  # the first three are RGB: colour, not replicated grey
+                assert not torch.equal(batch["video"][:, 0], batch["video"][:, 2])
             seen += len(batch["label"])
         assert seen == count_samples(cfg, split)
 
@@ -221,3 +235,144 @@ def test_split_valid_drops_invalid_rows() -> None:
     }
     video, label, skipped = split_valid(batch)
     assert skipped == 2 and label.tolist() == [3, 0] and video[:, 0, 0, 0, 0].tolist() == [0.0, 2.0]
+
+
+# --- RGB-D (two-stream late fusion input) -------------------------------------------------------------------------
+
+
+def _decode_split(cfg: DataConfig, split: str = "val") -> dict[str, np.ndarray]:
+    """Every row of an evaluation pass through the pipeline's per-shard function (what a Ray Data task runs), in
+    index order (no shuffling at evaluation)."""
+    root = Path(cfg.root)
+    index = load_index(root)
+    members = members_for(index, cfg.modality)
+    shards = split_shards(index, cfg.protocol, split)
+    rows = {
+        "path": [str(root / shard["path"]) for shard in shards],
+        "keys": [[s["key"] for s in shard["samples"]] for shard in shards],
+        "labels": [[s["label"] for s in shard["samples"]] for shard in shards],
+    }
+    member = members[0] if len(members) == 1 else members
+    frame_size = index.get("frame_size", [0, 0])
+    batches = list(decode_shards(rows, cfg=cfg, member=member, training=False, frame_size=frame_size))
+    return {name: np.concatenate([b[name] for b in batches]) for name in ("video", "label", "valid")}
+
+
+@pytest.fixture(scope="module")
+def toy_rgbd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared NTU-style set: RGB 48x64 video, 16-bit PNG depth (depth16.tar) of another size, 24x32."""
+    tree = make_tree(tmp_path_factory.mktemp("toy_src"), bad=False)
+    out = tmp_path_factory.mktemp("toy") / "prepared"
+    prepare_dataset(ToyRGBD(root=tree, bad=False), out, samples_per_shard=4, progress=quiet)
+    return out
+
+
+def _assert_rgbd_stacks_the_single_modalities(cfg: DataConfig) -> None:
+    rgb = _decode_split(dataclasses.replace(cfg, modality="rgb"))
+    depth = _decode_split(dataclasses.replace(cfg, modality="depth"))
+    rgbd = _decode_split(dataclasses.replace(cfg, modality="rgbd"))
+    assert rgbd["valid"].all() and rgb["valid"].all() and depth["valid"].all()
+    assert np.array_equal(rgbd["label"], rgb["label"]) and np.array_equal(rgbd["label"], depth["label"])
+    views = cfg.num_views
+    shape = (len(rgb["label"]), *((views,) if views > 1 else ()), 6, cfg.num_frames, cfg.crop_size, cfg.crop_size)
+    assert rgbd["video"].shape == shape and rgbd["video"].dtype == np.float32
+    channels = (slice(None),) * (2 if views > 1 else 1)
+    assert np.array_equal(rgbd["video"][(*channels, slice(0, 3))], rgb["video"])
+    assert np.array_equal(rgbd["video"][(*channels, slice(3, 6))], depth["video"])
+    assert not np.array_equal(rgb["video"], depth["video"])
+
+
+@pytest.mark.parametrize(("clips", "crops", "depth_mode"), [(1, 1, "replicate"), (2, 3, "jet")])
+def test_rgbd_is_the_rgb_then_the_depth_rendering_at_evaluation(
+    synthetic_cfg: DataConfig, clips: int, crops: int, depth_mode: str
+) -> None:
+    cfg = dataclasses.replace(synthetic_cfg, test_clips=clips, test_crops=crops, depth_mode=depth_mode)
+    _assert_rgbd_stacks_the_single_modalities(cfg)
+
+
+def test_rgbd_reads_depth16_members_at_their_own_frame_size(toy_rgbd_root: Path) -> None:
+    cfg = DataConfig(dataset="ntu_rgbd_60", root=str(toy_rgbd_root), num_frames=4, resize=24, crop_size=16)
+    index = load_index(toy_rgbd_root)
+    assert members_for(index, "rgbd") == ("rgb.mp4", "depth16.tar")
+    shard = index["shards"][0]
+    row = {
+        "path": str(toy_rgbd_root / shard["path"]),
+        "keys": [s["key"] for s in shard["samples"]],
+        "labels": [s["label"] for s in shard["samples"]],
+    }
+    sample = next(read_shard_samples(row, member=("rgb.mp4", "depth16.tar"), shuffle=False))
+    assert sample["readable"] and sample["video_bytes"] and sample["video_bytes_1"]
+    assert (sample["height"], sample["width"], sample["height_1"], sample["width_1"]) == (48, 64, 24, 32)
+    _assert_rgbd_stacks_the_single_modalities(cfg)
+
+
+def test_rgbd_training_renders_each_stream_as_its_own_modality(synthetic_cfg: DataConfig) -> None:
+    # Colour jitter and flips on: RGB is jittered, depth is not, and each stream draws its own frames and crop.
+    cfg = dataclasses.replace(synthetic_cfg, modality="rgbd", colour_jitter=0.5, flip_prob=0.5, train_crop="random")
+    root = Path(cfg.root)
+    index = load_index(root)
+    key, sample = next(iter(iter_shard_members(root / index["shards"][0]["path"])))
+    size = tuple(index["frame_size"])
+    data, members = [sample["rgb.mp4"], sample["depth.mp4"]], ("rgb.mp4", "depth.mp4")
+    for seed in range(3):
+        rgbd = load_modality_views(
+            data, cfg, members=members, training=True, rng=np.random.default_rng(seed), frame_sizes=[size, size]
+        )
+        rng = np.random.default_rng(seed)  # the same draws, in stream order
+        rgb = load_views(
+            data[0],
+            dataclasses.replace(cfg, modality="rgb"),
+            member=members[0],
+            training=True,
+            rng=rng,
+            frame_size=size,
+        )
+        depth = load_views(
+            data[1],
+            dataclasses.replace(cfg, modality="depth"),
+            member=members[1],
+            training=True,
+            rng=rng,
+            frame_size=size,
+        )
+        assert rgbd.shape == (1, 6, cfg.num_frames, cfg.crop_size, cfg.crop_size)
+        assert np.array_equal(rgbd[:, :3], rgb) and np.array_equal(rgbd[:, 3:], depth)
+    with pytest.raises(ValueError, match="rgbd"):
+        load_views(data[0], cfg, member=members[0], training=False, rng=None, frame_size=size)
+
+
+def test_rgbd_sample_missing_its_depth_member_is_skipped(synthetic_cfg: DataConfig, tmp_path: Path) -> None:
+    root = tmp_path / "no_depth_for_one"
+    shutil.copytree(synthetic_cfg.root, root)
+    cfg = dataclasses.replace(synthetic_cfg, root=str(root))
+    shard = split_shards(load_index(root), cfg.protocol, "val")[0]
+    _drop_member(root / shard["path"], f"{shard['samples'][0]['key']}.depth.mp4")
+    rgbd = _decode_split(dataclasses.replace(cfg, modality="rgbd"))
+    rgb = _decode_split(dataclasses.replace(cfg, modality="rgb"))
+    assert rgb["valid"].all()  # the rgb member is intact
+    assert int((~rgbd["valid"]).sum()) == 1 and len(rgbd["valid"]) == count_samples(cfg, "val")
+    video, label, skipped = split_valid({k: torch.from_numpy(v) for k, v in rgbd.items()})
+    assert skipped == 1 and len(label) == len(rgbd["label"]) - 1
+    assert bool((torch.from_numpy(rgbd["video"])[~torch.from_numpy(rgbd["valid"])] == 0).all())
+
+
+def _drop_member(shard: Path, name: str) -> None:
+    """Rewrite a tar without one member (the sample's other members and metadata stay)."""
+    with tarfile.open(shard) as tar:
+        contents = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.name != name]
+    assert len(contents) < len(tarfile.open(shard).getmembers())
+    with tarfile.open(shard, "w") as tar:
+        for member, content in contents:
+            tar.addfile(member, io.BytesIO(content))
+
+
+def test_rgbd_needs_a_dataset_with_depth() -> None:
+    with pytest.raises(ValueError, match=r"data\.modality='rgbd'.*ucf101"):
+        DataConfig(dataset="ucf101", root="x", modality="rgbd")
+    with pytest.raises(ValueError, match=r"data\.modality='depth'.*hmdb51"):
+        DataConfig(dataset="hmdb51", root="x", modality="depth")
+    rgb_only = {"dataset": "custom", "modalities": ["rgb"], "members": {"rgb": "rgb.mp4"}}
+    with pytest.raises(ValueError, match=r"data\.modality='rgbd'.*depth"):
+        members_for(rgb_only, "rgbd")
+    assert members_for(rgb_only, "rgb") == ("rgb.mp4",)
+    assert DataConfig(modality="rgbd").streams == ("rgb", "depth") and DataConfig().streams == ("rgb",)

@@ -21,6 +21,19 @@ def test_paper_size_parameter_counts_match_table_iii(name, paper_millions):
     assert abs(params / 1e6 - paper_millions) / paper_millions < 0.15
 
 
+@pytest.mark.parametrize("stages", [1, 2, 3, 4, 5])
+def test_every_stage_count_of_the_stage_sweep_builds(stages):
+    # The stage sweep (Table III, --stages-grid) tries 1-5 stages at paper and at tiny size.
+    assert len(model_config("mfst_base", stages=stages).stage_dims) == stages
+    model = _tiny(stages=stages)
+    assert len(model.stages) == stages
+    assert model(torch.randn(1, 3, 4, 32, 32)).shape == (1, 5)
+    with pytest.raises(ValueError, match=r"model\.dims"):
+        model_config("mfst_base", stages=6)
+    with pytest.raises(ValueError, match=r"model\.dims"):
+        model_config("mfst_base", **{**tiny_overrides("mfst_base"), "stages": 6})
+
+
 def test_large_is_base_plus_one_stage():
     base, large = create_model("mfst_base", **tiny_overrides("mfst_base")), _tiny("mfst_large")
     assert len(base.stages) == 3 and len(large.stages) == 4

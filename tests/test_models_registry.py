@@ -13,21 +13,27 @@ from actrec.models import (
     model_config,
     tiny_overrides,
 )
-from actrec.models.mfst import MFST, MFSTConfig
+from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
+
+# Registered config type -> (model class, leading logits dims after the batch): two-stream models return one row
+# of logits per stream, (B, S, K); every other model (B, K).
+EXPECTED = {MFSTConfig: (MFST, ()), TwoStreamMFSTConfig: (TwoStreamMFST, (2,))}
 
 
 def test_registry_lists_the_mfst_variants():
     names = list_models()
     assert names == sorted(names)
-    assert {"mfst_base", "mfst_large", "mfst_bm"} <= set(names)
+    assert {"mfst_base", "mfst_large", "mfst_bm", "mfst_base_rgbd", "mfst_large_rgbd"} <= set(names)
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_tiny_model_forward_backward(name):
     torch.manual_seed(0)
-    model = create_model(name, **tiny_overrides(name), num_classes=5)
-    logits = model(torch.randn(2, 3, 8, 32, 32))
-    assert logits.shape == (2, 5)
+    config = model_config(name, **tiny_overrides(name), num_classes=5)
+    model = build_model(config)
+    _, streams = EXPECTED[type(config)]
+    logits = model(torch.randn(2, config.in_channels, 8, 32, 32))
+    assert logits.shape == (2, *streams, 5)
     logits.square().mean().backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert trainable
@@ -43,7 +49,8 @@ def test_model_config_applies_overrides_and_build_model_uses_config_type(name):
     for key, value in tiny_overrides(name).items():
         assert getattr(config, key) == value
     model = build_model(config)
-    assert isinstance(model, MFST) and model.config == config
+    model_cls, _ = EXPECTED[type(config)]
+    assert type(model) is model_cls and model.config == config
 
 
 def test_variant_defaults_differ_as_in_the_paper():
@@ -52,6 +59,11 @@ def test_variant_defaults_differ_as_in_the_paper():
     assert base.dims[:3] == large.dims[:3]
     assert dataclasses.replace(base, stages=4) == large
     assert (bm.stem, bm.theta, bm.residual, bm.temporal_block) == ("vanilla", 0.0, False, "V-Trans")
+    # The RGB+DEP variants: the single-modality variant's fields (RGB stream), 6 input channels, CDC-T depth stream.
+    for single in ("mfst_base", "mfst_large"):
+        rgbd = model_config(f"{single}_rgbd")
+        assert rgbd.stream_config("rgb") == model_config(single)
+        assert (rgbd.in_channels, rgbd.depth_stem, rgbd.depth_theta, rgbd.rgb_weight) == (6, "CDC-T", 0.6, 0.5)
 
 
 def test_unknown_model_name_lists_known_models():

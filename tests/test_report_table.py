@@ -1,79 +1,244 @@
-"""actrec.report.table: mean ± std over seeds per cell, paper values beside them, files written from MLflow."""
+"""actrec.report.table: per column measured mean ± std (n) | paper | Δ, complexity columns, paper-size parameters,
+the best trial's confusion matrix, all rebuilt from an MLflow store."""
+
+import dataclasses
+import json
+import re
 
 import pytest
+from mlflow.tracking import MlflowClient
 
-from actrec.report.table import build_table, format_cell, load_sweep, write_report
-from actrec.track.mlflow_tracker import SweepTracker
+from actrec.report.table import (
+    best_trial,
+    build_table,
+    format_delta,
+    format_measured,
+    format_paper,
+    load_sweep,
+    paper_size_parameters,
+    row_normalised,
+    write_report,
+)
 from actrec.tune.spec import Column, PlotSpec, Row, TableSpec
 
-SPEC = TableSpec(
-    sweep="toy",
-    paper="Toy (2024)",
-    paper_file="papers/toy.txt",
-    table="Table 1",
-    title="toy",
-    paper_setting="toy set",
-    rows=(
-        Row(label="A", match={"model.theta": 0.6}, paper={"RGB": 90.0, "DEP": 91.5}, extra={"θ": 0.6}),
-        Row(label="B", match={"model.theta": 0.8}, paper={"RGB": 80.0, "DEP": 81.0}, extra={"θ": 0.8}),
-    ),
-    columns=(
-        Column(label="RGB", match={"data.modality": "rgb"}),
-        Column(label="DEP", match={"data.modality": "depth"}),
-    ),
-    plot=PlotSpec(x="model.theta", series=("data.modality",)),
-)
+REFERENCE = {"model.name": "mfst_base", "model.num_classes": 60}
+CONFUSION = {"matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 3]], "class_names": ["wave", "clap", "jump"]}
 
 
-@pytest.fixture()
-def store(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    tracker = SweepTracker(uri, "toy")
-    tracker.start(sweep_dir=str(tmp_path / "s"), tags={"paper": "Toy"}, params={"profile": "local"}, resume=False)
-    tracker.log_text(SPEC.to_json(), "table_spec.json")
-    values = {(0.6, "rgb"): [50.0, 60.0], (0.6, "depth"): [70.0], (0.8, "rgb"): [40.0, 44.0]}
-    for (theta, modality), accs in values.items():
-        for seed, acc in enumerate(accs):
-            trial = f"t{theta}{modality}{seed}"
-            run = tracker.child_run(
-                trial,
-                run_name=trial,
-                tags={},
-                params={
+def toy_spec(sweep: str = "toy", *, reference: bool = True) -> TableSpec:
+    return TableSpec(
+        sweep=sweep,
+        paper="Toy (2024)",
+        paper_file="papers/toy.txt",
+        table="Table 1",
+        title=f"{sweep} table",
+        paper_setting="toy set",
+        rows=(
+            Row(
+                label="A",
+                match={"model.theta": 0.6},
+                paper={"RGB": 90.0, "DEP": 91.5},
+                extra={"θ": 0.6},
+                paper_complexity={"params_m": 32.6, "gflops": 41.5, "frames": 32},
+                reference=REFERENCE if reference else {},
+            ),
+            Row(label="B", match={"model.theta": 0.8}, paper={"RGB": 80.0, "DEP": 81.26}, extra={"θ": 0.8}),
+            Row(
+                label="De-Recouple",
+                match={"model.theta": 0.3},
+                paper={"RGB": 85.5},
+                extra={"θ": 0.3},
+                note="paper-only row: the method is not implemented here",
+            ),
+        ),
+        columns=(
+            Column(label="RGB", match={"data.modality": "rgb"}),
+            Column(label="DEP", match={"data.modality": "depth"}),
+        ),
+        plot=PlotSpec(x="model.theta", series=("data.modality",)),
+        complexity=("params_m", "gflops", "frames"),
+    )
+
+
+# (theta, modality) -> one (accuracy, model_params, model_gflops or None) per seed. Theta 0.8 trials predate
+# model_gflops (an old run) and disagree on their parameter count.
+TRIALS = {
+    (0.6, "rgb"): [(50.0, 1.5e6, 0.125), (60.0, 1.5e6, 0.125)],
+    (0.6, "depth"): [(70.0, 1.5e6, 0.125)],
+    (0.8, "rgb"): [(40.0, 2.0e6, None), (44.0, 2.5e6, None)],
+}
+
+
+def build_store(
+    tmp_path,
+    sweeps=("toy",),
+    *,
+    confusion_on: str = "best",
+    spec_for=toy_spec,
+    with_spec: bool = True,
+) -> str:
+    """An MLflow SQLite store written by hand as SweepTracker writes it: per sweep a parent run (role=sweep,
+    ``table_spec.json``) and one child run per trial (params, metric histories, ``mlflow.parentRunId``).
+
+    ``confusion_on``: "best" logs ``confusion_best.json`` on the best trial, "other" on a worse trial only,
+    "none" nowhere.
+    """
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    for sweep in sweeps:
+        experiment = client.create_experiment(f"actrec/{sweep}", artifact_location=str(tmp_path / "art" / sweep))
+        parent = client.create_run(experiment, run_name=f"{sweep}-local", tags={"role": "sweep", "sweep": sweep})
+        parent_id = parent.info.run_id
+        client.log_param(parent_id, "profile", "local")
+        if with_spec:
+            client.log_text(parent_id, spec_for(sweep).to_json(), "table_spec.json")
+        for (theta, modality), seeds in TRIALS.items():
+            for seed, (acc, params, gflops) in enumerate(seeds):
+                name = f"t{theta}{modality}{seed}"
+                run = client.create_run(
+                    experiment,
+                    run_name=name,
+                    tags={"role": "trial", "trial_id": name, "mlflow.parentRunId": parent_id},
+                )
+                run_id = run.info.run_id
+                for key, value in {
                     "model.theta": theta,
                     "data.modality": modality,
                     "train.seed": seed,
                     "data.dataset": "synthetic",
-                },
-            )
-            tracker.log_metrics(run, {"val_top1": acc - 5, "val_best_top1": acc - 5, "epoch_time_s": 2.0}, step=1)
-            tracker.log_metrics(run, {"val_top1": acc, "val_best_top1": acc, "epoch_time_s": 3.0}, step=2)
-            tracker.end_run(run, "FINISHED")
-    tracker.close("FINISHED")
+                    "data.num_frames": 8,
+                }.items():
+                    client.log_param(run_id, key, value)
+                for step, (top1, seconds) in enumerate([(acc - 5, 2.0), (acc, 3.0)], start=1):
+                    client.log_metric(run_id, "val_top1", top1, step=step)
+                    client.log_metric(run_id, "val_best_top1", top1, step=step)
+                    client.log_metric(run_id, "epoch_time_s", seconds, step=step)
+                    client.log_metric(run_id, "model_params", params, step=step)
+                    if gflops is not None:
+                        client.log_metric(run_id, "model_gflops", gflops, step=step)
+                is_best = name == "t0.6depth0"
+                if (confusion_on == "best" and is_best) or (confusion_on == "other" and name == "t0.6rgb1"):
+                    client.log_text(run_id, json.dumps(CONFUSION), "confusion_best.json")
+                client.set_terminated(run_id, "FINISHED")
+        client.set_terminated(parent_id, "FINISHED")
     return uri
 
 
-def test_cells_are_mean_std_over_seeds_with_paper_value(store):
+@pytest.fixture()
+def store(tmp_path):
+    return build_store(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def paper_size():
+    """Parameter count of the paper-size reference model (built once: it is MFST-Base at 60 classes)."""
+    return paper_size_parameters(toy_spec())
+
+
+def test_cells_show_mean_std_n_paper_and_delta(store, paper_size):
     record = load_sweep(store, "toy")
-    header, rows = build_table(record)
-    assert header[:2] == ["Setting", "θ"]
-    assert rows[0] == ["A", "0.6", "55.0 ± 7.1 | 90.0", "70.0 (n=1) | 91.5"]
-    assert rows[1] == ["B", "0.8", "42.0 ± 2.8 | 80.0", "— | 81.0"]
+    header, rows = build_table(record, paper_size_params=paper_size)
+    assert header[:5] == ["Setting", "θ", "RGB measured (mean ± std, n)", "RGB paper", "RGB Δ"]
+    assert header[5:8] == ["DEP measured (mean ± std, n)", "DEP paper", "DEP Δ"]
+    assert header[8:] == [
+        "Params (M) measured",
+        "Params (M) paper",
+        "GFLOPs measured",
+        "GFLOPs paper",
+        "Frames measured",
+        "Frames paper",
+        "params at paper size (M)",
+    ]
+    a, b, only_paper = rows
+    # stdev(50, 60) = 7.07; Δ = 55 − 90 and 70 − 91.5.
+    assert a[:8] == ["A", "0.6", "55.0 ± 7.1 (n=2)", "90.0", "-35.0", "70.0 (n=1)", "91.5", "-21.5"]
+    assert a[8:14] == ["1.50", "32.6", "0.125", "41.5", "8", "32"]
+    # Paper value kept as transcribed (81.26); no depth trial at θ 0.8 → no measurement, no Δ.
+    assert b[:8] == ["B", "0.8", "42.0 ± 2.8 (n=2)", "80.0", "-38.0", "—", "81.26", "—"]
+    # Its trials disagree on parameters (a range) and predate model_gflops; no paper complexity, no reference.
+    assert b[8:] == ["2.00–2.50", "—", "not logged", "—", "8", "—", "—"]
+    assert only_paper == ["De-Recouple", "0.3", "—", "85.5", "—", "—", "—", "—"] + ["—"] * 7
     assert len(record.trials) == 5 and all(t.epochs == 2 and t.seconds == 5.0 for t in record.trials)
 
 
-def test_report_files_and_summary(store, tmp_path):
-    paths = write_report(store, "toy", out_dir=str(tmp_path / "r"))
+def test_params_at_paper_size_match_table_iii(paper_size):
+    # MFST Table III: MFST-Base (3 stages) has 32.6M parameters; the issue allows 15%.
+    assert set(paper_size) == {"A"}
+    assert abs(paper_size["A"] - 32.6) / 32.6 < 0.15
+
+
+def test_reference_is_built_once_per_report_run(monkeypatch):
+    import actrec.models.complexity as complexity
+
+    calls = []
+    real = complexity.count_parameters
+    monkeypatch.setattr(complexity, "count_parameters", lambda m: calls.append(1) or real(m))
+    small = {"model.name": "mfst_base", "model.num_classes": 5, "model.dims": (8, 8, 8, 8), "model.heads": 2}
+    rows = tuple(Row(label=label, match={}, reference=small) for label in "xy")
+    # Through JSON, as the report reads it from MLflow (the dims tuple comes back as a list).
+    spec = TableSpec.from_json(dataclasses.replace(toy_spec(), rows=rows).to_json())
+    cache: dict[str, float] = {}
+    sizes = paper_size_parameters(spec, cache)
+    assert sizes["x"] == sizes["y"] > 0 and len(calls) == 1
+    paper_size_parameters(spec, cache)
+    assert len(calls) == 1
+
+
+def test_bad_reference_names_the_row():
+    spec = dataclasses.replace(toy_spec(), rows=(Row(label="X", match={}, reference={"model.name": "nope"}),))
+    with pytest.raises(ValueError, match="table row 'X'"):
+        paper_size_parameters(spec)
+
+
+def test_report_files_summary_notes_and_confusion(store, tmp_path):
+    out = tmp_path / "r"
+    paths = write_report(store, "toy", out_dir=str(out))
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["toy.md", "toy.html", "toy_plot.png", "toy_confusion.png"]
     md = open(paths[0]).read()
-    assert "| A | 0.6 | 55.0 ± 7.1 \\| 90.0 |" in md
-    assert "Synthetic data" in md and "5 (5 finished)" in md and "2 (0, 1)" in md
-    assert paths[2].endswith("toy_plot.png")
-    assert "<table>" in open(paths[1]).read()
+    assert "| A | 0.6 | 55.0 ± 7.1 (n=2) | 90.0 | -35.0 | 70.0 (n=1) | 91.5 | -21.5 |" in md
+    assert "Synthetic data" in md and "5 (5 finished)" in md and "- **Seeds:** 2 (0, 1)" in md
+    assert "- **Best trial:** `t0.6depth0` (top-1 accuracy (%) 70.0; data.modality=depth, model.theta=0.6)" in md
+    assert "- **De-Recouple:** paper-only row: the method is not implemented here" in md
+    size = float(re.search(r"\| A \|.*\| 32 \| (\d+\.\d) \|", md).group(1))
+    assert abs(size - 32.6) / 32.6 < 0.15
+    # Per-trial table: params and GFLOPs, "not logged" for the run without model_gflops.
+    assert "| t0.6rgb0 | rgb | 0.6 | 0 | 50.0 | 50.0 | 1.50 | 0.125 | 2 | 5 | FINISHED |" in md
+    assert "| t0.8rgb1 | rgb | 0.8 | 1 | 44.0 | 44.0 | 2.50 | not logged | 2 | 5 | FINISHED |" in md
+    assert "![confusion matrix](toy_confusion.png)" in md and "3 classes, 12 validation clips" in md
+    assert (out / "toy_confusion.png").stat().st_size > 5000
+    page = open(paths[1]).read()
+    assert "<table>" in page and "toy_confusion.png" in page and "paper-only row" in page
 
 
-def test_format_cell_without_measurement():
-    assert format_cell([], 90.4) == "— | 90.4"
-    assert format_cell([1.0, 3.0], None) == "2.0 ± 1.4 | —"
+def test_confusion_is_the_best_trials_or_none(tmp_path):
+    # Only a worse trial logged a matrix: the best trial's is "not logged", and no picture is drawn.
+    uri = build_store(tmp_path, confusion_on="other")
+    out = tmp_path / "r"
+    (out).mkdir()
+    (out / "toy_confusion.png").write_bytes(b"stale")
+    paths = write_report(uri, "toy", out_dir=str(out))
+    md = open(paths[0]).read()
+    assert not (out / "toy_confusion.png").exists() and len(paths) == 3
+    assert "Confusion matrix of the best trial `t0.6depth0`: not logged" in md
+
+
+def test_best_trial_and_row_normalisation(store):
+    assert best_trial(load_sweep(store, "toy")).name == "t0.6depth0"
+    assert row_normalised([[3, 1], [0, 0]]) == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_format_helpers():
+    assert format_measured([]) == "—"
+    assert format_measured([42.0]) == "42.0 (n=1)"
+    assert format_measured([1.0, 3.0, 5.0]) == "3.0 ± 2.0 (n=3)"
+    assert format_paper(61.26) == "61.26" and format_paper(91) == "91" and format_paper(None) == "—"
+    assert format_delta([92.0], 90.4) == "+1.6" and format_delta([], 90.4) == "—" and format_delta([1.0], None) == "—"
+
+
+def test_missing_table_spec_is_a_clear_error(tmp_path):
+    uri = build_store(tmp_path, with_spec=False)
+    with pytest.raises(SystemExit, match="no table_spec.json"):
+        load_sweep(uri, "toy")
 
 
 def test_unknown_sweep_is_a_clear_error(store):

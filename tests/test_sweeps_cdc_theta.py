@@ -139,8 +139,10 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     assert "Synthetic data" in report
     table_lines = [line for line in report.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
     assert len(table_lines) == 5 and all(line.count(" (n=1) ") == 2 for line in table_lines)
-    # An unmeasured cell would read "— \| <paper>": every one of the ten cells must hold a measurement.
-    assert not any("— \\|" in line for line in table_lines)
+    # Columns: setting | θ | RGB measured | paper | Δ | DEP measured | paper | Δ; all ten cells hold a measurement.
+    for line in table_lines:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        assert "—" not in (cells[2], cells[4], cells[5], cells[7]), line
     assert (tmp_path / "reports" / "cdc_theta_plot.png").stat().st_size > 1000
 
 

@@ -1,52 +1,245 @@
-"""actrec.train.loop under a real Ray Train TorchTrainer: 2-worker DDP (gloo), per-epoch checkpoints, resume."""
+"""actrec.train.loop: loss / score helpers, and the loop under a real Ray Train TorchTrainer (2-worker DDP, gloo):
+per-epoch checkpoints with best.pt, resume, FLOPs and confusion metrics, two-stream RGB-D and evaluate-only runs."""
 
+import math
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import ray
 import ray.train
+import torch
+import torch.nn.functional as F
 from ray.train.torch import TorchTrainer
 
 from actrec.config import flatten, from_flat
-from actrec.data.pipeline import count_samples
-from actrec.models import tiny_overrides
+from actrec.data.clips import members_for
+from actrec.data.pipeline import count_samples, decode_batch, read_shard_samples
+from actrec.data.shards import load_index, split_shards
+from actrec.models import build_model, create_model, tiny_overrides
+from actrec.models.complexity import count_gflops
+from actrec.train.config import TrainConfig
 from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
-from actrec.train.loop import train_loop_per_worker
+from actrec.train.loop import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    _Best,
+    soft_cross_entropy,
+    train_loop_per_worker,
+    view_scores,
+)
+
+# --- helpers (no Ray) ---------------------------------------------------------------------------------------------
 
 
-def _trainer(flat, storage, name):
+def test_soft_cross_entropy_sums_the_stream_losses():
+    torch.manual_seed(0)
+    rgb, depth = torch.randn(4, 7), torch.randn(4, 7)
+    target = F.softmax(torch.randn(4, 7), dim=-1)  # soft, as after MixUp / CutMix
+    single = soft_cross_entropy(rgb, target)
+    torch.testing.assert_close(single, torch.sum(-target * F.log_softmax(rgb, -1), -1).mean())
+    two_stream = soft_cross_entropy(torch.stack([rgb, depth], dim=1), target)
+    torch.testing.assert_close(two_stream, single + soft_cross_entropy(depth, target))
+
+
+def test_view_scores_fuse_the_streams_then_average_the_views():
+    torch.manual_seed(0)
+    model = create_model("mfst_base_rgbd", **tiny_overrides("mfst_base_rgbd"), num_classes=4, rgb_weight=0.7).eval()
+    video = torch.randn(2, 3, 6, 4, 24, 24)  # (B, V, C, T, H, W)
+    with torch.no_grad():
+        scores = view_scores(model, video)
+        per_view = [
+            0.7 * F.softmax(model.rgb(video[:, v, :3]), -1) + 0.3 * F.softmax(model.depth(video[:, v, 3:]), -1)
+            for v in range(3)
+        ]
+        torch.testing.assert_close(scores, torch.stack(per_view).mean(0))
+        torch.testing.assert_close(view_scores(model, video[:, 0]), per_view[0])
+
+
+def test_best_epoch_record_keeps_the_first_best_and_restores_from_a_checkpoint():
+    model = torch.nn.Linear(2, 3)
+    best = _Best()
+    best.update(20.0, 1, torch.tensor([[1, 0], [1, 0]]), model, keep_weights=True)
+    model.weight.data += 1.0
+    best.update(20.0, 2, torch.tensor([[0, 1], [0, 1]]), model, keep_weights=True)  # a tie keeps epoch 1
+    assert (best.epoch, best.val_top1, best.confusion) == (1, 20.0, [[1, 0], [1, 0]])
+    assert not torch.equal(best.best_file()["model"]["weight"], model.weight)
+    best.update(50.0, 3, torch.tensor([[1, 0], [0, 1]]), model, keep_weights=True)
+    assert best.best_file()["epoch"] == 3 and torch.equal(best.best_file()["model"]["weight"], model.weight)
+
+    state, saved = best.state(), best.best_file()
+    restored = _Best.restore(state, saved, rank=0)
+    assert (restored.epoch, restored.val_top1, restored.confusion) == (3, 50.0, [[1, 0], [0, 1]])
+    assert _Best.restore(state, None, rank=1).confusion == [[1, 0], [0, 1]]  # other ranks need no weights
+    with pytest.raises(RuntimeError, match=BEST_FILE):
+        _Best.restore(state, None, rank=0)
+    # A checkpoint written before the best-epoch record existed: tracked anew, on every rank alike.
+    legacy = _Best.restore({"best_top1": 70.0}, None, rank=0)
+    assert legacy.epoch is None and legacy.confusion is None and legacy.val_top1 == 0.0
+
+
+def test_train_config_accepts_zero_epochs_as_evaluate_only():
+    assert TrainConfig(epochs=0).epochs == 0
+    with pytest.raises(ValueError, match=r"train\.epochs"):
+        TrainConfig(epochs=-1)
+
+
+# --- under Ray Train ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_train():
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _trainer(flat, storage, name, workers=2):
     cfg = from_flat(flat)
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=flat,
-        scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
+        scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": 1}),
         run_config=ray.train.RunConfig(name=name, storage_path=str(storage)),
         datasets=train_datasets(cfg.data),
         dataset_config=ValidationSafeDataConfig(),
     )
 
 
+def _flat(synthetic_cfg, model_name, **extra):
+    flat = {f"data.{k}": v for k, v in vars(synthetic_cfg).items()}
+    flat.update({f"model.{k}": v for k, v in tiny_overrides(model_name).items()})
+    flat.update({"model.name": model_name, "train.epochs": 1, "train.batch_size": 4, "optim.warmup_epochs": 0.0})
+    flat.update(extra)
+    return flatten(from_flat(flat))
+
+
+def _assert_confusion(metrics, num_classes):
+    confusion = metrics["val_confusion_best"]
+    assert len(confusion) == num_classes and all(len(row) == num_classes for row in confusion)
+    assert all(isinstance(v, int) and v >= 0 for row in confusion for v in row)
+    # Rows are the true classes: every held-out clip is counted once, over both workers' shards.
+    assert sum(map(sum, confusion)) == metrics["val_clips"]
+    return np.array(confusion)
+
+
 @pytest.mark.slow
-def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, tmp_path):
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    try:
-        flat = {f"data.{k}": v for k, v in vars(synthetic_cfg).items()}
-        flat.update({f"model.{k}": v for k, v in tiny_overrides("mfst_base").items()})
-        flat.update({"model.name": "mfst_base", "train.epochs": 1, "train.batch_size": 4, "optim.warmup_epochs": 0.0})
-        flat = flatten(from_flat(flat))
+def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, tmp_path, ray_train):
+    flat = _flat(synthetic_cfg, "mfst_base")
+    first = _trainer(flat, tmp_path, "run").fit()
+    assert first.metrics["epoch"] == 1
+    # Both workers' validation shards are summed: every held-out clip is counted exactly once.
+    assert first.metrics["val_clips"] == count_samples(synthetic_cfg, "val")
+    assert 0.0 <= first.metrics["val_top1"] <= 100.0 and first.metrics["val_top5"] >= first.metrics["val_top1"]
+    confusion = _assert_confusion(first.metrics, 8)
+    assert 100.0 * np.trace(confusion) / confusion.sum() == pytest.approx(first.metrics["val_top1"])
+    assert first.checkpoint is not None
+    best = torch.load(Path(first.checkpoint.path) / BEST_FILE, weights_only=True)
+    assert best["epoch"] == 1 and best["val_top1"] == pytest.approx(first.metrics["val_top1"])
 
-        first = _trainer(flat, tmp_path, "run").fit()
-        assert first.metrics["epoch"] == 1
-        # Both workers' validation shards are summed: every held-out clip is counted exactly once.
-        assert first.metrics["val_clips"] == count_samples(synthetic_cfg, "val")
-        assert 0.0 <= first.metrics["val_top1"] <= 100.0 and first.metrics["val_top5"] >= first.metrics["val_top1"]
-        assert first.checkpoint is not None
+    # Same run name, more epochs: Ray Train restores the run and the loop continues at epoch 2.
+    second = _trainer({**flat, "train.epochs": 2}, tmp_path, "run").fit()
+    assert second.metrics["epoch"] == 2
+    reported = second.metrics_dataframe
+    assert list(reported["epoch"]) == [1, 2], "epoch 1 must come from the checkpoint, not be trained again"
+    # The best epoch's confusion matrix and weights survive the restore.
+    state = torch.load(Path(second.checkpoint.path) / CHECKPOINT_FILE, weights_only=True)
+    best = torch.load(Path(second.checkpoint.path) / BEST_FILE, weights_only=True)
+    if second.metrics["val_top1"] > first.metrics["val_top1"]:
+        assert best["epoch"] == 2
+        assert 100.0 * np.trace(_assert_confusion(second.metrics, 8)) / 16 == pytest.approx(second.metrics["val_top1"])
+    else:
+        assert best["epoch"] == 1 and second.metrics["val_confusion_best"] == first.metrics["val_confusion_best"]
+        first_state = torch.load(Path(first.checkpoint.path) / BEST_FILE, weights_only=True)["model"]
+        assert all(torch.equal(best["model"][k], v) for k, v in first_state.items())
+    assert state["best_confusion"] == second.metrics["val_confusion_best"]
+    assert best["val_top1"] == pytest.approx(second.metrics["val_best_top1"])
 
-        # Same run name, more epochs: Ray Train restores the run and the loop continues at epoch 2.
-        second = _trainer({**flat, "train.epochs": 2}, tmp_path, "run").fit()
-        assert second.metrics["epoch"] == 2
-        reported = second.metrics_dataframe
-        assert list(reported["epoch"]) == [1, 2], "epoch 1 must come from the checkpoint, not be trained again"
-    finally:
-        ray.shutdown()
+
+@pytest.mark.slow
+def test_two_stream_rgbd_run_reports_gflops_and_fused_confusion(synthetic_cfg, tmp_path, ray_train):
+    flat = _flat(synthetic_cfg, "mfst_large_rgbd", **{"data.modality": "rgbd"})
+    cfg = from_flat(flat)
+    assert cfg.model.in_channels == 6
+    result = _trainer(flat, tmp_path, "rgbd").fit()
+    metrics = result.metrics
+    assert metrics["epoch"] == 1 and metrics["val_clips"] == count_samples(synthetic_cfg, "val")
+    assert math.isfinite(metrics["train_loss"]) and metrics["skipped_train"] == metrics["skipped_val"] == 0
+    # FLOPs of one (1, 6, T, S, S) view of this very model, counted once before DDP wrapping.
+    expected = count_gflops(build_model(cfg.model), (1, 6, cfg.data.num_frames, cfg.data.crop_size, cfg.data.crop_size))
+    assert metrics["model_gflops"] > 0 and metrics["model_gflops"] == pytest.approx(expected, rel=1e-6)
+    confusion = _assert_confusion(metrics, 8)
+    assert 100.0 * np.trace(confusion) / confusion.sum() == pytest.approx(metrics["val_top1"])
+    files = sorted(os.listdir(result.checkpoint.path))
+    assert BEST_FILE in files and CHECKPOINT_FILE in files
+    best = torch.load(Path(result.checkpoint.path) / BEST_FILE, weights_only=True)
+    assert {k.split(".")[0] for k in best["model"]} == {"rgb", "depth"}
+
+
+def _val_rows(data_cfg):
+    """Every validation clip of a dataset decoded without Ray: (video (N, C, T, S, S), label (N,))."""
+    root = Path(data_cfg.root)
+    index = load_index(root)
+    members = members_for(index, data_cfg.modality)
+    videos, labels = [], []
+    for shard in split_shards(index, data_cfg.protocol, "val"):
+        row = {
+            "path": str(root / shard["path"]),
+            "keys": [s["key"] for s in shard["samples"]],
+            "labels": [s["label"] for s in shard["samples"]],
+        }
+        samples = list(read_shard_samples(row, member=members, shuffle=False, frame_size=index["frame_size"]))
+        batch = {k: np.array([s[k] for s in samples], dtype=object if "bytes" in k else None) for k in samples[0]}
+        out = decode_batch(batch, cfg=data_cfg, member=members, training=False)
+        assert out["valid"].all()
+        videos.append(out["video"])
+        labels.append(out["label"])
+    return torch.from_numpy(np.concatenate(videos)), torch.from_numpy(np.concatenate(labels))
+
+
+@pytest.mark.slow
+def test_evaluate_only_run_fuses_two_single_modality_checkpoints(synthetic_cfg, tmp_path, ray_train):
+    torch.manual_seed(5)
+    tiny = {**tiny_overrides("mfst_large"), "num_classes": 8}
+    streams = {
+        "rgb": create_model("mfst_large", **tiny, stem="CDC-ST"),
+        "depth": create_model("mfst_large", **tiny, stem="CDC-T"),
+    }
+    paths = {}
+    for name, model in streams.items():  # as the loop writes them: a checkpoint directory holding best.pt
+        paths[name] = tmp_path / f"{name}_ckpt"
+        paths[name].mkdir()
+        torch.save({"model": model.state_dict(), "epoch": 3, "val_top1": 10.0}, paths[name] / BEST_FILE)
+    flat = _flat(
+        synthetic_cfg,
+        "mfst_large_rgbd",
+        **{
+            "data.modality": "rgbd",
+            "train.epochs": 0,
+            "model.rgb_weight": 0.4,
+            "model.rgb_checkpoint": str(paths["rgb"]),
+            "model.depth_checkpoint": str(paths["depth"]),
+        },
+    )
+    result = _trainer(flat, tmp_path, "fused").fit()
+    metrics = result.metrics
+    assert len(result.metrics_dataframe) == 1, "evaluate-only reports exactly once"
+    assert metrics["epoch"] == 0 and metrics["val_best_top1"] == metrics["val_top1"]
+    assert math.isnan(metrics["train_loss"]) and math.isnan(metrics["train_top1"])
+    assert metrics["model_gflops"] > 0 and metrics["val_clips"] == count_samples(synthetic_cfg, "val")
+
+    # The reference: the two single models' softmaxes, weighted 0.4 / 0.6, on every validation clip.
+    video, label = _val_rows(from_flat(flat).data)
+    with torch.no_grad():
+        rgb, depth = streams["rgb"].eval(), streams["depth"].eval()
+        fused = 0.4 * F.softmax(rgb(video[:, :3]), -1) + 0.6 * F.softmax(depth(video[:, 3:]), -1)
+    predicted = fused.argmax(-1)
+    assert metrics["val_top1"] == pytest.approx(100.0 * float((predicted == label).float().mean()))
+    expected = np.zeros((8, 8), dtype=np.int64)
+    np.add.at(expected, (label.numpy(), predicted.numpy()), 1)
+    assert np.array_equal(_assert_confusion(metrics, 8), expected)
+    best = torch.load(Path(result.checkpoint.path) / BEST_FILE, weights_only=True)
+    assert best["epoch"] == 0 and best["val_top1"] == pytest.approx(metrics["val_top1"])
+    assert torch.equal(best["model"]["depth.head.4.weight"], streams["depth"].state_dict()["head.4.weight"])

@@ -8,7 +8,11 @@ scores the train loop averages (multi-view testing, e.g. SlowFast: Feichtenhofer
 
 Members by modality: RGB ``rgb.mp4``; depth ``depth.mp4`` (8-bit grey video) or ``depth16.tar`` (16-bit PNG
 frames, mapped to [0, 1] by ``depth_near_mm``/``depth_far_mm``, nearer = brighter); pose ``pose.npy`` rendered as
-Gaussian pseudo-heatmaps aligned with the RGB crop (PoseC3D: Duan et al., CVPR 2022, Sec. 3.1).
+Gaussian pseudo-heatmaps aligned with the RGB crop (PoseC3D: Duan et al., CVPR 2022, Sec. 3.1). RGB-D
+(``rgbd``, two-stream late fusion, MFST Tables I/II RGB+DEP rows) reads the rgb and the depth member, renders each
+exactly as its single modality would and stacks them on channels (RGB 3, then depth 3); when training each stream
+draws its own frames, crop and augmentation (late fusion needs no pixel alignment), at evaluation both streams take
+the same deterministic views.
 """
 
 from __future__ import annotations
@@ -55,6 +59,17 @@ def member_for(index: Mapping[str, Any], modality: str) -> str:
     return members[modality]
 
 
+def members_for(index: Mapping[str, Any], modality: str) -> tuple[str, ...]:
+    """Shard members a sample of ``modality`` is read from, one per stream (``DataConfig.streams`` order): one
+    member, or (rgb member, depth member) for "rgbd". ValueError naming data.modality if the dataset lacks one."""
+    if modality != "rgbd":
+        return (member_for(index, modality),)
+    try:
+        return (member_for(index, "rgb"), member_for(index, "depth"))
+    except ValueError as error:
+        raise ValueError(f"data.modality='rgbd' reads the rgb and the depth member of each sample: {error}") from None
+
+
 def decoded_size(frame_size: Sequence[int], short_side: int) -> tuple[int, int]:
     """(width, height) that scales a (height, width) frame so its short side is ``short_side``."""
     height, width = int(frame_size[0]), int(frame_size[1])
@@ -99,12 +114,20 @@ def load_views(
     training: bool,
     rng: np.random.Generator | None,
     frame_size: Sequence[int],
+    modality: str | None = None,
 ) -> np.ndarray:
     """Member bytes -> float32 (V, C, T, S, S); V = 1 when training, ``cfg.num_views`` at evaluation.
 
     ``frame_size`` is the stored (height, width) of the sample's frames (of the RGB video for pose, whose joints
-    are in its pixels). Raises CorruptVideoError when the member cannot be decoded.
+    are in its pixels). ``modality`` is the single modality the member holds (default ``cfg.modality``; "rgbd"
+    samples go through ``load_modality_views``). Raises CorruptVideoError when the member cannot be decoded.
     """
+    modality = cfg.modality if modality is None else modality
+    if modality not in ("rgb", "depth", "pose"):
+        raise ValueError(
+            f"load_views reads one member of one modality, got data.modality={modality!r}; "
+            "use load_modality_views for multi-stream modalities"
+        )
     if training and rng is None:
         raise ValueError("training needs an rng")
     clips = 1 if training else cfg.test_clips
@@ -129,7 +152,7 @@ def load_views(
 
     if member.endswith(".mp4"):
         frames = read_clip(data, choose, width=width, height=height)  # (clips*T, h, w, 3) uint8
-        if cfg.modality == "depth":
+        if modality == "depth":
             frames = frames[..., :1].astype(np.float32) / 255.0  # grey depth video: R = G = B
     elif member.endswith(".tar"):
         frames = _read_depth16(data, choose, width=width, height=height)
@@ -142,8 +165,37 @@ def load_views(
     views = []
     for clip_frames in np.split(frames, clips):
         for geometry in _geometries(height, width, cfg, training=training, rng=rng):
-            views.append(_render(clip_frames, geometry, cfg, training=training, rng=rng))
+            views.append(_render(clip_frames, geometry, cfg, modality=modality, training=training, rng=rng))
     return np.ascontiguousarray(np.stack(views))
+
+
+def load_modality_views(
+    data: Sequence[bytes],
+    cfg: DataConfig,
+    *,
+    members: Sequence[str],
+    training: bool,
+    rng: np.random.Generator | None,
+    frame_sizes: Sequence[Sequence[int]],
+) -> np.ndarray:
+    """One sample's members, one per stream of ``cfg.modality`` (``cfg.streams``) -> float32 (V, C, T, S, S).
+
+    Each stream is rendered by ``load_views`` exactly as its single modality would be and the streams are
+    concatenated on channels (``rgbd``: RGB 3 then depth 3). Training draws each stream's frames, crop and
+    augmentation separately from ``rng`` (colour jitter only touches RGB); evaluation views are deterministic, so
+    both streams see the same frames and crops. Raises CorruptVideoError when a member cannot be decoded.
+    """
+    streams = cfg.streams
+    if not len(data) == len(members) == len(frame_sizes) == len(streams):
+        raise ValueError(
+            f"data.modality={cfg.modality!r} reads {len(streams)} member(s) {streams}, got {len(data)} member bytes, "
+            f"{len(members)} member names and {len(frame_sizes)} frame sizes"
+        )
+    views = [
+        load_views(payload, cfg, member=member, training=training, rng=rng, frame_size=frame_size, modality=stream)
+        for payload, member, frame_size, stream in zip(data, members, frame_sizes, streams, strict=True)
+    ]
+    return views[0] if len(views) == 1 else np.ascontiguousarray(np.concatenate(views, axis=1))
 
 
 def _geometries(
@@ -165,17 +217,23 @@ def _geometries(
 
 
 def _render(
-    frames: np.ndarray, geometry: Geometry, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None
+    frames: np.ndarray,
+    geometry: Geometry,
+    cfg: DataConfig,
+    *,
+    modality: str,
+    training: bool,
+    rng: np.random.Generator | None,
 ) -> np.ndarray:
-    """One view: frames of one clip (decoded) -> float32 (C, T, S, S)."""
-    if cfg.modality == "pose":
+    """One view: frames of one clip (decoded) of one single ``modality`` -> float32 (C, T, S, S)."""
+    if modality == "pose":
         joints = frames.copy()  # (T, M, J, 3) in decoded pixels
         joints[..., :2] = transform_points(joints[..., :2], geometry)
         if geometry.flip:
             joints = flip_joints(joints)
         limbs = limbs_for(joints.shape[-2]) if cfg.pose_limbs else None
         return pose_heatmaps(joints, height=cfg.crop_size, width=cfg.crop_size, sigma=cfg.pose_sigma, limbs=limbs)
-    if cfg.modality == "depth":
+    if modality == "depth":
         # Nearest neighbour: bilinear would blend no-reading zeros into real depths at object borders.
         depth = apply_geometry(frames, geometry, interpolation="nearest")[..., 0]  # (T, S, S) in [0, 1]
         unit = depth_to_three_channels(depth, cfg.depth_mode)  # (T, S, S, 3) in [0, 1]

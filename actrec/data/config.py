@@ -22,6 +22,7 @@ class DatasetInfo:
     num_classes: int | None  # None: synthetic, whose class count is data.synth_num_classes
     protocols: tuple[str, ...]  # evaluation protocols its index defines; the first is the default
     pose_joints: int | None = None  # joints per person of its pose member (None: no pose)
+    depth: bool = True  # whether its samples carry a depth member (needed by data.modality "depth" and "rgbd")
 
 
 # Real datasets are read from ``data.root`` (index.json + tar shards written by ``actrec data prepare``).
@@ -37,14 +38,18 @@ DATASETS = {
     "nvgesture": DatasetInfo(25, ("official",)),
     # Tang et al., 2017/2019: leave-one-split-out over the four subject groups CS1-CS4 (csN validates on group N).
     "thu_read": DatasetInfo(40, ("cs1", "cs2", "cs3", "cs4")),
-    "ucf101": DatasetInfo(101, ("split1", "split2", "split3")),
-    "hmdb51": DatasetInfo(51, ("split1", "split2", "split3")),
-    "diving48": DatasetInfo(48, ("official",)),  # Diving48 V2 train / test JSON
-    "epic_kitchens_100": DatasetInfo(97, ("official",)),  # verb classes; train / validation CSV
-    "epic_kitchens_100_nouns": DatasetInfo(300, ("official",)),  # noun classes of the same segments
+    "ucf101": DatasetInfo(101, ("split1", "split2", "split3"), depth=False),
+    "hmdb51": DatasetInfo(51, ("split1", "split2", "split3"), depth=False),
+    "diving48": DatasetInfo(48, ("official",), depth=False),  # Diving48 V2 train / test JSON
+    "epic_kitchens_100": DatasetInfo(97, ("official",), depth=False),  # verb classes; train / validation CSV
+    "epic_kitchens_100_nouns": DatasetInfo(300, ("official",), depth=False),  # noun classes of the same segments
 }
 
-MODALITIES = ("rgb", "depth", "pose")
+# Single-modality streams each data.modality is read from, in channel order. "rgbd": the rgb and the depth member
+# of each sample, rendered as for "rgb" and "depth" and stacked on channels (3 + 3) for two-stream RGB-D models
+# (MFST Tables I/II, RGB+DEP rows).
+MODALITY_STREAMS = {"rgb": ("rgb",), "depth": ("depth",), "pose": ("pose",), "rgbd": ("rgb", "depth")}
+MODALITIES = tuple(MODALITY_STREAMS)
 SAMPLING_METHODS = ("segment", "uniform", "dense")
 TRAIN_CROPS = ("random", "random_resized")
 DEPTH_MODES = ("replicate", "jet", "normals")
@@ -63,7 +68,7 @@ class DataConfig:
 
     dataset: str = "synthetic"  # dataset name (DATASETS); "synthetic" is generated on first use
     root: str = ""  # directory holding index.json + shards; "" -> synthetic cache dir (see default_synthetic_root)
-    modality: str = "rgb"  # stream a clip is read from: "rgb", "depth" (-> 3 channels, depth_mode) or "pose" (heatmaps)
+    modality: str = "rgb"  # "rgb", "depth" (-> 3 channels, depth_mode), "pose" (heatmaps) or "rgbd" (rgb + depth: 6)
     num_frames: int = 8  # T, frames sampled per clip
     sampling: str = "segment"  # "segment" (TSN: random frame per segment, centre at eval), "uniform", "dense"
     frame_interval: int = 1  # dense sampling: frames between consecutive sampled frames
@@ -73,7 +78,7 @@ class DataConfig:
     crop_scale_min: float = 0.25  # random_resized: smallest crop area as a fraction of the frame
     flip_prob: float = 0.0  # horizontal flip probability (0: left/right-sensitive classes such as NTU's)
     rotation_deg: float = 0.0  # random rotation in [-rotation_deg, rotation_deg] degrees
-    colour_jitter: float = 0.0  # RGB brightness/contrast/saturation jitter strength (hue: a quarter of it)
+    colour_jitter: float = 0.0  # RGB brightness/contrast/saturation jitter strength (hue: a quarter); never on depth
     test_clips: int = 1  # evaluation: clips per video (temporal views); scores are averaged over views
     test_crops: int = 1  # evaluation: 1 (centre) or 3 (start / centre / end along the long side) crops per clip
     depth_mode: str = "replicate"  # depth -> 3 channels: "replicate", "jet" colour map or "normals" (surface)
@@ -136,6 +141,11 @@ class DataConfig:
             raise ValueError(f"data.pose_sigma must be > 0, got {self.pose_sigma}")
         if self.modality == "pose" and DATASETS[self.dataset].pose_joints is None:
             raise ValueError(f"data.modality='pose' needs a dataset with skeletons; {self.dataset} has none")
+        if "depth" in self.streams and not DATASETS[self.dataset].depth:
+            raise ValueError(
+                f"data.modality={self.modality!r} needs a dataset with depth; {self.dataset} has RGB only "
+                "(choose data.modality='rgb')"
+            )
         _check_int_at_least("resize", self.resize, 1)
         _check_int_at_least("crop_size", self.crop_size, 1)
         if self.crop_size > self.resize:
@@ -168,8 +178,16 @@ class DataConfig:
         _check_int_at_least("samples_per_shard", self.samples_per_shard, 1)
 
     @property
+    def streams(self) -> tuple[str, ...]:
+        """Single modalities the input is made of, in channel order: ("rgb", "depth") for "rgbd", else one."""
+        return MODALITY_STREAMS[self.modality]
+
+    @property
     def input_channels(self) -> int:
-        """Channels of the model input: 3 for RGB and depth, joints (or limbs) of the pose heatmaps."""
+        """Channels of the model input: 3 for RGB and depth, 6 for rgbd (RGB then depth), joints (or limbs) of the
+        pose heatmaps."""
+        if self.modality == "rgbd":
+            return 6
         if self.modality != "pose":
             return 3
         joints = DATASETS[self.dataset].pose_joints

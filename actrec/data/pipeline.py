@@ -6,9 +6,11 @@ cross-view protocols (Shahroudy et al., CVPR 2016, Sec. 4).
 
 Rows (the data contract): ``video`` float32 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
 ``data.test_clips x data.test_crops`` = V > 1 views --, ``label`` int64, ``valid`` bool. C is 3 for RGB and depth,
-the joint (or limb) count for pose heatmaps. A sample whose member is unreadable (truncated/garbled shard) or
-undecodable (corrupt video) becomes ``valid=False`` with zeros and label -1 instead of failing the job; the train
-loop drops and counts those rows (``split_valid``) and logs the counts to MLflow (skipped_train / skipped_val).
+6 for rgbd (RGB then depth, each rendered as its own modality; two-stream late fusion, MFST Tables I/II), the joint
+(or limb) count for pose heatmaps. A sample whose member (any of them, for rgbd) is missing or unreadable
+(truncated/garbled shard) or undecodable (corrupt video) becomes ``valid=False`` with zeros and label -1 instead of
+failing the job; the train loop drops and counts those rows (``split_valid``) and logs the counts to MLflow
+(skipped_train / skipped_val).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray.data
 
-from actrec.data.clips import decoded_size, load_views, member_for
+from actrec.data.clips import decoded_size, load_modality_views, load_views, members_for
 from actrec.data.config import DataConfig
 from actrec.data.decode import CorruptVideoError
 from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
@@ -42,6 +44,7 @@ __all__ = [
     "prepare_root",
     "read_shard_samples",
     "split_valid",
+    "stream_columns",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,10 +72,10 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
     """Lazy, streaming dataset of ``split`` ("train" / "val"); nothing is decoded until it is iterated.
 
     One input row per shard; one Ray Data task of ``cfg.decode_cpus`` CPUs per shard reads the split's members of
-    the selected modality (and each sample's metadata) from the tar, then decodes, samples ``cfg.num_frames``
-    frames, crops and normalises them, ``cfg.decode_batch_size`` clips per output block. Training randomises shard
-    order and sample order inside a shard, draws frames and augmentations afresh on every pass (epoch); evaluation
-    is deterministic.
+    the selected modality (both the rgb and the depth member for rgbd) and each sample's metadata from the tar,
+    then decodes, samples ``cfg.num_frames`` frames, crops and normalises them, ``cfg.decode_batch_size`` clips per
+    output block. Training randomises shard order and sample order inside a shard, draws frames and augmentations
+    afresh on every pass (epoch); evaluation is deterministic.
     """
     root = prepare_root(cfg)
     index = load_index(root)
@@ -83,7 +86,8 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
         )
     if cfg.dataset != "synthetic" and index.get("dataset") != cfg.dataset:
         raise ValueError(f"{root / 'index.json'} holds {index['dataset']!r}, not data.dataset={cfg.dataset!r}")
-    member = member_for(index, cfg.modality)
+    members = members_for(index, cfg.modality)
+    member: str | tuple[str, ...] = members[0] if len(members) == 1 else members
     shards = split_shards(index, cfg.protocol, split)
     if not shards:
         raise ValueError(f"split {split!r} of protocol {cfg.protocol!r} in {root} has no samples")
@@ -116,64 +120,102 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
 
 
 def decode_shards(
-    shards: dict[str, np.ndarray], *, cfg: DataConfig, member: str, training: bool, frame_size: Sequence[int]
+    shards: dict[str, np.ndarray],
+    *,
+    cfg: DataConfig,
+    member: str | Sequence[str],
+    training: bool,
+    frame_size: Sequence[int],
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Shard rows -> contract batches of up to ``cfg.decode_batch_size`` clips, yielded as they are decoded."""
+    """Shard rows -> contract batches of up to ``cfg.decode_batch_size`` clips, yielded as they are decoded.
+
+    ``member``: the member of a single-modality ``cfg.modality``, or one per stream (``members_for``).
+    """
     for path, keys, labels in zip(shards["path"], shards["keys"], shards["labels"], strict=True):
         row = {"path": path, "keys": keys, "labels": labels}
         samples = list(read_shard_samples(row, member=member, shuffle=training, frame_size=frame_size))
         for start in range(0, len(samples), cfg.decode_batch_size):
             chunk = samples[start : start + cfg.decode_batch_size]
             batch = {
-                name: np.array([s[name] for s in chunk], dtype=object if name in ("key", "video_bytes") else None)
+                name: np.array([s[name] for s in chunk], dtype=object if _is_object_column(name) else None)
                 for name in chunk[0]
             }
             yield decode_batch(batch, cfg=cfg, member=member, training=training)
 
 
-def read_shard_samples(
-    row: dict[str, Any], *, member: str, shuffle: bool, frame_size: Sequence[int] = (0, 0)
-) -> Iterator[dict[str, Any]]:
-    """One shard row -> one row per expected sample: ``key``, ``label``, ``video_bytes``, ``height``, ``width``,
-    ``readable``.
+def stream_columns(stream: int) -> tuple[str, str, str]:
+    """Sample-row columns (member bytes, height, width) of stream ``stream`` of a modality: ``video_bytes``,
+    ``height``, ``width`` for the first (the only one of single modalities), ``video_bytes_1``, ... after it."""
+    suffix = "" if stream == 0 else f"_{stream}"
+    return f"video_bytes{suffix}", f"height{suffix}", f"width{suffix}"
 
-    ``height``/``width`` are the stored frame size from the sample's metadata (its RGB size for pose members),
-    else the dataset-wide ``frame_size``. Samples the tar does not deliver (truncated, garbled, missing file)
-    come out with ``readable=False``.
+
+def _is_object_column(name: str) -> bool:
+    # Bytes columns must be object arrays: a fixed-width numpy bytes array would strip trailing NUL bytes.
+    return name == "key" or name.startswith("video_bytes")
+
+
+def _as_members(member: str | Sequence[str]) -> tuple[str, ...]:
+    return (member,) if isinstance(member, str) else tuple(member)
+
+
+def read_shard_samples(
+    row: dict[str, Any], *, member: str | Sequence[str], shuffle: bool, frame_size: Sequence[int] = (0, 0)
+) -> Iterator[dict[str, Any]]:
+    """One shard row -> one row per expected sample: ``key``, ``label``, per member ``stream_columns(i)``
+    (``video_bytes``, ``height``, ``width``; ``video_bytes_1``, ... for a second member), ``readable``.
+
+    ``member`` is one member extension or one per stream (rgbd: rgb then depth). ``height``/``width`` are the
+    stored frame size of that member from the sample's metadata (``depth_size`` for depth members, ``rgb_size``
+    otherwise, pose included), else the dataset-wide ``frame_size``. Samples the tar does not deliver (truncated,
+    garbled, missing file) or that lack one of the members come out with ``readable=False``.
     """
+    wanted = _as_members(member)
     keys = [str(k) for k in row["keys"]]
     labels = dict(zip(keys, (int(label) for label in row["labels"]), strict=True))
-    members = iter_shard_members(row["path"], keys, exts={member, META_EXT})
+    members = iter_shard_members(row["path"], keys, exts={*wanted, META_EXT})
     if shuffle:
         # Within-shard shuffle: shards are small (tens of MB), so holding one shard's bytes is fine.
         members = list(members)
         np.random.default_rng().shuffle(members)
-    size_key = "depth_size" if member.startswith("depth") else "rgb_size"
     for key, sample in members:
-        data = None if sample is None else sample.get(member)
-        if data is None:
-            logger.warning("unreadable sample %s in %s", key, row["path"])
-        height, width = int(frame_size[0]), int(frame_size[1])
+        meta: dict[str, Any] = {}
         if sample is not None and META_EXT in sample:
             try:
                 meta = json.loads(sample[META_EXT])
-                height, width = (int(v) for v in meta.get(size_key, (height, width)))
-            except (ValueError, TypeError):
+            except ValueError:
                 logger.warning("unreadable metadata of sample %s in %s", key, row["path"])
-        yield {
-            "key": key,
-            "label": labels[key],
-            "video_bytes": data or b"",
-            "height": height,
-            "width": width,
-            "readable": data is not None and height > 0 and width > 0,
-        }
+        out: dict[str, Any] = {"key": key, "label": labels[key]}
+        readable = True
+        for stream, ext in enumerate(wanted):
+            data = None if sample is None else sample.get(ext)
+            if data is None:
+                logger.warning("unreadable %s member of sample %s in %s", ext, key, row["path"])
+            size_key = "depth_size" if ext.startswith("depth") else "rgb_size"
+            height, width = int(frame_size[0]), int(frame_size[1])
+            try:
+                height, width = (int(v) for v in meta.get(size_key, (height, width)))
+            except (ValueError, TypeError, AttributeError):
+                logger.warning("unreadable %s in the metadata of sample %s in %s", size_key, key, row["path"])
+            bytes_column, height_column, width_column = stream_columns(stream)
+            out.update({bytes_column: data or b"", height_column: height, width_column: width})
+            readable = readable and data is not None and height > 0 and width > 0
+        out["readable"] = readable
+        yield out
 
 
 def decode_batch(
-    batch: dict[str, np.ndarray], *, cfg: DataConfig, member: str, training: bool
+    batch: dict[str, np.ndarray], *, cfg: DataConfig, member: str | Sequence[str], training: bool
 ) -> dict[str, np.ndarray]:
-    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid)."""
+    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid).
+
+    ``member`` / the batch columns as from ``read_shard_samples``: one member, or one per stream of ``cfg.modality``.
+    """
+    members = _as_members(member)
+    if len(members) != len(cfg.streams):
+        raise ValueError(
+            f"data.modality={cfg.modality!r} reads {len(cfg.streams)} member(s) per sample {cfg.streams}, got {members}"
+        )
     size = len(batch["label"])
     views = 1 if training else cfg.num_views
     shape = (views, cfg.input_channels, cfg.num_frames, cfg.crop_size, cfg.crop_size)
@@ -185,14 +227,15 @@ def decode_batch(
     for i in range(size):
         if not batch["readable"][i]:
             continue
+        columns = [stream_columns(stream) for stream in range(len(members))]
         try:
-            clip = load_views(
-                bytes(batch["video_bytes"][i]),
+            clip = load_modality_views(
+                [bytes(batch[data][i]) for data, _, _ in columns],
                 cfg,
-                member=member,
+                members=members,
                 training=training,
                 rng=rng,
-                frame_size=(int(batch["height"][i]), int(batch["width"][i])),
+                frame_sizes=[(int(batch[height][i]), int(batch[width][i])) for _, height, width in columns],
             )
         except CorruptVideoError as error:
             logger.warning("corrupt sample %s: %s", batch["key"][i], error)
@@ -229,7 +272,7 @@ def load_clip(
 
 
 def split_valid(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Drop ``valid=False`` rows: (video (B', 3, T, S, S), label (B',), number of rows dropped)."""
+    """Drop ``valid=False`` rows: (video (B', C, T, S, S), label (B',), number of rows dropped)."""
     import torch
 
     valid = batch["valid"].to(torch.bool)

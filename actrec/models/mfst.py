@@ -38,22 +38,34 @@ Details the paper leaves open, and the choice made here:
   for even sizes, adaptive for odd or tiny ones) and a 1×1×1 conv (with bias) when the widths differ.
 * **Head**: mean over (T, H, W) → LayerNorm → Linear(d, d) → GELU → Dropout → Linear(d, num_classes).
 * **Widths**: the paper gives only the parameter counts (Table III: 32.6M base, 49.7M large at 60 classes), L=4,
-  N_H=8 and four MSC-Trans layers. ``dims = (264, 320, 384, 416)`` (all divisible by 8 heads) gives
+  N_H=8 and four MSC-Trans layers. ``dims = (264, 320, 384, 416, 448)`` (all divisible by 8 heads) gives
   mfst_base 32,554,628 (-0.1%) and mfst_large 49,929,444 (+0.5%) parameters at 60 classes, mfst_large being
   mfst_base plus a fourth stage. (mfst_bm, with three unshared temporal Transformers per stage, has 96,950,108.)
+  The paper builds at most four stages; the fifth width (448, the same +32 step as from the third width to the
+  fourth) only serves stage-count sweeps beyond Table III (``model.stages`` 1..5) and leaves the 3- and 4-stage
+  counts above unchanged.
 * **MFST-BM** (§IV-A): "does not incorporate CDC, residual connections, and weight-shared Transformers" →
   vanilla stem, residual off, V-Trans, four stages like MFST-Large.
+* **RGB+DEP** (Tables I and II, rows "Ours(MFST-Large) RGB+DEP"): the paper reports RGB-D results but does not
+  describe how the modalities are combined; its conclusion leaves end-to-end multi-modal fusion to future work and
+  §I/§III-C give each modality its own stem (CDC-ST for RGB, CDC-T for depth). ``TwoStreamMFST`` therefore assumes
+  score-level late fusion of two separately trained single-modality MFSTs: an RGB stream and a depth stream (each a
+  full MFST, in_channels 3) whose softmax scores are averaged with weights ``rgb_weight`` / ``1 - rgb_weight``. The
+  streams are loaded from single-modality checkpoints (``rgb_checkpoint`` / ``depth_checkpoint``) or trained
+  jointly, in which case the loss is the sum of the two streams' losses (the streams do not interact).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, reduce, repeat
+from einops import einsum, rearrange, reduce, repeat
 from torch import nn
 
 from actrec.layers.cdc import CDCConv3d
@@ -63,6 +75,9 @@ from actrec.models.registry import register_model
 
 STEMS = ("vanilla", "CDC-ST", "CDC-T")
 TEMPORAL_BLOCKS = ("WMS-Trans", "V-Trans")
+RGBD_STREAMS = ("rgb", "depth")  # order of the two-stream input channels (3 + 3) and of its (B, 2, K) logits
+# Files of a checkpoint directory a stream is loaded from, in order of preference (written by actrec.train.loop).
+STREAM_CHECKPOINT_FILES = ("best.pt", "state.pt")
 
 
 def _is_int(value: object) -> bool:
@@ -83,7 +98,7 @@ class MFSTConfig:
     theta: float = 0.6  # θ of Eq. (5)/(6) in [0, 1]; ignored when stem == "vanilla" (Table IV best: 0.6)
     stem_channels: tuple[int, ...] = (64, 192)  # (c1, c2): I3D stem widths conv7 → c1, conv1 → c1, conv3 → c2
     stages: int = 4  # number of factorized spatio-temporal stages (3 = MFST-Base, 4 = MFST-Large)
-    dims: tuple[int, ...] = (264, 320, 384, 416)  # per-stage widths; the first `stages` are used
+    dims: tuple[int, ...] = (264, 320, 384, 416, 448)  # per-stage widths; the first `stages` (1-5) are used
     inception_kernels: tuple[int, ...] = (1, 3, 5)  # spatial kernels k of the 1×k×k Inception branches, Eq. (7)
     spatial_layers: int = 4  # k-NN Transformer layers in each MSC-Trans block (§III-D1: four)
     layers: int = 4  # Transformer layers L in each WMS-Trans block (§IV-A: L = 4)
@@ -291,7 +306,8 @@ class WeightSharedMultiScaleTransformer(nn.Module):
             else:  # (N, t, c) -> (N, ceil(t / window), c), the last window partial when t % window != 0
                 pooled = F.avg_pool1d(rearrange(tokens, "n t c -> n c t"), window, window, ceil_mode=True)
                 sequence = rearrange(pooled, "n c l -> n l c")
-            positions = sinusoidal_positions(int(sequence.shape[1]), int(c)).to(device=x.device, dtype=x.dtype)  # Eq. (9)-(10)
+            # Eq. (9)-(10); int() keeps the shapes Python ints under jit tracing (FLOP counting).
+            positions = sinusoidal_positions(int(sequence.shape[1]), int(c)).to(device=x.device, dtype=x.dtype)
             encoded = self.transformers[0 if self.shared else scale](sequence + positions)
             # Every frame takes the output of the window it was pooled into: (N, l, c) -> (N, t, c).
             total = total + repeat(encoded, "n l c -> n (l r) c", r=window)[:, :t]
@@ -382,7 +398,134 @@ class MFST(nn.Module):
         return self.head(pooled)
 
 
-_TINY = {"stem_channels": (8, 16), "dims": (16, 24, 32, 32), "spatial_layers": 1, "layers": 1, "heads": 2}
+@dataclass(frozen=True, kw_only=True)
+class TwoStreamMFSTConfig(MFSTConfig):
+    """Configuration of ``TwoStreamMFST`` (Tables I/II, RGB+DEP rows); fields are the dotted keys ``model.<field>``.
+
+    Every ``MFSTConfig`` field, shared by both streams except ``stem`` / ``theta``, which are the RGB stream's; the
+    depth stream has its own ``depth_stem`` / ``depth_theta`` (Table IV: CDC-ST for RGB, CDC-T for depth, θ=0.6).
+    """
+
+    in_channels: int = 6  # RGB (3) then depth (3) channels of data.modality "rgbd"; each stream takes 3
+    depth_stem: str = "CDC-T"  # depth stream's CDC-Stem conv type (§III-C, Table IV: CDC-T for depth)
+    depth_theta: float = 0.6  # depth stream's θ of Eq. (6) in [0, 1] (Table IV best: 0.6)
+    rgb_weight: float = 0.5  # late fusion: weight of the RGB stream's softmax scores; depth gets 1 - rgb_weight
+    rgb_checkpoint: str = ""  # "" or a single-modality MFST checkpoint: a dir with best.pt / state.pt, or a .pt file
+    depth_checkpoint: str = ""  # the same for the depth stream
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.in_channels != 6:
+            raise ValueError(
+                "model.in_channels must be 6 for a two-stream RGB-D model (3 RGB + 3 depth channels, "
+                f"data.modality='rgbd'), got {self.in_channels!r}"
+            )
+        if self.depth_stem not in STEMS:
+            raise ValueError(f"model.depth_stem must be one of {STEMS}, got {self.depth_stem!r}")
+        if not _is_real(self.depth_theta) or not 0.0 <= self.depth_theta <= 1.0:
+            raise ValueError(f"model.depth_theta must be in [0, 1], got {self.depth_theta!r}")
+        if not _is_real(self.rgb_weight) or not 0.0 <= self.rgb_weight <= 1.0:
+            raise ValueError(f"model.rgb_weight must be in [0, 1], got {self.rgb_weight!r}")
+        for name in ("rgb_checkpoint", "depth_checkpoint"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"model.{name} must be a path string ('' for none), got {getattr(self, name)!r}")
+
+    def stream_config(self, stream: str) -> MFSTConfig:
+        """The single-modality ``MFSTConfig`` of stream ``"rgb"`` or ``"depth"`` (3 input channels)."""
+        if stream not in RGBD_STREAMS:
+            raise ValueError(f"stream must be one of {RGBD_STREAMS}, got {stream!r}")
+        shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(MFSTConfig)}
+        shared["in_channels"] = 3
+        if stream == "depth":
+            shared.update(stem=self.depth_stem, theta=self.depth_theta)
+        return MFSTConfig(**shared)
+
+
+def resolve_stream_checkpoint(path: str, *, field: str) -> Path:
+    """The file a stream checkpoint ``path`` names: ``<dir>/best.pt`` (preferred) or ``<dir>/state.pt``, or the file.
+
+    ``field`` (e.g. ``"model.rgb_checkpoint"``) is named in the ValueError raised when there is none.
+    """
+    location = Path(path).expanduser()
+    if location.is_dir():
+        for name in STREAM_CHECKPOINT_FILES:
+            if (location / name).is_file():
+                return location / name
+        raise ValueError(f"{field}: checkpoint directory {location} holds none of {', '.join(STREAM_CHECKPOINT_FILES)}")
+    if location.is_file():
+        return location
+    raise ValueError(
+        f"{field}: no checkpoint at {location} (expected a directory holding "
+        f"{' or '.join(STREAM_CHECKPOINT_FILES)}, or a .pt file)"
+    )
+
+
+def load_stream_checkpoint(stream: MFST, path: str, *, field: str) -> Path:
+    """Load the ``"model"`` entry (a single-modality MFST state_dict) of checkpoint ``path`` into ``stream``.
+
+    Returns the file read. Raises ValueError naming ``field`` and the file when it is missing, unreadable, has no
+    ``"model"`` entry, or does not fit the stream (other widths, stages, classes or switches).
+    """
+    file = resolve_stream_checkpoint(path, field=field)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
+        raise ValueError(f"{field}: cannot read checkpoint {file}: {error}"[:800]) from error
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ValueError(f"{field}: checkpoint {file} has no 'model' state_dict entry")
+    try:
+        stream.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ValueError(
+            f"{field}: checkpoint {file} does not fit the stream's config (a single-modality MFST with the same "
+            f"widths, stages, classes and switches is expected): {error}"[:1200]
+        ) from error
+    return file
+
+
+class TwoStreamMFST(nn.Module):
+    """Two-stream RGB-D MFST for the RGB+DEP rows of Tables I and II (score-level late fusion, assumed; see above).
+
+    ``rgb`` (stem / theta) and ``depth`` (depth_stem / depth_theta) are full single-modality MFSTs with 3 input
+    channels, optionally loaded from single-modality checkpoints at construction. ``forward(x)``:
+    ``(B, 6, T, H, W)`` (RGB channels then depth channels) -> stream logits ``(B, 2, K)`` in ``RGBD_STREAMS`` order;
+    ``fuse_scores`` turns them into the fused class probabilities ``(B, K)``. Joint training sums the per-stream
+    losses (``actrec.train.loop``), so the streams learn exactly as they would separately.
+    """
+
+    def __init__(self, config: TwoStreamMFSTConfig) -> None:
+        super().__init__()
+        if not isinstance(config, TwoStreamMFSTConfig):
+            raise TypeError(f"TwoStreamMFST expects a TwoStreamMFSTConfig, got {type(config).__name__}")
+        self.config = config
+        self.rgb = MFST(config.stream_config("rgb"))
+        self.depth = MFST(config.stream_config("depth"))
+        if config.rgb_checkpoint:
+            load_stream_checkpoint(self.rgb, config.rgb_checkpoint, field="model.rgb_checkpoint")
+        if config.depth_checkpoint:
+            load_stream_checkpoint(self.depth, config.depth_checkpoint, field="model.depth_checkpoint")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5 or x.shape[1] != self.config.in_channels:
+            raise ValueError(f"TwoStreamMFST expects (B, {self.config.in_channels}, T, H, W), got {tuple(x.shape)}")
+        rgb, depth = rearrange(x, "b (s c) t h w -> s b c t h w", s=len(RGBD_STREAMS))
+        return torch.stack([self.rgb(rgb), self.depth(depth)], dim=1)  # (B, 2, K)
+
+    def stream_weights(self, *, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Late-fusion weights ``(rgb_weight, 1 - rgb_weight)`` of the streams, shape (2,)."""
+        weight = float(self.config.rgb_weight)
+        return torch.tensor([weight, 1.0 - weight], device=device, dtype=dtype)
+
+    def fuse_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
+        """Late score fusion: stream logits ``(B, 2, K)`` -> weighted mean of the streams' softmaxes ``(B, K)``."""
+        if stream_logits.ndim != 3 or stream_logits.shape[1] != len(RGBD_STREAMS):
+            raise ValueError(f"fuse_scores expects stream logits (B, 2, K), got {tuple(stream_logits.shape)}")
+        probs = F.softmax(stream_logits, dim=-1)
+        weights = self.stream_weights(device=probs.device, dtype=probs.dtype)
+        return einsum(probs, weights, "b s k, s -> b k")
+
+
+_TINY = {"stem_channels": (8, 16), "dims": (16, 24, 32, 32, 40), "spatial_layers": 1, "layers": 1, "heads": 2}
 
 
 @register_model(MFST, tiny=_TINY)
@@ -402,3 +545,15 @@ def mfst_bm(**overrides: Any) -> MFSTConfig:
     """MFST-BM baseline (§IV-A, Fig. 6): vanilla 3D stem (θ=0), no residual, unshared V-Trans, 4 stages."""
     defaults = MFSTConfig(stem="vanilla", theta=0.0, residual=False, temporal_block="V-Trans", stages=4)
     return dataclasses.replace(defaults, **overrides)
+
+
+@register_model(TwoStreamMFST, tiny=_TINY)
+def mfst_base_rgbd(**overrides: Any) -> TwoStreamMFSTConfig:
+    """Two-stream MFST-Base (RGB CDC-ST + depth CDC-T streams, 3 stages each), late score fusion (Tables I/II)."""
+    return dataclasses.replace(TwoStreamMFSTConfig(stages=3), **overrides)
+
+
+@register_model(TwoStreamMFST, tiny=_TINY)
+def mfst_large_rgbd(**overrides: Any) -> TwoStreamMFSTConfig:
+    """Two-stream MFST-Large (4 stages per stream): the "Ours(MFST-Large) RGB+DEP" rows of Tables I and II."""
+    return dataclasses.replace(TwoStreamMFSTConfig(stages=4), **overrides)

@@ -1,8 +1,15 @@
-"""Turn a sweep's MLflow runs into the paper-shaped table (measured mean ± std | paper) plus a plot.
+"""Turn a sweep's MLflow runs into the paper-shaped table (measured mean ± std | paper | Δ) plus pictures.
 
 Everything is read back from MLflow: the parent run carries the table definition (``table_spec.json``),
-the child runs carry each trial's dotted config as params and its metrics. Writes ``<sweep>.md``,
-``<sweep>.html`` and ``<sweep>_plot.png`` (when the table defines a plot) under ``out_dir``.
+the child runs carry each trial's dotted config as params, its metrics (the table metric, ``model_params``,
+``model_gflops``) and its ``confusion_best.json``. Writes ``<sweep>.md``, ``<sweep>.html``, ``<sweep>_plot.png``
+(when the table defines a plot) and ``<sweep>_confusion.png`` (the best trial's confusion matrix, when logged)
+under ``out_dir``.
+
+Each table column shows the measured mean ± std over seeds with the number of seeds n, the paper's value as
+transcribed, and Δ = measured mean − paper. Complexity columns (``TableSpec.complexity``) show what the trials
+measured beside the paper's value; a row with a ``reference`` config also shows the parameter count of that
+model built at the paper's size, since the trained model may be a CPU-tiny version of it.
 """
 
 from __future__ import annotations
@@ -10,17 +17,26 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import html
+import json
 import math
 import os
 import statistics
 import tempfile
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from actrec.track.mlflow_tracker import EXPERIMENT_PREFIX
+from actrec.track.mlflow_tracker import CONFUSION_ARTIFACT, EXPERIMENT_PREFIX
 from actrec.tune.spec import TableSpec, matches
+
+NOT_LOGGED = "not logged"
+COMPLEXITY_LABELS = {"params_m": "Params (M)", "gflops": "GFLOPs", "frames": "Frames"}
+PAPER_SIZE_LABEL = "params at paper size (M)"
+MAX_LABELLED_CLASSES = 60  # beyond this many classes the confusion matrix has no tick labels
+METADATA_PREFIX = "<!-- actrec-report "  # machine-readable summary at the end of <sweep>.md, read by the index
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,6 +50,9 @@ class TrialRecord:
     final_top1: float | None
     epochs: int
     seconds: float
+    run_id: str = ""
+    model_params: float | None = None  # parameter count (trial metric model_params); None for old runs
+    model_gflops: float | None = None  # GFLOPs of one clip (trial metric model_gflops); None for old runs
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -62,7 +81,14 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
         parent_run_id = parents[0].info.run_id
     parent = client.get_run(parent_run_id)
     with tempfile.TemporaryDirectory() as tmp:
-        spec = TableSpec.from_json(open(client.download_artifacts(parent_run_id, "table_spec.json", tmp)).read())
+        try:
+            path = client.download_artifacts(parent_run_id, "table_spec.json", tmp)
+        except MlflowException as err:
+            raise SystemExit(
+                f"sweep {sweep!r}: parent run {parent_run_id} has no table_spec.json artifact ({err.message})"
+            ) from None
+        with open(path) as f:
+            spec = TableSpec.from_json(f.read())
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=5000
     )
@@ -79,6 +105,9 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
                 final_top1=metrics.get("val_top1"),
                 epochs=max((m.step for m in history), default=0),
                 seconds=sum(m.value for m in client.get_metric_history(run.info.run_id, "epoch_time_s")),
+                run_id=run.info.run_id,
+                model_params=metrics.get("model_params"),
+                model_gflops=metrics.get("model_gflops"),
             )
         )
     trials.sort(key=lambda t: t.name)
@@ -95,39 +124,168 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
 
 def cell_values(record: SweepRecord, match: Mapping[str, Any]) -> list[float]:
     """Metric values of the trials whose config has every value of ``match`` (one per seed)."""
-    return [t.value for t in record.trials if t.value is not None and matches(t.params, match)]
+    return [t.value for t in record.trials if _has_value(t) and matches(t.params, match)]
 
 
-def format_cell(values: Sequence[float], paper: float | None) -> str:
-    measured = "—"
-    if values:
-        mean = statistics.fmean(values)
-        # One seed has no spread to report; say so rather than print a fake ± 0.0.
-        measured = f"{mean:.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f} (n=1)"
-    # The paper's value exactly as transcribed (61.26 keeps two decimals, 91.0 keeps one).
-    return f"{measured} | {float(paper)}" if paper is not None else f"{measured} | —"
+def format_measured(values: Sequence[float]) -> str:
+    """``mean ± std (n=N)``; one seed has no spread to report, so it reads ``mean (n=1)``, never a fake ± 0."""
+    if not values:
+        return "—"
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.1f} (n=1)"
+    return f"{mean:.1f} ± {statistics.stdev(values):.1f} (n={len(values)})"
 
 
-def build_table(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
+def format_paper(value: Any) -> str:
+    """The paper's value exactly as transcribed (61.26 keeps two decimals, 91.0 keeps one, 32 frames stay 32)."""
+    if value is None:
+        return "—"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return str(float(value))
+
+
+def format_delta(values: Sequence[float], paper: float | None) -> str:
+    """Measured mean − paper, signed with one decimal; "—" when either side is missing."""
+    if not values or paper is None:
+        return "—"
+    delta = statistics.fmean(values) - float(paper)
+    text = f"{delta:+.1f}"
+    return "+0.0" if text == "-0.0" else text
+
+
+def build_table(
+    record: SweepRecord, *, paper_size_params: Mapping[str, float] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the paper's table: per column measured | paper | Δ, then the complexity columns.
+
+    ``paper_size_params`` maps a row label to its reference model's parameter count in millions
+    (:func:`paper_size_parameters`); without it the "params at paper size" cells read "—".
+    """
     spec = record.spec
     extra_keys = sorted({k for row in spec.rows for k in row.extra})
-    header = ["Setting", *extra_keys, *[f"{c.label} measured (mean ± std) | paper" for c in spec.columns]]
+    header = ["Setting", *extra_keys]
+    for col in spec.columns:
+        header += [f"{col.label} measured (mean ± std, n)", f"{col.label} paper", f"{col.label} Δ"]
+    for key in spec.complexity:
+        header += [f"{COMPLEXITY_LABELS[key]} measured", f"{COMPLEXITY_LABELS[key]} paper"]
+    with_reference = any(row.reference for row in spec.rows)
+    if with_reference:
+        header.append(PAPER_SIZE_LABEL)
     rows = []
     for row in spec.rows:
-        cells = [
-            format_cell(cell_values(record, {**row.match, **col.match}), row.paper.get(col.label))
-            for col in spec.columns
-        ]
-        rows.append([row.label, *[str(row.extra.get(k, "")) for k in extra_keys], *cells])
+        cells = [row.label, *[str(row.extra.get(k, "")) for k in extra_keys]]
+        for col in spec.columns:
+            values = cell_values(record, {**row.match, **col.match})
+            paper = row.paper.get(col.label)
+            cells += [format_measured(values), format_paper(paper), format_delta(values, paper)]
+        trials = [t for t in record.trials if matches(t.params, row.match)]
+        for key in spec.complexity:
+            cells += [_complexity_cell(trials, key), format_paper(row.paper_complexity.get(key))]
+        if with_reference:
+            size = (paper_size_params or {}).get(row.label)
+            cells.append(f"{size:.1f}" if size is not None else "—")
+        rows.append(cells)
     return header, rows
 
 
+def reference_parameters(reference: Mapping[str, Any], cache: dict[str, float] | None = None) -> float:
+    """Parameters (millions) of the model a dotted ``model.*`` config describes, built through the registry.
+
+    ``cache`` (keyed by the config) avoids building the same paper-size model twice in one report run.
+    """
+    key = json.dumps(dict(reference), sort_keys=True, default=str)
+    if cache is not None and key in cache:
+        return cache[key]
+    from actrec.config import coerce
+    from actrec.models import build_model, model_config
+    from actrec.models.complexity import count_parameters
+
+    bad = [k for k in reference if not k.startswith("model.")]
+    if bad or "model.name" not in reference:
+        raise ValueError(f"Row.reference must be dotted model.* keys including model.name, got {sorted(reference)}")
+    name = str(reference["model.name"])
+    hints = typing.get_type_hints(type(model_config(name)))
+    overrides = {}
+    for dotted, value in reference.items():
+        field = dotted.removeprefix("model.")
+        if field == "name":
+            continue
+        if field not in hints:
+            raise ValueError(f"Row.reference: {dotted} is not a field of model {name!r}")
+        overrides[field] = coerce(value, hints[field])
+    millions = count_parameters(build_model(model_config(name, **overrides))) / 1e6
+    if cache is not None:
+        cache[key] = millions
+    return millions
+
+
+def paper_size_parameters(spec: TableSpec, cache: dict[str, float] | None = None) -> dict[str, float]:
+    """Row label → parameters (millions) of the row's ``reference`` model, for every row that has one."""
+    cache = {} if cache is None else cache
+    out = {}
+    for row in spec.rows:
+        if row.reference:
+            try:
+                out[row.label] = reference_parameters(row.reference, cache)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"table row {row.label!r}: cannot build its reference model: {err}") from None
+    return out
+
+
+def best_trial(record: SweepRecord) -> TrialRecord | None:
+    """The trial with the highest table metric (the first by name on a tie); None when no trial has one."""
+    candidates = [t for t in record.trials if _has_value(t)]
+    return max(candidates, key=lambda t: t.value, default=None)
+
+
+def _has_value(trial: TrialRecord) -> bool:
+    return trial.value is not None and not math.isnan(trial.value)
+
+
+def _complexity_cell(trials: Sequence[TrialRecord], key: str) -> str:
+    """What the row's trials measured; the range when they disagree; "not logged" for runs that predate it."""
+    if not trials:
+        return "—"
+    if key == "frames":
+        values = [float(t.params["data.num_frames"]) for t in trials if "data.num_frames" in t.params]
+    elif key == "params_m":
+        values = [t.model_params / 1e6 for t in trials if t.model_params is not None]
+    else:
+        values = [t.model_gflops for t in trials if t.model_gflops is not None]
+    if not values:
+        return NOT_LOGGED
+    low, high = _format_quantity(min(values), key), _format_quantity(max(values), key)
+    return low if low == high else f"{low}–{high}"
+
+
+def _format_quantity(value: float, key: str) -> str:
+    if key == "frames":
+        return str(int(round(value)))
+    # Paper-size models are tens of millions of parameters / GFLOPs; CPU-tiny ones are thousandths of that.
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:#.3g}"
+
+
 def _seeds(record: SweepRecord) -> str:
-    seeds = sorted({t.params.get("train.seed", "?") for t in record.trials})
+    seeds = sorted({t.params.get("train.seed", "?") for t in record.trials}, key=_seed_order)
     return f"{len(seeds)} ({', '.join(seeds)})"
 
 
-def _summary(record: SweepRecord, tracking_uri: str) -> list[tuple[str, str]]:
+def _seed_order(seed: str) -> tuple[int, str]:
+    return (int(seed), "") if seed.isdigit() else (1 << 30, seed)
+
+
+def _best_text(record: SweepRecord, best: TrialRecord | None) -> str:
+    if best is None:
+        return "none (no trial logged the table metric)"
+    spec = record.spec
+    keys = sorted({k for row in spec.rows for k in row.match} | {k for c in spec.columns for k in c.match})
+    setting = ", ".join(f"{k}={best.params[k]}" for k in keys if k in best.params)
+    return f"`{best.name}` ({spec.metric_label} {best.value:.1f}" + (f"; {setting})" if setting else ")")
+
+
+def _summary(record: SweepRecord, tracking_uri: str, best: TrialRecord | None) -> list[tuple[str, str]]:
     params = record.params
     datasets = sorted({t.params.get("data.dataset", "?") for t in record.trials})
     protocols = sorted({t.params.get("data.protocol", "?") for t in record.trials})
@@ -143,6 +301,7 @@ def _summary(record: SweepRecord, tracking_uri: str) -> list[tuple[str, str]]:
         ("Metric", f"{record.spec.metric_label} (`{record.spec.metric}`), mean ± std over seeds"),
         ("Seeds", _seeds(record)),
         ("Trials", f"{len(record.trials)} ({finished} finished); sweep status {record.parent_status}"),
+        ("Best trial", _best_text(record, best)),
         ("Compute time", f"{compute / 60:.1f} trial-minutes of training and validation; {wall / 60:.1f} min wall"),
         ("MLflow", f"parent run `{record.parent_run_id}` at `{tracking_uri}`"),
     ]
@@ -158,23 +317,32 @@ def _synthetic_note(record: SweepRecord) -> str | None:
     return None
 
 
-def _plot(record: SweepRecord, path: str) -> str | None:
-    plot = record.spec.plot
-    if plot is None:
-        return None
+def _row_notes(spec: TableSpec) -> list[tuple[str, str]]:
+    return [(row.label, row.note) for row in spec.rows if row.note]
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _plot(record: SweepRecord, path: str) -> str | None:
+    plot = record.spec.plot
+    if plot is None:
+        return None
     series: dict[tuple[str, ...], dict[float, list[float]]] = {}
     for t in record.trials:
-        if t.value is None or plot.x not in t.params:
+        if not _has_value(t) or plot.x not in t.params:
             continue
         key = tuple(t.params.get(k, "?") for k in plot.series)
         series.setdefault(key, {}).setdefault(float(t.params[plot.x]), []).append(t.value)
     if not series:
         return None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for key, points in sorted(series.items()):
         xs = sorted(points)
@@ -192,6 +360,84 @@ def _plot(record: SweepRecord, path: str) -> str | None:
     return path
 
 
+def load_confusion(client: MlflowClient, trial: TrialRecord) -> tuple[list[list[float]], list[str] | None] | None:
+    """The trial's ``confusion_best.json`` (matrix, class names); None when the run has no such artifact.
+
+    Raises ValueError naming the trial when the artifact is there but is not a square matrix.
+    """
+    if not trial.run_id:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(trial.run_id, CONFUSION_ARTIFACT, tmp)
+        except MlflowException:
+            return None
+        with open(path) as f:
+            payload = json.load(f)
+    matrix = payload.get("matrix") if isinstance(payload, dict) else None
+    size = len(matrix) if isinstance(matrix, list) else 0
+    if not size or not all(isinstance(r, list) and len(r) == size for r in matrix):
+        raise ValueError(f"{CONFUSION_ARTIFACT} of trial {trial.name} does not hold a square 'matrix'")
+    names = payload.get("class_names")
+    names = [str(n) for n in names] if isinstance(names, list) and len(names) == size else None
+    return [[float(v) for v in r] for r in matrix], names
+
+
+def row_normalised(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Each row (true class) divided by its sum: a cell is the share of that class predicted as the column.
+
+    A class with no validation clip keeps a row of zeros.
+    """
+    return [[v / sum(row) if sum(row) else 0.0 for v in row] for row in matrix]
+
+
+def _confusion_plot(record: SweepRecord, tracking_uri: str, best: TrialRecord | None, path: str) -> str:
+    """Draw the best trial's row-normalised confusion matrix to ``path``; returns a sentence for the report."""
+    if os.path.exists(path):
+        os.remove(path)  # never leave a previous run's picture beside a report that does not describe it
+    if best is None:
+        return "No trial logged the table metric, so there is no best trial to show."
+    try:
+        loaded = load_confusion(MlflowClient(tracking_uri), best)
+    except ValueError as err:
+        return f"Confusion matrix of the best trial `{best.name}` could not be read: {err}."
+    if loaded is None:
+        return (
+            f"Confusion matrix of the best trial `{best.name}`: {NOT_LOGGED} "
+            f"(its run has no `{CONFUSION_ARTIFACT}`; runs from before it was logged have none)."
+        )
+    matrix, names = loaded
+    k = len(matrix)
+    normalised = row_normalised(matrix)
+    plt = _pyplot()
+    side = min(16.0, max(5.0, 0.25 * k + 3.0))
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    image = ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    if k <= MAX_LABELLED_CLASSES:
+        labels = names or [str(i) for i in range(k)]
+        ax.set_xticks(range(k), labels, rotation=90, fontsize=max(5, 10 - k // 10))
+        ax.set_yticks(range(k), labels, fontsize=max(5, 10 - k // 10))
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if k <= 12:
+        for i, r in enumerate(normalised):
+            for j, v in enumerate(r):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{best.name}: {record.spec.metric_label} {best.value:.1f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    total = int(sum(sum(r) for r in matrix))
+    return (
+        f"Best trial `{best.name}` ({record.spec.metric_label} {best.value:.1f}) at its best validation epoch: "
+        f"{k} classes, {total} validation clips; each row normalised to sum to 1."
+    )
+
+
 def _trial_rows(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
     keys = sorted(
         {k for row in record.spec.rows for k in row.match}
@@ -200,7 +446,17 @@ def _trial_rows(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
     )
     if record.spec.plot:
         keys = sorted(set(keys) | {record.spec.plot.x, *record.spec.plot.series})
-    header = ["trial", *keys, "best val top-1", "final val top-1", "epochs", "train+val s", "status"]
+    header = [
+        "trial",
+        *keys,
+        "best val top-1",
+        "final val top-1",
+        "params (M)",
+        "GFLOPs",
+        "epochs",
+        "train+val s",
+        "status",
+    ]
     rows = []
     for t in record.trials:
         rows.append(
@@ -209,6 +465,8 @@ def _trial_rows(record: SweepRecord) -> tuple[list[str], list[list[str]]]:
                 *[t.params.get(k, "") for k in keys],
                 _num(t.value),
                 _num(t.final_top1),
+                _format_quantity(t.model_params / 1e6, "params_m") if t.model_params is not None else NOT_LOGGED,
+                _format_quantity(t.model_gflops, "gflops") if t.model_gflops is not None else NOT_LOGGED,
                 str(t.epochs),
                 f"{t.seconds:.0f}",
                 t.status,
@@ -233,46 +491,88 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def report_metadata(md_path: str) -> dict[str, str] | None:
+    """The summary :func:`write_report` embeds at the end of ``<sweep>.md``; None for Markdown without it."""
+    with open(md_path) as f:
+        for line in f:
+            if line.startswith(METADATA_PREFIX):
+                return json.loads(line[len(METADATA_PREFIX) :].rsplit("-->", 1)[0])
+    return None
+
+
+def _complexity_legend(spec: TableSpec) -> str:
+    with_reference = any(row.reference for row in spec.rows)
+    if not spec.complexity and not with_reference:
+        return ""
+    text = " Complexity: measured by the trials (a range when they differ) | the paper's value"
+    return text + (f"; {PAPER_SIZE_LABEL}: the row's model built at the paper's size." if with_reference else ".")
+
+
+TABLE_LEGEND = (
+    "Per column: measured mean ± std over seeds with the number of seeds n (one seed: no spread), "
+    "the paper's value as printed, and Δ = measured mean − paper."
+)
+
+
 def write_report(
     tracking_uri: str,
     sweep: str,
     *,
     out_dir: str = "reports",
     parent_run_id: str | None = None,
+    reference_cache: dict[str, float] | None = None,
 ) -> list[str]:
-    """Write the report files for the newest (or given) run of ``sweep``; returns their paths, Markdown first."""
+    """Write the report files for the newest (or given) run of ``sweep``; returns their paths, Markdown first.
+
+    ``reference_cache`` shares paper-size parameter counts between the reports of one ``actrec report --all``.
+    """
     record = load_sweep(tracking_uri, sweep, parent_run_id)
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, sweep)
-    header, rows = build_table(record)
+    header, rows = build_table(record, paper_size_params=paper_size_parameters(record.spec, reference_cache))
+    notes = _row_notes(record.spec)
     trial_header, trial_rows = _trial_rows(record)
-    summary = _summary(record, tracking_uri)
+    best = best_trial(record)
+    summary = _summary(record, tracking_uri, best)
     note = _synthetic_note(record)
     plot_path = _plot(record, stem + "_plot.png")
+    confusion_path = stem + "_confusion.png"
+    confusion_text = _confusion_plot(record, tracking_uri, best, confusion_path)
+    has_confusion = os.path.exists(confusion_path)
     title = f"{record.spec.paper} — {record.spec.table}: {record.spec.title}"
-    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC)
+    generated = now.strftime("%Y-%m-%d %H:%M UTC")
+    metadata = {
+        "sweep": sweep,
+        "title": title,
+        "paper": record.spec.paper,
+        "table": record.spec.table,
+        "profile": record.params.get("profile", "?"),
+        "generated": generated,
+        "parent_run_id": record.parent_run_id,
+    }
+    complexity_legend = _complexity_legend(record.spec)
 
     md = [f"# {title}", "", f"_Generated by `actrec report {sweep}` on {generated}._", ""]
     if note:
         md += [f"> {note}", ""]
-    md += [f"- **{k}:** {v}" for k, v in summary] + [
-        "",
-        "## Table",
-        "",
-        "Each cell: measured (mean ± std over seeds) | paper.",
-        "",
-        _md_table(header, rows),
-        "",
-    ]
+    md += [f"- **{k}:** {v}" for k, v in summary] + ["", "## Table", "", TABLE_LEGEND + complexity_legend, ""]
+    md += [_md_table(header, rows), ""]
+    if notes:
+        md += [f"- **{label}:** {text}" for label, text in notes] + [""]
     if plot_path:
         md += ["## Plot", "", f"![{record.spec.plot.x_label or record.spec.plot.x}]({os.path.basename(plot_path)})", ""]
+    md += ["## Confusion matrix of the best trial", "", confusion_text, ""]
+    if has_confusion:
+        md += [f"![confusion matrix]({os.path.basename(confusion_path)})", ""]
     md += ["## Trials", "", _md_table(trial_header, trial_rows), ""]
+    md += [f"{METADATA_PREFIX}{json.dumps(metadata, sort_keys=True)} -->", ""]
     with open(stem + ".md", "w") as f:
         f.write("\n".join(md))
 
     body = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p><em>Generated by <code>actrec report {sweep}</code> on {generated}.</em></p>",
+        f"<p><em>Generated by <code>actrec report {html.escape(sweep)}</code> on {generated}.</em></p>",
     ]
     if note:
         body.append(f"<p class='note'>{html.escape(note.replace('**', ''))}</p>")
@@ -281,17 +581,30 @@ def write_report(
         + "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(v.replace('`', ''))}</li>" for k, v in summary)
         + "</ul>"
     )
-    body += ["<h2>Table</h2><p>Each cell: measured (mean ± std over seeds) | paper.</p>", _html_table(header, rows)]
+    body += [f"<h2>Table</h2><p>{html.escape(TABLE_LEGEND + complexity_legend)}</p>", _html_table(header, rows)]
+    if notes:
+        body.append(
+            "<ul>"
+            + "".join(f"<li><b>{html.escape(label)}:</b> {html.escape(text)}</li>" for label, text in notes)
+            + "</ul>"
+        )
     if plot_path:
         body.append(f"<h2>Plot</h2><img src='{os.path.basename(plot_path)}' alt='plot'>")
+    body += ["<h2>Confusion matrix of the best trial</h2>", f"<p>{html.escape(confusion_text.replace('`', ''))}</p>"]
+    if has_confusion:
+        body.append(f"<img src='{os.path.basename(confusion_path)}' alt='confusion matrix'>")
     body += ["<h2>Trials</h2>", _html_table(trial_header, trial_rows)]
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #bbb;padding:4px 8px;font-size:14px}.note{background:#fff3cd;padding:8px}"
-    )
     with open(stem + ".html", "w") as f:
         f.write(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>"
         )
-    return [stem + ".md", stem + ".html", *([plot_path] if plot_path else [])]
+    pictures = [p for p in (plot_path, confusion_path if has_confusion else None) if p]
+    return [stem + ".md", stem + ".html", *pictures]
+
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #bbb;padding:4px 8px;font-size:14px}.note{background:#fff3cd;padding:8px}"
+    "img{max-width:100%}"
+)

@@ -2,12 +2,16 @@
 
 Only the Tune driver writes (a ``ray.tune.Callback``), so a local SQLite store never sees concurrent writers;
 workers report to Tune and Tune hands results to the driver. A resumed sweep reuses its parent run and the
-child run of each unfinished trial, so MLflow shows every trial once.
+child run of each unfinished trial, so MLflow shows every trial once. When a trial completes, its confusion matrix
+at the best validation epoch (``val_confusion_best``) is logged on its child run as ``confusion_best.json``,
+which ``actrec report`` draws for the sweep's best trial.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,9 +36,12 @@ LOGGED_METRICS = (
     "skipped_val",
     "epoch_time_s",
     "model_params",
+    "model_gflops",
     "time_total_s",
 )
 MAX_PARAM_CHARS = 6000
+CONFUSION_METRIC = "val_confusion_best"  # K x K ints (rows: true class, columns: predicted) at the best val epoch
+CONFUSION_ARTIFACT = "confusion_best.json"  # {"matrix": [[...]], "class_names": [...] or null} on a child run
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -136,6 +143,10 @@ class SweepTracker:
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.parent_run_id, text, artifact_file)
 
+    def log_run_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """A text artifact on any run of this sweep (e.g. a trial's ``confusion_best.json``)."""
+        self.client.log_text(run_id, text, artifact_file)
+
     def close(self, status: str) -> None:
         """End the parent run and mark any child still RUNNING with ``status`` (e.g. KILLED on interrupt)."""
         if self.parent_run_id is None:
@@ -158,12 +169,14 @@ class SweepTracker:
 
 class MLflowTuneCallback(tune.Callback):
     """Driver-side Tune callback: trial start → child run with every dotted config value as a param,
-    each result → per-epoch metrics, completion/error → run status."""
+    each result → per-epoch metrics, completion → ``confusion_best.json`` artifact and run status,
+    error → run status."""
 
     def __init__(self, tracker: SweepTracker, trial_params, tags: Mapping[str, str]) -> None:
         self.tracker = tracker
         self.trial_params = trial_params  # trial.config -> dotted params dict
         self.tags = dict(tags)
+        self._confusion: dict[str, list[list[int]]] = {}  # trial_id -> newest val_confusion_best seen
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.tracker.child_run(
@@ -178,17 +191,56 @@ class MLflowTuneCallback(tune.Callback):
             self.on_trial_start(iteration, trials, trial)
         run_id = self.tracker.live_run_id(trial.trial_id)
         if run_id is not None:
-            metrics = {k: result[k] for k in LOGGED_METRICS if isinstance(result.get(k), int | float)}
+            metrics = {k: result[k] for k in LOGGED_METRICS if _is_number(result.get(k))}
             step = int(result.get("epoch", result.get("training_iteration", 0)))
             self.tracker.log_metrics(run_id, metrics, step=step)
+        confusion = result.get(CONFUSION_METRIC)
+        if isinstance(confusion, list | tuple) and confusion:
+            self._confusion[trial.trial_id] = [[int(v) for v in row] for row in confusion]
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        run_id = self.tracker.live_run_id(trial.trial_id)
+        confusion = self._confusion.pop(trial.trial_id, None)
+        if run_id is not None and confusion is not None:
+            try:
+                payload = {"matrix": confusion, "class_names": self._class_names(trial, len(confusion))}
+                self.tracker.log_run_text(run_id, json.dumps(payload), CONFUSION_ARTIFACT)
+            except Exception as err:  # the matrix is a report extra: never fail the sweep over it
+                print(f"[actrec] could not log {CONFUSION_ARTIFACT} for trial {trial}: {err}", file=sys.stderr)
         self._end(trial, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._confusion.pop(trial.trial_id, None)
         self._end(trial, "FAILED")
 
     def _end(self, trial, status: str) -> None:
         run_id = self.tracker.live_run_id(trial.trial_id)
         if run_id is not None:
             self.tracker.end_run(run_id, status)
+
+    def _class_names(self, trial, num_classes: int) -> list[str] | None:
+        """Class names from the dataset index of the trial's data config; None when they cannot be read."""
+        try:
+            return dataset_class_names(self.trial_params(trial.config), num_classes)
+        except Exception:  # best effort: a missing or foreign index only costs the tick labels
+            return None
+
+
+def dataset_class_names(params: Mapping[str, Any], num_classes: int) -> list[str] | None:
+    """``class_names`` of the index.json of the dataset a dotted config names, if it lists ``num_classes`` of them.
+
+    Never generates data: the synthetic set's cache directory is only looked up.
+    """
+    from actrec.config import from_flat
+    from actrec.data.config import dataset_root
+    from actrec.data.shards import load_index
+
+    root = dataset_root(from_flat(params).data)
+    names = load_index(root).get("class_names")
+    if not isinstance(names, list) or len(names) != num_classes:
+        return None
+    return [str(n) for n in names]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

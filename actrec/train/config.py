@@ -36,7 +36,7 @@ class OptimConfig:
 class TrainConfig:
     """How one Ray Train run is executed."""
 
-    epochs: int = 100  # MFST §IV-A trains 100 epochs
+    epochs: int = 100  # MFST §IV-A trains 100 epochs; 0 = evaluate the initialised / checkpoint-loaded model once
     batch_size: int = 8  # clips per worker per step
     num_workers: int = 1  # Ray Train DDP workers per trial
     cpus_per_worker: float = 1.0  # logical CPUs each worker reserves
@@ -50,7 +50,7 @@ class TrainConfig:
     checkpoints_to_keep: int = 2  # newest checkpoints kept per trial
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, "train.epochs", "must be >= 1", self.epochs)
+        _check(self.epochs >= 0, "train.epochs", "must be >= 0 (0 = evaluate only)", self.epochs)
         _check(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
         _check(self.num_workers >= 1, "train.num_workers", "must be >= 1", self.num_workers)
         _check(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0", self.cpus_per_worker)

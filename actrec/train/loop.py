@@ -1,13 +1,25 @@
 """The per-worker training loop run by Ray Train's ``TorchTrainer`` (DDP: gloo on CPU, NCCL on GPUs).
 
 Each epoch: stream the worker's shard of the training set, SGD with warm-up + cosine and optional MixUp / CutMix,
-validate (top-1/top-5 over all workers; with several test views per video their softmax scores are averaged),
-save a checkpoint and ``ray.train.report`` once per epoch on every worker. A restarted run (worker failure, or a
-resumed sweep) continues from the newest checkpoint.
+validate (top-1/top-5 and the confusion matrix over all workers; with several test views per video their softmax
+scores are averaged), save a checkpoint and ``ray.train.report`` once per epoch on every worker. A restarted run
+(worker failure, or a resumed sweep) continues from the newest checkpoint. ``train.epochs = 0`` evaluates the
+initialised (or stream-checkpoint-loaded) model once and reports once, with ``epoch = 0``.
+
+Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
+multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping) and
+``val_confusion_best`` (K x K lists of ints, rows = true class, columns = predicted class, summed over workers) at
+the epoch with the best val_top1 so far. Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
+(``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
+
+Two-stream models (RGB+DEP rows of MFST Tables I/II, ``actrec.models.mfst.TwoStreamMFST``) return stream logits
+(B, S, K): the training loss is the sum over streams of each stream's soft-target cross-entropy; train top-1 and
+every evaluation number use the fused scores (``fuse_scores``: weighted mean of the streams' softmaxes).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -19,14 +31,18 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from einops import rearrange, reduce
+from einops import einsum, rearrange, reduce
 
 from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid
 from actrec.models import build_model
+from actrec.models.complexity import count_gflops, count_parameters
 from actrec.train.schedule import cutmix, mixup, warmup_cosine_lr
 
-CHECKPOINT_FILE = "state.pt"
+CHECKPOINT_FILE = "state.pt"  # resume state: model, optimiser, epoch, best so far, RNG
+BEST_FILE = "best.pt"  # {"model": state_dict, "epoch": int, "val_top1": float} of the best val epoch so far
+
+logger = logging.getLogger(__name__)
 
 
 def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
@@ -40,62 +56,131 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
 
     model = build_model(cfg.model)
-    num_params = sum(p.numel() for p in model.parameters())
+    num_params = count_parameters(model)
+    # One view as the model sees it (the ExperimentConfig guarantees model.in_channels == data.input_channels).
+    view_shape = (1, cfg.data.input_channels, cfg.data.num_frames, cfg.data.crop_size, cfg.data.crop_size)
+    gflops = count_gflops(model.to(device), view_shape, device=device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
     )
-    start_epoch, best_top1 = 0, 0.0
+    start_epoch, best = 0, _Best()
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
             state = torch.load(os.path.join(ckpt_dir, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+            best_path = os.path.join(ckpt_dir, BEST_FILE)
+            best_saved = None
+            if rank == 0 and os.path.exists(best_path):  # only rank 0 writes checkpoints, so only it needs the weights
+                best_saved = torch.load(best_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best_top1 = state["epoch"] + 1, state["best_top1"]
+        start_epoch = state["epoch"] + 1
         torch.set_rng_state(state["torch_rng"])
+        best = _Best.restore(state, best_saved, rank=rank)
     model = ray.train.torch.prepare_model(model)
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     steps_per_epoch = max(1, math.ceil(count_samples(cfg.data, "train") / (cfg.train.batch_size * world)))
 
-    for epoch in range(start_epoch, cfg.train.epochs):
+    evaluate_only = cfg.train.epochs == 0
+    if evaluate_only:
+        # One pass (index 0, reported as epoch 0), checkpointed as epoch index -1 so a restart evaluates again; its
+        # best is this evaluation alone (val_best_top1 = val_top1), whatever a restored checkpoint recorded.
+        best = _Best()
+    for epoch in [0] if evaluate_only else range(start_epoch, cfg.train.epochs):
         started = time.perf_counter()
-        train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
-        val_stats = _evaluate(model, val_shard, cfg, device)
+        if evaluate_only:
+            train_stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
+        else:
+            train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
+        val_stats, confusion = _evaluate(model, val_shard, cfg, device)
         totals = _all_reduce({**train_stats, **val_stats}, world, device)
+        confusion = _all_reduce_confusion(confusion, world)
         seen, val_seen = max(totals["train_seen"], 1.0), max(totals["val_seen"], 1.0)
         val_top1 = 100.0 * totals["val_correct1"] / val_seen
-        best_top1 = max(best_top1, val_top1)
+        reported_epoch = 0 if evaluate_only else epoch + 1
+        unwrapped = model.module if hasattr(model, "module") else model
+        best.update(val_top1, reported_epoch, confusion, unwrapped, keep_weights=rank == 0)
+        nan = float("nan")  # evaluate-only: no training step, so no training loss, accuracy or learning rate
         metrics = {
-            "epoch": epoch + 1,
-            "train_loss": totals["train_loss_sum"] / seen,
-            "train_top1": 100.0 * totals["train_correct1"] / seen,
+            "epoch": reported_epoch,
+            "train_loss": nan if evaluate_only else totals["train_loss_sum"] / seen,
+            "train_top1": nan if evaluate_only else 100.0 * totals["train_correct1"] / seen,
             "val_loss": totals["val_loss_sum"] / val_seen,
             "val_top1": val_top1,
             "val_top5": 100.0 * totals["val_correct5"] / val_seen,
-            "val_best_top1": best_top1,
+            "val_best_top1": best.val_top1,
             "val_clips": totals["val_seen"],
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": nan if evaluate_only else optimizer.param_groups[0]["lr"],
             "skipped_train": totals["train_skipped"],
             "skipped_val": totals["val_skipped"],
             "epoch_time_s": time.perf_counter() - started,
             "model_params": float(num_params),
+            "model_gflops": gflops,
+            "val_confusion_best": best.confusion,
         }
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
             if rank == 0:
-                unwrapped = model.module if hasattr(model, "module") else model
                 state = {
                     "model": unwrapped.state_dict(),
                     "optimizer": optimizer.state_dict(),
-                    "epoch": epoch,
-                    "best_top1": best_top1,
+                    "epoch": -1 if evaluate_only else epoch,
                     "torch_rng": torch.get_rng_state(),
+                    **best.state(),
                 }
                 torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))
+                torch.save(best.best_file(), os.path.join(tmp, BEST_FILE))
                 saved = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=saved)
+
+
+class _Best:
+    """The best validation epoch so far: its val_top1, reported epoch, confusion matrix and (rank 0) weights."""
+
+    def __init__(self) -> None:
+        self.val_top1 = 0.0
+        self.epoch: int | None = None
+        self.confusion: list[list[int]] | None = None
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], best_saved: dict[str, Any] | None, *, rank: int) -> _Best:
+        """From a checkpoint's ``state.pt`` and (rank 0, which writes the checkpoints) its ``best.pt``."""
+        best = cls()
+        if state.get("best_epoch") is None or state.get("best_confusion") is None:
+            # Written before best.pt and the confusion matrix were saved: every worker (they all read the same
+            # state.pt) tracks the best epoch anew from the restore, so val_best_top1, confusion and weights agree.
+            logger.warning("checkpoint has no best-epoch record; the best epoch is tracked anew from the restore")
+            return best
+        if rank == 0 and best_saved is None:
+            raise RuntimeError(f"checkpoint records best epoch {state['best_epoch']} but holds no {BEST_FILE}")
+        best.val_top1 = float(state["best_top1"])
+        best.epoch = int(state["best_epoch"])
+        best.confusion = [[int(v) for v in row] for row in state["best_confusion"]]
+        best.weights = None if best_saved is None else best_saved["model"]
+        return best
+
+    def update(
+        self, val_top1: float, epoch: int, confusion: torch.Tensor, model: torch.nn.Module, *, keep_weights: bool
+    ) -> None:
+        """Record this epoch if it is the first or beats the best val_top1 (ties keep the earlier epoch)."""
+        if self.epoch is not None and val_top1 <= self.val_top1:
+            return
+        self.val_top1, self.epoch = val_top1, epoch
+        self.confusion = [[int(v) for v in row] for row in confusion.tolist()]
+        if keep_weights:
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def state(self) -> dict[str, Any]:
+        """Entries of ``state.pt``."""
+        return {"best_top1": self.val_top1, "best_epoch": self.epoch, "best_confusion": self.confusion}
+
+    def best_file(self) -> dict[str, Any]:
+        """Contents of ``best.pt``."""
+        assert self.weights is not None and self.epoch is not None, "update() runs before every checkpoint"
+        return {"model": self.weights, "epoch": self.epoch, "val_top1": self.val_top1}
 
 
 def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_per_epoch, device, generator):
@@ -117,10 +202,10 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
             group["lr"] = lr
         video, label = video.to(device), label.to(device)
         mixed, target = _mix(video, label, cfg, generator)
-        logits = model(mixed)
+        logits = model(mixed)  # (B, K), or (B, S, K) stream logits of a two-stream model
         if cfg.optim.label_smoothing > 0:
             target = target * (1 - cfg.optim.label_smoothing) + cfg.optim.label_smoothing / cfg.model.num_classes
-        loss = torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
+        loss = soft_cross_entropy(logits, target)
         optimizer.zero_grad(set_to_none=True)
         (loss * weight).backward()
         optimizer.step()
@@ -128,7 +213,7 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
             continue
         n = label.shape[0]
         stats["train_loss_sum"] += float(loss.detach()) * n
-        stats["train_correct1"] += float((logits.argmax(-1) == label).sum())
+        stats["train_correct1"] += float((class_scores(model, logits.detach()).argmax(-1) == label).sum())
         stats["train_seen"] += n
         step += 1
     return stats
@@ -145,22 +230,42 @@ def _mix(video, label, cfg: ExperimentConfig, generator):
     return mixup(video, label, num_classes, train.mixup_alpha, generator)
 
 
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the soft-target cross-entropy; for stream logits (B, S, K) the sum over streams of
+    each stream's cross-entropy (two-stream joint training: the streams learn as they would separately)."""
+    if logits.ndim == 2:
+        logits = rearrange(logits, "b k -> b 1 k")
+    return einsum(target, -F.log_softmax(logits, dim=-1), "b k, b s k -> b").mean()
+
+
+def class_scores(model, logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (B, K) from logits (B, K), or from stream logits (B, S, K) fused by the model's
+    ``fuse_scores`` (late score fusion)."""
+    if logits.ndim == 2:
+        return F.softmax(logits, dim=-1)
+    return getattr(model, "module", model).fuse_scores(logits)
+
+
 def view_scores(model, video: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of (B, C, T, H, W) clips, or of (B, V, C, T, H, W) views averaged over V."""
+    """Class probabilities of (B, C, T, H, W) clips, or of (B, V, C, T, H, W) views averaged over V (the streams of
+    a two-stream model are fused first, then the views averaged)."""
     if video.ndim == 5:
-        return F.softmax(model(video), dim=-1)
+        return class_scores(model, model(video))
     views = video.shape[1]
-    probs = F.softmax(model(rearrange(video, "b v c t h w -> (b v) c t h w")), dim=-1)
+    probs = class_scores(model, model(rearrange(video, "b v c t h w -> (b v) c t h w")))
     return reduce(probs, "(b v) k -> b k", "mean", v=views)
 
 
 @torch.no_grad()
-def _evaluate(model, shard, cfg: ExperimentConfig, device):
+def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, float], torch.Tensor]:
+    """This worker's validation counters and its (K, K) int64 confusion matrix (rows true, columns predicted)."""
     # The unwrapped module: DDP's forward syncs buffers with a collective, which would hang when validation shards
     # are uneven (ValidationSafeDataConfig) and one worker has more batches than another. Replicas hold the same
     # weights, so evaluating the local copy is exact.
     model = getattr(model, "module", model)
     model.eval()
+    num_classes = cfg.model.num_classes
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size):
         video, label, skipped = split_valid(batch)
@@ -174,7 +279,15 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device):
         stats["val_correct1"] += float((top[:, 0] == label).sum())
         stats["val_correct5"] += float((top == label[:, None]).any(-1).sum())
         stats["val_seen"] += label.shape[0]
-    return stats
+        confusion += torch.bincount(label * num_classes + top[:, 0], minlength=num_classes * num_classes)
+    return stats, rearrange(confusion, "(t p) -> t p", t=num_classes)
+
+
+def _all_reduce_confusion(confusion: torch.Tensor, world: int) -> torch.Tensor:
+    """Sum the workers' confusion matrices (int64, exact)."""
+    if world > 1 and dist.is_initialized():
+        dist.all_reduce(confusion)
+    return confusion
 
 
 def _all_reduce(stats: dict[str, float], world: int, device) -> dict[str, float]:

@@ -9,7 +9,17 @@ from typing import Any
 from ray import tune
 
 # Config keys worth showing in a trial's one-line description, in this order.
-SHOWN_KEYS = ("model.name", "model.stem", "model.theta", "data.modality", "train.seed")
+SHOWN_KEYS = (
+    "model.name",
+    "model.stages",
+    "model.stem",
+    "model.theta",
+    "model.residual",
+    "model.temporal_block",
+    "data.modality",
+    "data.protocol",
+    "train.seed",
+)
 
 
 class ProgressPrinter(tune.Callback):
@@ -31,6 +41,13 @@ class ProgressPrinter(tune.Callback):
         return f"[trial {index}/{max(self.planned, len(trials))} {trial.trial_id}] {shown}"
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.epochs == 0:  # evaluate-only trials (e.g. RGB+DEP score fusion of two checkpoints)
+            print(
+                f"{self._describe(trials, trial)} | evaluated: val top-1 {result.get('val_top1', float('nan')):.1f}"
+                f" skipped {int(result.get('skipped_val', 0))} | {time.time() - self.started:.0f}s elapsed",
+                flush=True,
+            )
+            return
         print(
             f"{self._describe(trials, trial)} | epoch {result.get('epoch', '?')}/{self.epochs} "
             f"loss {result.get('train_loss', float('nan')):.3f} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
+import json
 import math
 import os
 import sys
@@ -22,7 +23,9 @@ from actrec.config import flatten, from_flat, parse_overrides
 from actrec.tune.spec import SweepSpec
 
 SEARCHES = ("grid", "optuna")
+FUSIONS = ("checkpoints", "joint")
 CELL_KEY = "cell"
+FUSION_DIR = "fusion"  # Tune experiment of the checkpoint-fusion trials, inside the sweep directory
 
 
 def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
@@ -75,6 +78,15 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         help="dotted config override applied to every trial, e.g. --set train.epochs=3",
     )
     parser.add_argument("--verbose", action="store_true", help="stream Ray worker logs to the console")
+    if spec.fusion is not None:
+        parser.add_argument(
+            "--fusion",
+            choices=FUSIONS,
+            default="checkpoints",
+            help="RGB+DEP rows: checkpoints = late score fusion of each RGB and depth trial's best checkpoint, "
+            "evaluated after they finish (the paper's two separately trained streams); joint = train the "
+            "two-stream model end to end as one more trial (sum of the two streams' losses)",
+        )
     return parser
 
 
@@ -92,7 +104,39 @@ def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str,
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():
         combos = [{**c, key: v} for c in combos for v in values]
-    return [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
+    trials = [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
+    if spec.fusion is not None and getattr(args, "fusion", "") == "joint":
+        trials += [spec.fusion.fused_trial(trials[i], trials[j]) for i, j in spec.fusion.pairs(trials)]
+    return trials
+
+
+def checkpoint_fusion(spec: SweepSpec, args: argparse.Namespace) -> bool:
+    """Whether RGB+DEP trials are made from the finished RGB and depth trials' checkpoints (a second phase)."""
+    return spec.fusion is not None and args.search == "grid" and getattr(args, "fusion", "") == "checkpoints"
+
+
+def fusion_trial_overrides(
+    spec: SweepSpec, trials: list[dict[str, Any]], checkpoints: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """Evaluate-only RGB+DEP trials, one per (rgb, depth) pair whose two trials both left a checkpoint.
+
+    ``checkpoints`` maps a trial's index in ``trials`` to its newest checkpoint directory.
+    """
+    assert spec.fusion is not None
+    fused = []
+    for i, j in spec.fusion.pairs(trials):
+        if i not in checkpoints or j not in checkpoints:
+            print(f"[actrec] no RGB+DEP fusion for {trials[i]}: its RGB or depth trial left no checkpoint")
+            continue
+        fused.append(
+            {
+                **spec.fusion.fused_trial(trials[i], trials[j]),
+                "train.epochs": 0,
+                "model.rgb_checkpoint": checkpoints[i],
+                "model.depth_checkpoint": checkpoints[j],
+            }
+        )
+    return fused
 
 
 def resolve_trial(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,7 +224,15 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
     concurrency = _max_concurrent(per_trial_cpu, first.train.num_workers if first.train.use_gpu else 0, args)
 
+    fusing = checkpoint_fusion(spec, args)
+    if fusing:
+        # The RGB+DEP trials need the finished RGB and depth checkpoints; check their configs now all the same.
+        pending = {i: f"<checkpoint of trial {i}>" for i in range(len(trials))}
+        for fused in fusion_trial_overrides(spec, trials, pending):
+            resolve_trial(base, fused)
     planned = len(trials) if args.search == "grid" else args.num_samples
+    if fusing:
+        planned += len(spec.fusion.pairs(trials))
     tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
     tracker = SweepTracker(tracking_uri, spec.name)
     tracker.start(
@@ -209,10 +261,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     print(f"[actrec] MLflow: {tracking_uri} (experiment actrec/{spec.name}, parent run {tracker.parent_run_id})")
     print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
 
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, train_storage=os.path.join(sweep_dir, "train")),
-        {"CPU": 0.01},
-    )
+    train_storage = os.path.join(sweep_dir, "train")
+    trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
     callbacks = [
         MLflowTuneCallback(tracker, _trial_params, tags),
         ProgressPrinter(_trial_params, first.train.epochs, planned),
@@ -220,23 +270,37 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     started = time.time()
     completed = False
     try:
-        if resuming:
-            tuner = tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
-            # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached.
-            tuner._local_tuner._run_config.callbacks = callbacks
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=_param_space(spec, args, base, trials),
-                tune_config=_tune_config(spec, args, concurrency),
-                run_config=tune.RunConfig(
-                    name=os.path.basename(sweep_dir),
-                    storage_path=os.path.dirname(sweep_dir),
-                    callbacks=callbacks,
-                    verbose=0,
-                ),
-            )
-        results = tuner.fit()
+        results = _fit(
+            trainable,
+            sweep_dir,
+            resuming=resuming,
+            callbacks=callbacks,
+            param_space=lambda: _param_space(spec, args, base, trials),
+            tune_config=lambda: _tune_config(spec, args, concurrency),
+        )
+        results = list(results)
+        if fusing:
+            checkpoints = _trial_checkpoints(results, trials, train_storage)
+            fused = fusion_trial_overrides(spec, trials, checkpoints)
+            if fused:
+                print(f"[actrec] RGB+DEP: late score fusion of {len(fused)} RGB/depth checkpoint pair(s)")
+                fusion_dir = os.path.join(sweep_dir, FUSION_DIR)
+                fusion_callbacks = [
+                    MLflowTuneCallback(tracker, _trial_params, tags),
+                    ProgressPrinter(_trial_params, 0, len(fused)),
+                ]
+                results += list(
+                    _fit(
+                        trainable,
+                        fusion_dir,
+                        resuming=resuming and tune.Tuner.can_restore(fusion_dir),
+                        callbacks=fusion_callbacks,
+                        param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
+                        tune_config=lambda: tune.TuneConfig(
+                            metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency
+                        ),
+                    )
+                )
         completed = True
     finally:
         if not completed:
@@ -253,6 +317,49 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
         tracker.log_artifact(path, "report")
     print(f"[actrec] report: {paths[0]}")
     return paths[0]
+
+
+def _fit(trainable, experiment_dir: str, *, resuming: bool, callbacks, param_space, tune_config):
+    """Run (or, when ``resuming``, restore and finish) the Tune experiment in ``experiment_dir``."""
+    from ray import tune
+
+    if resuming:
+        tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
+        # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached.
+        tuner._local_tuner._run_config.callbacks = callbacks
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(),
+            tune_config=tune_config(),
+            run_config=tune.RunConfig(
+                name=os.path.basename(experiment_dir),
+                storage_path=os.path.dirname(experiment_dir),
+                callbacks=callbacks,
+                verbose=0,
+            ),
+        )
+    return tuner.fit()
+
+
+def _trial_checkpoints(results, trials: list[dict[str, Any]], train_storage: str) -> dict[int, str]:
+    """Index in ``trials`` -> newest Ray Train checkpoint directory of that (finished) trial."""
+    index = {json.dumps(t, sort_keys=True, default=str): i for i, t in enumerate(trials)}
+    found = {}
+    for result in results:
+        cell = (result.config or {}).get(CELL_KEY)
+        trial_id = (result.metrics or {}).get("trial_id")
+        if result.error is not None or cell is None or trial_id is None:
+            continue
+        position = index.get(json.dumps(cell, sort_keys=True, default=str))
+        # Ray Train names checkpoint directories checkpoint_<timestamp>; its checkpoint_manager_snapshot.json
+        # sits beside them.
+        checkpoints = sorted(
+            p for p in glob.glob(os.path.join(train_storage, trial_id, "checkpoint_*")) if os.path.isdir(p)
+        )
+        if position is not None and checkpoints:
+            found[position] = checkpoints[-1]
+    return found
 
 
 def _param_space(spec: SweepSpec, args, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:

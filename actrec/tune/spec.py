@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
 
 # Complexity columns a table may show: parameters in millions (trial metric ``model_params`` / 1e6), GFLOPs of
 # one clip (trial metric ``model_gflops``, fvcore multiply-adds) and frames per clip (trial param data.num_frames).
@@ -88,6 +87,47 @@ class TableSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class FusionSpec:
+    """RGB+DEP trials: late score fusion of the RGB and the depth trial of the same cell and seed (MFST Tables I, II).
+
+    Trials are paired when their own values agree outside ``rgb`` / ``depth`` / ``depth_keys``. The fused trial
+    takes the RGB trial's values, the depth trial's ``depth_keys`` values under their fused names (e.g. the depth
+    stream's ``model.stem`` becomes ``model.depth_stem``) and ``fused`` on top. ``--fusion checkpoints`` (the
+    default) evaluates the two finished trials' best checkpoints together (``train.epochs=0``); ``--fusion joint``
+    trains the two-stream model from scratch as one more trial.
+    """
+
+    rgb: Mapping[str, Any]  # values marking the RGB-stream trials, e.g. {"data.modality": "rgb"}
+    depth: Mapping[str, Any]  # values marking the depth-stream trials, e.g. {"data.modality": "depth"}
+    fused: Mapping[str, Any]  # values of the fused trial, e.g. {"data.modality": "rgbd", "model.name": "..."}
+    depth_keys: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"model.stem": "model.depth_stem", "model.theta": "model.depth_theta"}
+    )
+
+    def pairs(self, trials: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+        """Index pairs (rgb, depth) of ``trials`` (dotted override dicts) that fuse into one RGB+DEP trial."""
+        ignored = set(self.rgb) | set(self.depth) | set(self.depth_keys)
+
+        def key(trial: Mapping[str, Any]) -> str:
+            return json.dumps({k: v for k, v in trial.items() if k not in ignored}, sort_keys=True, default=str)
+
+        depth_by_key = {key(t): i for i, t in enumerate(trials) if matches(t, self.depth)}
+        found = []
+        for i, trial in enumerate(trials):
+            if matches(trial, self.rgb) and key(trial) in depth_by_key:
+                found.append((i, depth_by_key[key(trial)]))
+        return found
+
+    def fused_trial(self, rgb_trial: Mapping[str, Any], depth_trial: Mapping[str, Any]) -> dict[str, Any]:
+        """The fused trial's own values for one (rgb, depth) pair."""
+        fused = {k: v for k, v in rgb_trial.items() if k not in self.rgb}
+        for key, fused_key in self.depth_keys.items():
+            if key in depth_trial:
+                fused[fused_key] = depth_trial[key]
+        return {**fused, **self.fused}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A sweep: the table it reproduces and how trials are generated.
 
@@ -104,6 +144,7 @@ class SweepSpec:
     optuna_space: Callable[[], dict[str, Any]] | None = None
     early_stopping: bool = False  # whether ASHA may stop trials (off for exact tables)
     default_profile: str = "local"
+    fusion: FusionSpec | None = None  # RGB+DEP rows made from the RGB and depth trials (``--fusion``)
 
     @property
     def name(self) -> str:
