@@ -103,7 +103,9 @@ def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protoco
             }
             rows += list(read_shard_samples(item, member=member, shuffle=False))
         assert rows, f"{dataset}: split {split!r} of {cfg.data.protocol!r} is empty"
-        batch = {k: np.array([r[k] for r in rows], dtype=object if k.startswith("video_bytes") else None) for k in rows[0]}
+        batch = {
+            k: np.array([r[k] for r in rows], dtype=object if k.startswith("video_bytes") else None) for k in rows[0]
+        }
         out = decode_batch(batch, cfg=cfg.data, member=member, training=split == "train")
         assert out["valid"].all(), f"{dataset}: undecodable prepared clips in {split}"
         video, label = torch.from_numpy(out["video"]), torch.from_numpy(out["label"])

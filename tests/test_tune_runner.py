@@ -72,7 +72,10 @@ def test_impossible_override_fails_before_ray_starts(cdc):
 
     with pytest.raises(ValueError, match=r"train\.epochs"):
         cdc.main(
-            cdc.SPEC, ["--profile", "smoke", "--set", "train.epochs=-1"], extend=cdc.with_theta_grid, parser=cdc.parser()
+            cdc.SPEC,
+            ["--profile", "smoke", "--set", "train.epochs=-1"],
+            extend=cdc.with_theta_grid,
+            parser=cdc.parser(),
         )
     assert not ray.is_initialized()
 
