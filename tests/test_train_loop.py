@@ -25,6 +25,7 @@ from actrec.train.loop import (
     BEST_FILE,
     CHECKPOINT_FILE,
     _Best,
+    _train_epoch,
     soft_cross_entropy,
     train_loop_per_worker,
     view_scores,
@@ -55,6 +56,67 @@ def test_view_scores_fuse_the_streams_then_average_the_views():
         ]
         torch.testing.assert_close(scores, torch.stack(per_view).mean(0))
         torch.testing.assert_close(view_scores(model, video[:, 0]), per_view[0])
+
+
+class _HeadsModel(torch.nn.Module):
+    """A protocol model: two linear heads, an auxiliary penalty, a progress-dependent temperature."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(in_features, num_classes) for _ in range(2))
+        self.temperature = 1.0
+        self.progress: list[tuple[float, int]] = []
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        return {"a": self.heads[0](flat) / self.temperature, "b": self.heads[1](flat)}
+
+    def training_loss(self, output, target):
+        ce_a = soft_cross_entropy(output["a"], target)
+        ce_b = soft_cross_entropy(output["b"], target)
+        penalty = 0.1 * output["a"].square().mean()
+        return ce_a + ce_b + penalty, {"ce_a": ce_a, "ce_b": ce_b, "penalty": penalty}
+
+    def class_scores(self, output):
+        return (F.softmax(output["a"], -1) + F.softmax(output["b"], -1)) / 2
+
+    def set_progress(self, epoch, total_epochs):
+        self.progress.append((epoch, total_epochs))
+        self.temperature = 1.0 + epoch / total_epochs
+
+
+class _FakeShard:
+    def __init__(self, batches):
+        self.batches = batches
+
+    def iter_torch_batches(self, **kwargs):
+        yield from self.batches
+
+
+def test_train_epoch_uses_the_models_loss_scores_and_progress_hooks(synthetic_cfg):
+    torch.manual_seed(0)
+    cfg = from_flat(
+        {f"data.{k}": v for k, v in vars(synthetic_cfg).items()} | {"train.epochs": 4, "train.batch_size": 4}
+    )
+    num_classes, shape = cfg.model.num_classes, (3, 2, 4, 4)
+    model = _HeadsModel(int(np.prod(shape)), num_classes)
+    batches = [
+        {
+            "video": torch.randn(4, *shape),
+            "label": torch.arange(4) % num_classes,
+            "valid": torch.tensor([True, True, True, i == 0]),
+        }
+        for i in range(2)
+    ]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    stats = _train_epoch(model, optimizer, _FakeShard(batches), cfg, 1, 2, torch.device("cpu"), torch.Generator())
+    assert [p for p, _ in model.progress] == [1.0, 1.5] and {t for _, t in model.progress} == {4}
+    assert stats["train_seen"] == 7 and stats["train_skipped"] == 1
+    assert set(stats) >= {"train_ce_a_sum", "train_ce_b_sum", "train_penalty_sum"}
+    # The epoch's loss is the sum of the model's terms (clip-weighted like the loss itself).
+    terms = stats["train_ce_a_sum"] + stats["train_ce_b_sum"] + stats["train_penalty_sum"]
+    assert stats["train_loss_sum"] == pytest.approx(terms, rel=1e-5)
+    assert stats["train_penalty_sum"] > 0
 
 
 def test_best_epoch_record_keeps_the_first_best_and_restores_from_a_checkpoint():

@@ -191,7 +191,10 @@ class MLflowTuneCallback(tune.Callback):
             self.on_trial_start(iteration, trials, trial)
         run_id = self.tracker.live_run_id(trial.trial_id)
         if run_id is not None:
-            metrics = {k: result[k] for k in LOGGED_METRICS if _is_number(result.get(k))}
+            # The fixed metrics, and the named loss terms (train_<term>) of models with their own training loss.
+            metrics = {
+                k: v for k, v in result.items() if (k in LOGGED_METRICS or k.startswith("train_")) and _is_number(v)
+            }
             step = int(result.get("epoch", result.get("training_iteration", 0)))
             self.tracker.log_metrics(run_id, metrics, step=step)
         confusion = result.get(CONFUSION_METRIC)

@@ -15,6 +15,12 @@ the epoch with the best val_top1 so far. Checkpoint directories hold ``state.pt`
 Two-stream models (RGB+DEP rows of MFST Tables I/II, ``actrec.models.mfst.TwoStreamMFST``) return stream logits
 (B, S, K): the training loss is the sum over streams of each stream's soft-target cross-entropy; train top-1 and
 every evaluation number use the fused scores (``fuse_scores``: weighted mean of the streams' softmaxes).
+
+Models with several heads and auxiliary losses (De+Recouple) opt into a protocol by defining any of:
+``training_loss(output, target) -> (loss, terms)`` (soft targets (B, K); the named terms are averaged over the
+epoch and reported as ``train_<name>``), ``class_scores(output) -> (B, K)`` probabilities (top-1/top-5, view
+averaging, confusion), and ``set_progress(epoch, total_epochs)`` (called before every training step with the
+fractional epoch and before evaluation, e.g. for a temperature schedule).
 """
 
 from __future__ import annotations
@@ -94,6 +100,8 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             train_stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
         else:
             train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
+        # Evaluate as the model stands at the end of this epoch (an evaluate-only run: at the end of training).
+        set_progress(model, 1.0 if evaluate_only else epoch + 1.0, max(cfg.train.epochs, 1))
         val_stats, confusion = _evaluate(model, val_shard, cfg, device)
         totals = _all_reduce({**train_stats, **val_stats}, world, device)
         confusion = _all_reduce_confusion(confusion, world)
@@ -119,6 +127,8 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             "model_params": float(num_params),
             "model_gflops": gflops,
             "val_confusion_best": best.confusion,
+            # Named loss terms of models with their own training_loss, averaged over the epoch's clips.
+            **{key[: -len("_sum")]: totals[key] / seen for key in totals if _is_term(key)},
         }
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
@@ -201,22 +211,30 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
         for group in optimizer.param_groups:
             group["lr"] = lr
         video, label = video.to(device), label.to(device)
+        set_progress(model, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         mixed, target = _mix(video, label, cfg, generator)
-        logits = model(mixed)  # (B, K), or (B, S, K) stream logits of a two-stream model
+        output = model(mixed)  # (B, K) logits, (B, S, K) stream logits, or a protocol model's own output
         if cfg.optim.label_smoothing > 0:
             target = target * (1 - cfg.optim.label_smoothing) + cfg.optim.label_smoothing / cfg.model.num_classes
-        loss = soft_cross_entropy(logits, target)
+        loss, terms = training_loss(model, output, target)
         optimizer.zero_grad(set_to_none=True)
         (loss * weight).backward()
         optimizer.step()
+        n = label.shape[0] if weight else 0
+        for name, value in terms.items():  # every step, so every worker reduces the same keys
+            stats[f"train_{name}_sum"] = stats.get(f"train_{name}_sum", 0.0) + float(value.detach()) * n
         if weight == 0.0:
             continue
-        n = label.shape[0]
         stats["train_loss_sum"] += float(loss.detach()) * n
-        stats["train_correct1"] += float((class_scores(model, logits.detach()).argmax(-1) == label).sum())
+        with torch.no_grad():
+            stats["train_correct1"] += float((class_scores(model, output).argmax(-1) == label).sum())
         stats["train_seen"] += n
         step += 1
     return stats
+
+
+def _is_term(key: str) -> bool:
+    return key.startswith("train_") and key.endswith("_sum") and key not in ("train_loss_sum",)
 
 
 def _mix(video, label, cfg: ExperimentConfig, generator):
@@ -238,12 +256,32 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return einsum(target, -F.log_softmax(logits, dim=-1), "b k, b s k -> b").mean()
 
 
-def class_scores(model, logits: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (B, K) from logits (B, K), or from stream logits (B, S, K) fused by the model's
-    ``fuse_scores`` (late score fusion)."""
-    if logits.ndim == 2:
-        return F.softmax(logits, dim=-1)
-    return getattr(model, "module", model).fuse_scores(logits)
+def training_loss(model, output, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(loss, named loss terms) of one batch against soft targets (B, K): the model's own ``training_loss`` when it
+    defines one (several heads and auxiliary losses, e.g. De+Recouple), else the soft cross-entropy."""
+    custom = getattr(getattr(model, "module", model), "training_loss", None)
+    if custom is not None:
+        return custom(output, target)
+    return soft_cross_entropy(output, target), {}
+
+
+def set_progress(model, epoch: float, total_epochs: int) -> None:
+    """Tell a model with epoch-dependent behaviour (``set_progress``, e.g. a temperature schedule) where training is."""
+    hook = getattr(getattr(model, "module", model), "set_progress", None)
+    if hook is not None:
+        hook(epoch, total_epochs)
+
+
+def class_scores(model, output) -> torch.Tensor:
+    """Class probabilities (B, K): the model's own ``class_scores(output)`` when it defines one, else the softmax of
+    logits (B, K), or stream logits (B, S, K) fused by the model's ``fuse_scores`` (late score fusion)."""
+    unwrapped = getattr(model, "module", model)
+    custom = getattr(unwrapped, "class_scores", None)
+    if custom is not None:
+        return custom(output)
+    if output.ndim == 2:
+        return F.softmax(output, dim=-1)
+    return unwrapped.fuse_scores(output)
 
 
 def view_scores(model, video: torch.Tensor) -> torch.Tensor:
