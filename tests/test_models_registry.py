@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from actrec.models import (
     UnknownModelError,
@@ -13,17 +14,39 @@ from actrec.models import (
     model_config,
     tiny_overrides,
 )
+from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
 from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
 
 # Registered config type -> (model class, leading logits dims after the batch): two-stream models return one row
-# of logits per stream, (B, S, K); every other model (B, K).
-EXPECTED = {MFSTConfig: (MFST, ()), TwoStreamMFSTConfig: (TwoStreamMFST, (2,))}
+# of logits per stream, (B, S, K); every other plain model (B, K). PROTOCOL marks models that implement the
+# training-loop protocol (their own output, training_loss, class_scores, set_progress; see actrec.train.loop).
+PROTOCOL = None
+EXPECTED = {
+    MFSTConfig: (MFST, ()),
+    TwoStreamMFSTConfig: (TwoStreamMFST, (2,)),
+    DeRecoupleConfig: (DeRecouple, PROTOCOL),
+}
+PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
 
 
-def test_registry_lists_the_mfst_variants():
+def _implements_protocol(model: torch.nn.Module) -> bool:
+    return any(callable(getattr(model, name, None)) for name in PROTOCOL_METHODS)
+
+
+def test_registry_lists_the_paper_variants():
     names = list_models()
     assert names == sorted(names)
     assert {"mfst_base", "mfst_large", "mfst_bm", "mfst_base_rgbd", "mfst_large_rgbd"} <= set(names)
+    assert {"derecouple", "derecouple_rgbd"} <= set(names)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_implements_all_of_the_loop_protocol_or_none_of_it(name):
+    model = build_model(model_config(name, **tiny_overrides(name), num_classes=5))
+    implemented = [callable(getattr(model, method, None)) for method in PROTOCOL_METHODS]
+    assert all(implemented) or not any(implemented), dict(zip(PROTOCOL_METHODS, implemented, strict=True))
+    _, streams = EXPECTED[type(model.config)]
+    assert _implements_protocol(model) == (streams is PROTOCOL)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -32,9 +55,25 @@ def test_tiny_model_forward_backward(name):
     config = model_config(name, **tiny_overrides(name), num_classes=5)
     model = build_model(config)
     _, streams = EXPECTED[type(config)]
-    logits = model(torch.randn(2, config.in_channels, 8, 32, 32))
-    assert logits.shape == (2, *streams, 5)
-    logits.square().mean().backward()
+    if streams is PROTOCOL:
+        model.set_progress(0.5, 2)
+    output = model(torch.randn(2, config.in_channels, 8, 32, 32))
+    if streams is PROTOCOL:
+        # DDP-friendly output: a tensor, or a dict / NamedTuple of tensors (no dataclasses).
+        values = output.values() if isinstance(output, dict) else output if isinstance(output, tuple) else [output]
+        assert all(isinstance(v, torch.Tensor) for v in values)
+        # The loop reads protocol models through class_scores / training_loss only.
+        scores = model.class_scores(output)
+        assert scores.shape == (2, 5) and (scores >= 0).all()
+        assert torch.allclose(scores.sum(-1), torch.ones(2))
+        target = 0.8 * F.one_hot(torch.tensor([0, 3]), 5).float() + 0.2 / 5  # soft (label-smoothed) targets
+        loss, terms = model.training_loss(output, target)
+        assert loss.ndim == 0 and torch.isfinite(loss)
+        assert terms and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in terms.values())
+        loss.backward()
+    else:
+        assert output.shape == (2, *streams, 5)
+        output.square().mean().backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert trainable
     for param_name, param in trainable:

@@ -233,7 +233,7 @@ class DTNBranch(nn.Module):
     def sample(self, x: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
         """Eq. (7): ``(B, T, dim) -> (B, T_n, dim)``."""
         if indices is None:
-            indices = segment_sample_indices(x.shape[1], self.num_frames, random=self.training)
+            indices = segment_sample_indices(int(x.shape[1]), self.num_frames, random=self.training)
         if indices.shape != (self.num_frames,):
             raise ValueError(f"indices must have shape ({self.num_frames},), got {tuple(indices.shape)}")
         return x.index_select(1, indices.to(x.device))

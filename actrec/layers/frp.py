@@ -74,7 +74,7 @@ def dynamic_images(frames: torch.Tensor, window: int) -> torch.Tensor:
     """Sliding-window dynamic images DI(n, m), Eq. (2): (B, C, T, H, W) → (B, C, T, H, W), one per end frame m."""
     if frames.dim() != 5:
         raise ValueError(f"frames must have shape (B, C, T, H, W), got {tuple(frames.shape)}")
-    weights = dynamic_image_weights(frames.shape[2], window).to(device=frames.device, dtype=frames.dtype)
+    weights = dynamic_image_weights(int(frames.shape[2]), window).to(device=frames.device, dtype=frames.dtype)
     return einsum(weights, frames, "m l, b c l h w -> b c m h w")
 
 

@@ -4,7 +4,7 @@ Importing a paper's model module (``mfst`` below) registers its variants, so ``i
 for ``list_models()`` / ``create_model(name)`` to see them.
 """
 
-from actrec.models import mfst
+from actrec.models import derecouple, mfst
 from actrec.models.registry import (
     UnknownModelError,
     build_model,
@@ -19,6 +19,7 @@ __all__ = [
     "UnknownModelError",
     "build_model",
     "create_model",
+    "derecouple",
     "list_models",
     "mfst",
     "model_config",
