@@ -4,10 +4,10 @@
 → prepend class token → N k-NN Transformer blocks (Eq. (9)) → class token O_k^CLS → MLP_k(O_k^CLS) / τ]``, and the
 DTN output is the sum of the branch logits, Eq. (10). ``dim`` is the paper's d/2 (the RCM-enhanced spatial width).
 
-Pieces: ``segment_bounds`` / ``segment_sample_indices`` (Eq. (7)), ``TimeCentricInception`` (the C_{T-Inc} of
-Eq. (8)), ``TemporalMultiScale`` (TMS, Eq. (8)), ``DTNBranch`` (one sub-branch k), ``DecoupledTemporalNetwork``
-(Eq. (10)), ``sharpness_temperature`` (the cosine τ schedule of §3.1.2 / §5.1) and ``dtn_multi_loss`` (the
-"multi-loss" of Table 5: a constraint loss on every sub-branch).
+Pieces: ``segment_bounds`` / ``segment_sample_indices`` (Eq. (7)), ``TemporalMultiScale`` (TMS, Eq. (8), built on
+the time-centric Inception C_{T-Inc} of ``actrec.layers.inception``), ``DTNBranch`` (one sub-branch k),
+``DecoupledTemporalNetwork`` (Eq. (10)), ``sharpness_temperature`` (the cosine τ schedule of §3.1.2 / §5.1) and
+``dtn_multi_loss`` (the "multi-loss" of Table 5: a constraint loss on every sub-branch).
 
 Every Table 5 component is switchable: ``knn_k=None`` is full attention (k-NN attention off), ``sharpness=False``
 divides by 1 instead of τ, and ``dtn_multi_loss(..., multi_loss=False)`` drops the per-branch terms. ``tms=False``
@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
+from actrec.layers.inception import TimeCentricInception
 from actrec.layers.transformer import Transformer, sinusoidal_positions
 
 SHARPNESS_START = 0.04  # τ at the first epoch, §3.1.2
@@ -118,61 +119,6 @@ def sharpness_temperature(
         raise ValueError(f"start and end must be > 0, got start={start!r}, end={end!r}")
     progress = min(float(epoch) / total_epochs, 1.0)
     return end - (end - start) * (1.0 + math.cos(math.pi * progress)) / 2.0
-
-
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
-    # Temporal k-conv ("same" padding), i.e. a k×1×1 Conv3d on 1×1 maps; BN + ReLU.
-    return nn.Sequential(
-        nn.Conv1d(in_channels, out_channels, kernel_size=kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm1d(out_channels),
-        nn.ReLU(inplace=True),
-    )
-
-
-class TimeCentricInception(nn.Module):
-    """Time-centric 3D Inception module C_{T-Inc} of De+Recouple Eq. (8) (footnote 2: spatial kernel 1×1).
-
-    With a 1×1 spatial kernel on a feature sequence, every ``k×1×1`` 3D conv is a temporal Conv1d, which is how it is
-    computed. Branches: one per ``k`` in ``kernel_sizes`` (``k == 1``: 1-conv; ``k > 1``: 1-conv reduction then
-    k-conv) and a pooling branch (temporal max-pool 3, stride 1, then 1-conv); BatchNorm + ReLU after every conv.
-    With ``n = len(kernel_sizes) + 1`` branches each gets ``out_channels // n`` channels, the first also the
-    remainder. Shapes: ``(B, C_in, T) -> (B, out_channels, T)``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...] = (1, 3, 5)) -> None:
-        super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        kernel_sizes = tuple(kernel_sizes)
-        if not kernel_sizes or any(
-            isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0 for k in kernel_sizes
-        ):
-            raise ValueError(f"kernel_sizes must be a non-empty tuple of odd ints >= 1, got {kernel_sizes!r}")
-        num_branches = len(kernel_sizes) + 1
-        if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < num_branches:
-            raise ValueError(
-                f"out_channels must be an int >= the number of branches ({num_branches}), got {out_channels!r}"
-            )
-        width = out_channels // num_branches
-        self.branch_channels = (out_channels - width * (num_branches - 1),) + (width,) * (num_branches - 1)
-        self.kernel_sizes = kernel_sizes
-        self.conv_branches = nn.ModuleList()
-        for k, channels in zip(kernel_sizes, self.branch_channels[:-1], strict=True):
-            if k == 1:
-                self.conv_branches.append(_conv_bn_relu(in_channels, channels, 1))
-            else:
-                self.conv_branches.append(
-                    nn.Sequential(_conv_bn_relu(in_channels, channels, 1), _conv_bn_relu(channels, channels, k))
-                )
-        self.pool_branch = nn.Sequential(
-            nn.MaxPool1d(kernel_size=3, stride=1, padding=1),
-            _conv_bn_relu(in_channels, self.branch_channels[-1], 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, C_in, T) -> concat over branches -> (B, out_channels, T)
-        outputs = [branch(x) for branch in self.conv_branches]
-        outputs.append(self.pool_branch(x))
-        return torch.cat(outputs, dim=1)
 
 
 class TemporalMultiScale(nn.Module):

@@ -110,7 +110,7 @@ from actrec.layers.dtn import (
     segment_sample_indices,
 )
 from actrec.layers.frp import FastRegionalPositioning, GuidedFeatureFusion
-from actrec.layers.inception import SpaceCentricInception3d
+from actrec.layers.inception import SpaceCentricInception3d, spatial_conv_bn_relu
 from actrec.layers.recouple import DISTILLATION_TEMPERATURE_ACTION, RecouplingModule, self_distillation_loss
 from actrec.models.registry import register_model
 
@@ -266,19 +266,6 @@ class DeRecoupleConfig:
         return self.sms_dims[: self.spatial_blocks - 1] + (self.d,)
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    # Space-centric 1×k×k conv ("same" padding), BN + ReLU.
-    conv = nn.Conv3d(
-        in_channels,
-        out_channels,
-        kernel_size=(1, kernel, kernel),
-        stride=(1, stride, stride),
-        padding=(0, kernel // 2, kernel // 2),
-        bias=False,
-    )
-    return [conv, nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True)]
-
-
 def _spatial_max_pool(stride: int) -> nn.MaxPool3d:
     # 1×3×3 with padding 1: (T, H, W) -> (T, ceil(H/stride), ceil(W/stride)) for any H, W >= 1.
     return nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1))
@@ -294,10 +281,10 @@ class SpaceCentricStem(nn.Module):
         super().__init__()
         c1, c2 = stem_channels
         self.layers = nn.Sequential(
-            *_conv_bn_relu(in_channels, c1, 7, stride=2),  # Conv 1×7×7 stride (1, 2, 2)
+            spatial_conv_bn_relu(in_channels, c1, 7, stride=2),  # Conv 1×7×7 stride (1, 2, 2)
             _spatial_max_pool(2),
-            *_conv_bn_relu(c1, c1, 1),  # Conv 1×1×1
-            *_conv_bn_relu(c1, c2, 3),  # Conv 1×3×3
+            spatial_conv_bn_relu(c1, c1, 1),  # Conv 1×1×1
+            spatial_conv_bn_relu(c1, c2, 3),  # Conv 1×3×3
             _spatial_max_pool(2),
         )
 
