@@ -250,6 +250,18 @@ def test_forward_without_target_has_no_losses():
     assert out.losses == {} and out.loss is None
 
 
+def test_losses_take_soft_targets_and_can_be_computed_after_forward():
+    model = _fusion()
+    rgb, depth, target = _features()
+    with_target = model(rgb, depth, target)
+    assert set(with_target.losses) == {"ce_rgb", "ce_depth", "ce_fused", "bce_modality", "mse_reconstruction"}
+    later = model.losses(model(rgb, depth), target)
+    one_hot = model(rgb, depth, torch.nn.functional.one_hot(target, K).float())
+    for name, value in with_target.losses.items():
+        torch.testing.assert_close(later[name], value)
+        torch.testing.assert_close(one_hot.losses[name], value)
+
+
 def test_forward_shape_errors_name_the_argument():
     model = _fusion()
     rgb, depth, target = _features()

@@ -11,6 +11,7 @@ from actrec.layers.dtn import (
     DTNBranch,
     TemporalMultiScale,
     TimeCentricInception,
+    dtn_loss_terms,
     dtn_multi_loss,
     segment_bounds,
     segment_sample_indices,
@@ -203,6 +204,24 @@ def test_multi_loss_terms_present_exactly_when_on():
     expected = single + 0.5 * sum(F.cross_entropy(out.branch_logits[:, k], target) for k in range(3))
     torch.testing.assert_close(multi, expected)
     assert multi > single
+
+
+def test_loss_terms_take_soft_targets_and_sum_to_the_multi_loss():
+    torch.manual_seed(0)
+    out = _tiny_dtn(sharpness=False).eval()(torch.randn(4, 8, 16))
+    target = torch.tensor([0, 1, 2, 3])
+    hard = dtn_loss_terms(out.logits, out.branch_logits, target, branch_weight=0.5)
+    assert set(hard) == {"ce", "ce_branches"}
+    torch.testing.assert_close(sum(hard.values()), dtn_multi_loss(out, target, branch_weight=0.5))
+    one_hot = F.one_hot(target, out.logits.shape[-1]).float()  # soft targets that put all mass on the label
+    soft = dtn_loss_terms(out.logits, out.branch_logits, one_hot, branch_weight=0.5)
+    for name in hard:
+        torch.testing.assert_close(soft[name], hard[name])
+    mixed = 0.7 * one_hot + 0.3 * one_hot.roll(1, dims=0)  # MixUp-style targets
+    soft_mixed = dtn_loss_terms(out.logits, out.branch_logits, mixed, multi_loss=False)
+    assert set(soft_mixed) == {"ce"}
+    expected = -(mixed * F.log_softmax(out.logits, -1)).sum(-1).mean()
+    torch.testing.assert_close(soft_mixed["ce"], expected)
 
 
 def test_backward_reaches_every_branch():

@@ -198,6 +198,8 @@ class CrossModalOutput:
     logits_fused: torch.Tensor | None = None  # (B, K): f³(Ö^E), CAPF only
     encoded: torch.Tensor | None = None  # (B, w/2): Ö^E, CAPF only
     decoded: torch.Tensor | None = None  # (B, w): Ö^D, CAPF only
+    stream_rgb: torch.Tensor | None = None  # (B, w): the encoder's RGB input (after CmTI when on), CAPF only
+    stream_depth: torch.Tensor | None = None  # (B, w): the encoder's depth input (after CmTI when on), CAPF only
     losses: dict[str, torch.Tensor] = field(default_factory=dict)  # named terms, only those switched on
     loss: torch.Tensor | None = None  # weighted total, when a target was given
 
@@ -206,8 +208,9 @@ class CrossModalFusion(nn.Module):
     """Temporal interaction (CmTI), CAPF and the final score of Eq. (18), or score fusion (§3.3, Fig. 5, Tab. 1-4).
 
     ``forward(rgb, depth, target=None)``: ``rgb``, ``depth`` are each modality's temporal class feature O^CLS
-    (B, w); ``target`` (B,) int64 class indices. Returns a ``CrossModalOutput``; ``losses`` and ``loss`` are filled
-    only when ``target`` is given. CmSI, which acts earlier (between RCM and DTN), is ``self.spatial``
+    (B, w); ``target`` (B,) int64 class indices or (B, K) class probabilities (soft targets). Returns a
+    ``CrossModalOutput``; ``losses`` and ``loss`` are filled only when ``target`` is given (``losses(out, target)``
+    computes them for an earlier output). CmSI, which acts earlier (between RCM and DTN), is ``self.spatial``
     (a ``CrossModalSpatialInteraction``, or ``None`` when ``config.spatial_interaction`` is off).
     """
 
@@ -242,7 +245,8 @@ class CrossModalFusion(nn.Module):
         _check(rgb.dim() == 2 and rgb.shape[1] == cfg.dim, "rgb", f"must be (B, {cfg.dim})", tuple(rgb.shape))
         _check(depth.shape == rgb.shape, "depth", f"must be {tuple(rgb.shape)}", tuple(depth.shape))
         if target is not None:
-            _check(target.shape == rgb.shape[:1], "target", f"must be ({rgb.shape[0]},) class indices",
+            _check(target.shape in (rgb.shape[:1], (rgb.shape[0], cfg.num_classes)), "target",
+                   f"must be ({rgb.shape[0]},) class indices or ({rgb.shape[0]}, {cfg.num_classes}) probabilities",
                    tuple(target.shape))  # fmt: skip
         logits_rgb = self.classifier_rgb(rgb)  # (B, K) f¹(O_R^CLS)
         logits_depth = self.classifier_depth(depth)  # (B, K) f²(O_D^CLS)
@@ -254,7 +258,7 @@ class CrossModalFusion(nn.Module):
                 joint = self.temporal(rgb, depth)  # (B, w) Ö^T
                 rgb, depth = rgb + joint, depth + joint
             encoded = self.encoder(torch.cat([rgb, depth], dim=-1))  # (B, 2w) -> (B, w/2) Ö^E
-            out.encoded = encoded
+            out.encoded, out.stream_rgb, out.stream_depth = encoded, rgb, depth
             out.logits_fused = self.classifier_fused(encoded)  # (B, K) f³(Ö^E)
             out.scores = logits_rgb + logits_depth + out.logits_fused  # Eq. (18)
             out.log_scores = F.log_softmax(out.scores, dim=-1)
@@ -270,14 +274,15 @@ class CrossModalFusion(nn.Module):
                 out.log_scores = torch.logaddexp(log_rgb, log_depth) - math.log(2.0)  # log of their mean
 
         if target is not None:
-            out.losses = self._losses(out, rgb, depth, target)
-            out.loss = self._total(out.losses, rgb)
+            out.losses = self.losses(out, target)
+            out.loss = self._total(out.losses, logits_rgb)
         return out
 
-    def _losses(
-        self, out: CrossModalOutput, rgb: torch.Tensor, depth: torch.Tensor, target: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    def losses(self, out: CrossModalOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms switched on (``LOSS_TERMS`` names) of a forward output against ``target``: (B,) class
+        indices or (B, K) class probabilities (soft targets)."""
         cfg = self.config
+        rgb, depth = out.stream_rgb, out.stream_depth
         ce = lambda logits: F.cross_entropy(logits, target, label_smoothing=cfg.label_smoothing)  # noqa: E731
         losses: dict[str, torch.Tensor] = {}
         if cfg.unimodal_ce:

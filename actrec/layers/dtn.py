@@ -305,6 +305,35 @@ class DecoupledTemporalNetwork(nn.Module):
         return f"branch_frames={self.branch_frames}, sharpness={self.sharpness}"
 
 
+def dtn_loss_terms(
+    logits: torch.Tensor,
+    branch_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    multi_loss: bool = True,
+    branch_weight: float = 0.5,
+    label_smoothing: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """The DTN's classification loss terms: ``ce`` = CE of the Eq. (10) sum ``logits`` (B, classes) and, with
+    ``multi_loss`` (Table 5 "Multi-loss"), ``ce_branches`` = ``branch_weight · Σ_k CE(branch_logits[:, k])`` for
+    ``branch_logits`` (B, K, classes).
+
+    ``target`` is ``(B,)`` class indices or ``(B, classes)`` class probabilities (MixUp / CutMix soft targets).
+    """
+    if branch_weight < 0:
+        raise ValueError(f"branch_weight must be >= 0, got {branch_weight!r}")
+    terms = {"ce": F.cross_entropy(logits, target, label_smoothing=label_smoothing)}
+    if multi_loss:
+        num_branches = branch_logits.shape[1]
+        flat = rearrange(branch_logits, "b k c -> (b k) c")
+        pattern = "b -> (b k)" if target.ndim == 1 else "b c -> (b k) c"
+        per_branch = F.cross_entropy(
+            flat, repeat(target, pattern, k=num_branches), label_smoothing=label_smoothing
+        )  # mean over (B·K) = mean over B of each branch, averaged over K
+        terms["ce_branches"] = branch_weight * num_branches * per_branch
+    return terms
+
+
 def dtn_multi_loss(
     output: DTNOutput,
     target: torch.Tensor,
@@ -312,19 +341,14 @@ def dtn_multi_loss(
     branch_weight: float = 0.5,
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """DTN classification loss; with ``multi_loss`` a constraint loss on every sub-branch (Table 5 "Multi-loss").
-
-    ``CE(logits) + branch_weight · Σ_k CE(branch_logits[:, k])`` with multi-loss, ``CE(logits)`` without.
-    ``target`` is ``(B,)`` class indices; returns a scalar.
-    """
-    if branch_weight < 0:
-        raise ValueError(f"branch_weight must be >= 0, got {branch_weight!r}")
-    loss = F.cross_entropy(output.logits, target, label_smoothing=label_smoothing)
-    if multi_loss:
-        num_branches = output.branch_logits.shape[1]
-        flat = rearrange(output.branch_logits, "b k c -> (b k) c")
-        per_branch = F.cross_entropy(
-            flat, repeat(target, "b -> (b k)", k=num_branches), label_smoothing=label_smoothing
-        )  # mean over (B·K) = mean over B of each branch, averaged over K
-        loss = loss + branch_weight * num_branches * per_branch
-    return loss
+    """DTN classification loss: the sum of ``dtn_loss_terms``, i.e. ``CE(logits) + branch_weight · Σ_k
+    CE(branch_logits[:, k])`` with multi-loss, ``CE(logits)`` without; returns a scalar."""
+    terms = dtn_loss_terms(
+        output.logits,
+        output.branch_logits,
+        target,
+        multi_loss=multi_loss,
+        branch_weight=branch_weight,
+        label_smoothing=label_smoothing,
+    )
+    return torch.stack(list(terms.values())).sum()

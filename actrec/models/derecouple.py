@@ -58,7 +58,7 @@ Details the paper leaves open, and the choice made here:
 * **DTN**: ``DecoupledTemporalNetwork`` of width d/2, ``temporal_blocks`` = N Transformer blocks per branch,
   ``heads`` 8, MLP ratio 1.5, dropout 0.1, k-NN attention keeping 0.7 of the keys (the released configuration);
   ``knn_k=None`` is full attention (Table 5's k-NN switch). TMS kernels = ``inception_kernels``.
-* **Multi-loss weight**: ``branch_weight`` 0.5 per branch (the released ``loss_lamdb``), see ``dtn_multi_loss``;
+* **Multi-loss weight**: ``branch_weight`` 0.5 per branch (the released ``loss_lamdb``), see ``dtn_loss_terms``;
   here with soft targets.
 * **Sharpness**: τ follows ``sharpness_temperature`` (half-cosine ``sharpness_start`` → ``sharpness_end`` over the
   run, set by ``set_progress``) and is applied at evaluation too (it rescales all logits alike). Off: τ = 1.
@@ -74,10 +74,10 @@ Details the paper leaves open, and the choice made here:
   (B, d/2), i.e. Eq. (14)'s CLS divided by K, which keeps the scale of one LayerNorm-ed token. The released code
   max-pools over the branches.
 * **CmTI / CAPF / score fusion**: the modules of ``actrec.layers.cross_modal`` (its docstring lists their own
-  choices: MLP layouts, the BCE modality discriminator, MSE against both streams, loss weights 1). The model
-  composes ``CrossModalFusion``'s parts itself rather than calling its ``forward``, because the loop's targets are
-  soft (B, K) probabilities (MixUp / CutMix / label smoothing), which that ``forward`` does not take, and because
-  the BCE / MSE terms need the CmTI-interacted streams. Scores (``class_scores``): CAPF, softmax of the Eq. (18)
+  choices: MLP layouts, the BCE modality discriminator, MSE against both streams, loss weights 1). The model calls
+  ``CrossModalFusion`` on the streams' class features, carries its outputs as ``cm_<field>`` tensors and computes
+  the cross-modal terms with ``CrossModalFusion.losses`` against the loop's soft (B, K) targets; the DTN terms come
+  from ``dtn_loss_terms``. Scores (``class_scores``, the fusion's ``log_scores``): CAPF, softmax of the Eq. (18)
   logit sum; multiplication, softmax(f¹)·softmax(f²) renormalised; addition, (softmax(f¹) + softmax(f²)) / 2.
 * **Initialisation**: PyTorch defaults in every block (as the released network), the class tokens zero, FRP's
   1D convolution (1, 0).
@@ -101,12 +101,13 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import nn
 
-from actrec.layers.cross_modal import FUSIONS, CrossModalConfig, CrossModalFusion
+from actrec.layers.cross_modal import FUSIONS, CrossModalConfig, CrossModalFusion, CrossModalOutput
 from actrec.layers.dtn import (
     SHARPNESS_END,
     SHARPNESS_START,
     DecoupledTemporalNetwork,
     DTNOutput,
+    dtn_loss_terms,
     segment_sample_indices,
 )
 from actrec.layers.frp import FastRegionalPositioning, GuidedFeatureFusion
@@ -126,9 +127,18 @@ def _is_real(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``-(target · log_softmax(logits)).sum(-1).mean()``: (B, K) logits and soft targets → scalar."""
-    return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+# CrossModalOutput fields the forward output carries (as ``cm_<field>``) for class_scores and training_loss.
+CM_OUTPUTS = (
+    "scores",
+    "log_scores",
+    "logits_rgb",
+    "logits_depth",
+    "logits_fused",
+    "encoded",
+    "decoded",
+    "stream_rgb",
+    "stream_depth",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -393,11 +403,16 @@ class DeRecoupleStream(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """This stream's unimodal loss terms (``ce``, ``ce_branches``, ``distill`` as switched on)."""
         config = self.config
-        terms = {f"{prefix}ce": soft_cross_entropy(output[f"{prefix}logits"], target)}  # Eq. (10) output
-        if config.multi_loss:
-            branch_logits = output[f"{prefix}branch_logits"]  # (B, K, classes)
-            per_branch = [soft_cross_entropy(branch_logits[:, k], target) for k in range(branch_logits.shape[1])]
-            terms[f"{prefix}ce_branches"] = config.branch_weight * torch.stack(per_branch).sum()
+        terms = {  # "ce" of the Eq. (10) output and, with multi_loss, "ce_branches"
+            f"{prefix}{name}": value
+            for name, value in dtn_loss_terms(
+                output[f"{prefix}logits"],
+                output[f"{prefix}branch_logits"],
+                target,
+                multi_loss=config.multi_loss,
+                branch_weight=config.branch_weight,
+            ).items()
+        }
         if config.recoupling:
             class_tokens = output[f"{prefix}class_tokens"]  # (B, K, d/2)
             teacher = reduce(class_tokens, "b k c -> b c", "sum")  # CLS = Σ_k O_k^CLS, Eq. (14)
@@ -477,35 +492,18 @@ class DeRecouple(nn.Module):
         return out
 
     def _cross_modal(self, tokens_rgb: torch.Tensor, tokens_depth: torch.Tensor) -> dict[str, torch.Tensor]:
-        """CmTI, CAPF and the Eq. (18) classifiers on the DTN class tokens (B, K, d/2) of both streams."""
-        fusion = self.cross_modal
+        """CmTI, CAPF and the Eq. (18) classifiers (``CrossModalFusion``) on the DTN class tokens (B, K, d/2) of both
+        streams; its tensors under ``cm_`` keys."""
         rgb = reduce(tokens_rgb, "b k c -> b c", "mean")  # O_R^CLS: (B, d/2)
         depth = reduce(tokens_depth, "b k c -> b c", "mean")  # O_D^CLS: (B, d/2)
-        out = {"cm_logits_rgb": fusion.classifier_rgb(rgb), "cm_logits_depth": fusion.classifier_depth(depth)}
-        if self.config.fusion != "capf":
-            return out
-        if fusion.temporal is not None:  # CmTI: Ö^T = LN(MLP([O_R || O_D])) added to both streams
-            joint = fusion.temporal(rgb, depth)  # (B, d/2)
-            rgb, depth = rgb + joint, depth + joint
-        encoded = fusion.encoder(torch.cat([rgb, depth], dim=-1))  # Ö^E: (B, d) -> (B, d/4)
-        out["cm_logits_fused"] = fusion.classifier_fused(encoded)  # f³(Ö^E)
-        out["cm_stream_rgb"], out["cm_stream_depth"] = rgb, depth  # the encoder's inputs (BCE / MSE targets)
-        if fusion.decoder is not None:
-            out["cm_decoded"] = fusion.decoder(encoded)  # Ö^D: (B, d/2)
-        return out
+        fused = self.cross_modal(rgb, depth)
+        return {f"cm_{name}": getattr(fused, name) for name in CM_OUTPUTS if getattr(fused, name) is not None}
 
     def class_scores(self, output: dict[str, torch.Tensor]) -> torch.Tensor:
         """Class probabilities (B, num_classes): softmax of Eq. (10), or for RGB-D the Eq. (18) / score fusion."""
         if not self.config.rgbd:
             return F.softmax(output["logits"], dim=-1)
-        p_rgb = F.softmax(output["cm_logits_rgb"], dim=-1)
-        p_depth = F.softmax(output["cm_logits_depth"], dim=-1)
-        if self.config.fusion == "capf":  # Eq. (18): f¹ + f² + f³
-            return F.softmax(output["cm_logits_rgb"] + output["cm_logits_depth"] + output["cm_logits_fused"], dim=-1)
-        if self.config.fusion == "multiplication":
-            product = p_rgb * p_depth
-            return product / product.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(product.dtype).tiny)
-        return (p_rgb + p_depth) / 2  # addition
+        return output["cm_log_scores"].exp()  # Eq. (18) with CAPF, else the multiplication / addition fusion
 
     def training_loss(
         self, output: dict[str, torch.Tensor], target: torch.Tensor
@@ -527,23 +525,12 @@ class DeRecouple(nn.Module):
         return loss, {name: value.detach() for name, value in terms.items()}
 
     def _cross_modal_terms(self, output: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """CE of f¹, f² (always) and, with CAPF, the CE of f³, the modality BCE and the reconstruction MSE (Fig. 5)."""
-        fusion = self.cross_modal
-        terms = {
-            "ce_rgb": soft_cross_entropy(output["cm_logits_rgb"], target),
-            "ce_depth": soft_cross_entropy(output["cm_logits_depth"], target),
-        }
-        if self.config.fusion != "capf":
-            return terms
-        terms["ce_fused"] = soft_cross_entropy(output["cm_logits_fused"], target)
-        rgb, depth = output["cm_stream_rgb"], output["cm_stream_depth"]
-        streams = rearrange([rgb, depth], "m b c -> (m b) c")  # (2B, d/2): RGB rows, then depth rows
-        logit = rearrange(fusion.modality_discriminator(streams), "n 1 -> n")  # (2B,)
-        is_rgb = torch.cat([torch.ones_like(logit[: rgb.shape[0]]), torch.zeros_like(logit[rgb.shape[0] :])])
-        terms["bce_modality"] = F.binary_cross_entropy_with_logits(logit, is_rgb)
-        decoded = output["cm_decoded"]
-        terms["mse_reconstruction"] = F.mse_loss(decoded, rgb) + F.mse_loss(decoded, depth)
-        return terms
+        """CE of f¹, f² and, with CAPF, the CE of f³, the modality BCE and the reconstruction MSE (Fig. 5)."""
+        fused = CrossModalOutput(
+            scores=output["cm_scores"],
+            **{name: output.get(f"cm_{name}") for name in CM_OUTPUTS if name != "scores"},
+        )
+        return self.cross_modal.losses(fused, target)
 
 
 _TINY: dict[str, Any] = {
