@@ -26,22 +26,30 @@ from actrec.train.loop import (
     CHECKPOINT_FILE,
     _Best,
     _train_epoch,
-    soft_cross_entropy,
     train_loop_per_worker,
+    training_loss,
     view_scores,
 )
 
 # --- helpers (no Ray) ---------------------------------------------------------------------------------------------
 
 
-def test_soft_cross_entropy_sums_the_stream_losses():
+def _soft_ce(logits, target):
+    return torch.sum(-target * F.log_softmax(logits, -1), -1).mean()
+
+
+def test_training_loss_is_soft_cross_entropy_and_sums_the_stream_losses():
     torch.manual_seed(0)
     rgb, depth = torch.randn(4, 7), torch.randn(4, 7)
     target = F.softmax(torch.randn(4, 7), dim=-1)  # soft, as after MixUp / CutMix
-    single = soft_cross_entropy(rgb, target)
-    torch.testing.assert_close(single, torch.sum(-target * F.log_softmax(rgb, -1), -1).mean())
-    two_stream = soft_cross_entropy(torch.stack([rgb, depth], dim=1), target)
-    torch.testing.assert_close(two_stream, single + soft_cross_entropy(depth, target))
+    single, terms = training_loss(torch.nn.Identity(), rgb, target)  # a plain model: soft-target cross-entropy
+    torch.testing.assert_close(single, _soft_ce(rgb, target))
+    assert terms == {}
+    model = create_model("mfst_base_rgbd", **tiny_overrides("mfst_base_rgbd"), num_classes=7)
+    two_stream, terms = training_loss(model, torch.stack([rgb, depth], dim=1), target)
+    torch.testing.assert_close(two_stream, single + _soft_ce(depth, target))
+    torch.testing.assert_close(terms["ce_depth"], _soft_ce(depth, target))
+    assert set(terms) == {"ce_rgb", "ce_depth"}
 
 
 def test_view_scores_fuse_the_streams_then_average_the_views():
@@ -72,8 +80,8 @@ class _HeadsModel(torch.nn.Module):
         return {"a": self.heads[0](flat) / self.temperature, "b": self.heads[1](flat)}
 
     def training_loss(self, output, target):
-        ce_a = soft_cross_entropy(output["a"], target)
-        ce_b = soft_cross_entropy(output["b"], target)
+        ce_a = _soft_ce(output["a"], target)
+        ce_b = _soft_ce(output["b"], target)
         penalty = 0.1 * output["a"].square().mean()
         return ce_a + ce_b + penalty, {"ce_a": ce_a, "ce_b": ce_b, "penalty": penalty}
 

@@ -489,8 +489,8 @@ class TwoStreamMFST(nn.Module):
     ``rgb`` (stem / theta) and ``depth`` (depth_stem / depth_theta) are full single-modality MFSTs with 3 input
     channels, optionally loaded from single-modality checkpoints at construction. ``forward(x)``:
     ``(B, 6, T, H, W)`` (RGB channels then depth channels) -> stream logits ``(B, 2, K)`` in ``RGBD_STREAMS`` order;
-    ``fuse_scores`` turns them into the fused class probabilities ``(B, K)``. Joint training sums the per-stream
-    losses (``actrec.train.loop``), so the streams learn exactly as they would separately.
+    ``fuse_scores`` (the loop's ``class_scores``) turns them into the fused class probabilities ``(B, K)``; joint
+    training (``training_loss``) sums the per-stream losses, so the streams learn exactly as they would separately.
     """
 
     def __init__(self, config: TwoStreamMFSTConfig) -> None:
@@ -523,6 +523,18 @@ class TwoStreamMFST(nn.Module):
         probs = F.softmax(stream_logits, dim=-1)
         weights = self.stream_weights(device=probs.device, dtype=probs.dtype)
         return einsum(probs, weights, "b s k, s -> b k")
+
+    def class_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
+        """Training-loop protocol: the class probabilities are the late-fused scores (``fuse_scores``)."""
+        return self.fuse_scores(stream_logits)
+
+    def training_loss(
+        self, stream_logits: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training-loop protocol, joint training: the sum of each stream's cross-entropy against ``target`` (class
+        indices or (B, K) soft targets), so the streams learn as they would apart; terms ``ce_rgb``, ``ce_depth``."""
+        terms = {f"ce_{name}": F.cross_entropy(stream_logits[:, i], target) for i, name in enumerate(RGBD_STREAMS)}
+        return torch.stack(list(terms.values())).sum(), {k: v.detach() for k, v in terms.items()}
 
 
 _TINY = {"stem_channels": (8, 16), "dims": (16, 24, 32, 32, 40), "spatial_layers": 1, "layers": 1, "heads": 2}

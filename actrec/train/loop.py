@@ -12,15 +12,14 @@ multiply-adds of one view, input (1, C, T, S, S) of the data config, counted onc
 the epoch with the best val_top1 so far. Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
 (``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
 
-Two-stream models (RGB+DEP rows of MFST Tables I/II, ``actrec.models.mfst.TwoStreamMFST``) return stream logits
-(B, S, K): the training loss is the sum over streams of each stream's soft-target cross-entropy; train top-1 and
-every evaluation number use the fused scores (``fuse_scores``: weighted mean of the streams' softmaxes).
-
-Models with several heads and auxiliary losses (De+Recouple) opt into a protocol by defining any of:
+Models with several heads or auxiliary losses opt into a protocol by defining any of:
 ``training_loss(output, target) -> (loss, terms)`` (soft targets (B, K); the named terms are averaged over the
 epoch and reported as ``train_<name>``), ``class_scores(output) -> (B, K)`` probabilities (top-1/top-5, view
 averaging, confusion), and ``set_progress(epoch, total_epochs)`` (called before every training step with the
-fractional epoch and before evaluation, e.g. for a temperature schedule).
+fractional epoch and before evaluation, e.g. for a temperature schedule). Two-stream MFST (RGB+DEP rows of MFST
+Tables I/II) trains on the sum of its streams' losses and scores by late fusion this way; De+Recouple adds its
+multi-loss, distillation and CAPF terms and its sharpness schedule. Other models: soft-target cross-entropy on
+(B, K) logits, softmax scores.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from einops import einsum, rearrange, reduce
+from einops import rearrange, reduce
 
 from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid
@@ -248,21 +247,13 @@ def _mix(video, label, cfg: ExperimentConfig, generator):
     return mixup(video, label, num_classes, train.mixup_alpha, generator)
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the soft-target cross-entropy; for stream logits (B, S, K) the sum over streams of
-    each stream's cross-entropy (two-stream joint training: the streams learn as they would separately)."""
-    if logits.ndim == 2:
-        logits = rearrange(logits, "b k -> b 1 k")
-    return einsum(target, -F.log_softmax(logits, dim=-1), "b k, b s k -> b").mean()
-
-
 def training_loss(model, output, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(loss, named loss terms) of one batch against soft targets (B, K): the model's own ``training_loss`` when it
     defines one (several heads and auxiliary losses, e.g. De+Recouple), else the soft cross-entropy."""
     custom = getattr(getattr(model, "module", model), "training_loss", None)
     if custom is not None:
         return custom(output, target)
-    return soft_cross_entropy(output, target), {}
+    return F.cross_entropy(output, target), {}  # soft (B, K) targets: mean of -Σ_k target·log_softmax
 
 
 def set_progress(model, epoch: float, total_epochs: int) -> None:
@@ -273,15 +264,12 @@ def set_progress(model, epoch: float, total_epochs: int) -> None:
 
 
 def class_scores(model, output) -> torch.Tensor:
-    """Class probabilities (B, K): the model's own ``class_scores(output)`` when it defines one, else the softmax of
-    logits (B, K), or stream logits (B, S, K) fused by the model's ``fuse_scores`` (late score fusion)."""
-    unwrapped = getattr(model, "module", model)
-    custom = getattr(unwrapped, "class_scores", None)
+    """Class probabilities (B, K): the model's own ``class_scores(output)`` when it defines one (e.g. the late score
+    fusion of a two-stream model), else the softmax of logits (B, K)."""
+    custom = getattr(getattr(model, "module", model), "class_scores", None)
     if custom is not None:
         return custom(output)
-    if output.ndim == 2:
-        return F.softmax(output, dim=-1)
-    return unwrapped.fuse_scores(output)
+    return F.softmax(output, dim=-1)
 
 
 def view_scores(model, video: torch.Tensor) -> torch.Tensor:
