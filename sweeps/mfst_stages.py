@@ -26,7 +26,7 @@ COLUMN = "Acc(%)"
 
 
 def _stage_row(stages: int) -> Row:
-    label, acc, params = PAPER_STAGES.get(stages, (f"MFST ({stages} stages)", None, None))
+    label, acc, params = PAPER_STAGES.get(stages, (f"MFST ({stages} stage{'s' if stages > 1 else ''})", None, None))
     return Row(
         label=label,
         match={"model.name": "mfst_large", "model.stages": stages},

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from actrec.models import model_config, tiny_overrides
 from actrec.tune.runner import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
@@ -84,7 +85,10 @@ def test_cpu_profiles_use_the_synthetic_set_and_no_gpu(name, profile):
     resolved = _resolved(name, profile, data_root=None)
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
     assert not any(c["train.use_gpu"] for c in resolved)
-    assert resolved[0]["model.dims"] != load_sweep(name).SPEC.profiles["paper"].get("model.dims", "paper size")
+    # CPU-tiny models: every trial takes the registry's tiny widths, never the paper-size defaults.
+    for config in resolved:
+        assert config["model.dims"] == tiny_overrides(config["model.name"])["dims"]
+        assert config["model.dims"] != model_config(config["model.name"]).dims
 
 
 def test_joint_fusion_trains_the_two_stream_model_per_protocol_and_seed():
@@ -141,7 +145,7 @@ def test_stages_grid_resolves_one_to_five_stages():
     base = sweep.SPEC.profiles["paper"]
     assert {resolve_trial({**base, "data.root": "/d"}, t)["model.stages"] for t in trials} == {1, 2, 3, 4, 5}
     assert [r.label for r in spec.table.rows][1:6] == [
-        "MFST (1 stages)",
+        "MFST (1 stage)",
         "MFST (2 stages)",
         "MFST-Base",
         "MFST-Large",

@@ -39,7 +39,7 @@ def tiny(model: str) -> dict[str, Any]:
 
 
 def mfst_profiles(
-    *, model: str = "mfst_large", dataset: str = "ntu_rgbd_60", protocol: str = "cross_subject", local_epochs: int = 12
+    *, model: str = "mfst_large", dataset: str = "ntu_rgbd_60", protocol: str = "cross_subject"
 ) -> dict[str, dict[str, Any]]:
     """``smoke`` / ``local`` / ``paper`` dotted overrides of an MFST table measured with ``model`` on
     ``dataset`` / ``protocol`` (the paper profile; smoke and local use the synthetic RGB-D set, whose
@@ -71,7 +71,7 @@ def mfst_profiles(
             "data.num_frames": 8,
             "data.resize": 36,
             "data.crop_size": 32,
-            "train.epochs": local_epochs,
+            "train.epochs": 12,
             "train.batch_size": 16,
             "optim.lr": 0.05,
             "optim.warmup_epochs": 1.0,
