@@ -262,7 +262,7 @@ def test_variants_follow_the_paper():
     single, rgbd = model_config("derecouple"), model_config("derecouple_rgbd")
     assert isinstance(single, DeRecoupleConfig) and isinstance(rgbd, DeRecoupleConfig)
     assert (single.spatial_blocks, single.temporal_blocks, single.branch_frames) == (6, 6, (16, 32, 48))
-    assert (single.sharpness_start, single.sharpness_end, single.frp_amplification) == (0.04, 0.07, 2.0)
+    assert (single.sharpness_start, single.sharpness_end, single.frp_lambda) == (0.04, 0.07, 2.0)
     assert single.frp and single.recoupling and single.multi_loss and single.sharpness and single.knn_k is not None
     assert (rgbd.in_channels, rgbd.fusion, rgbd.spatial_interaction, rgbd.temporal_interaction) == (6, "capf", True,
                                                                                                    True)  # fmt: skip

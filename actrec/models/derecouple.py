@@ -155,7 +155,7 @@ class DeRecoupleConfig:
     inception_kernels: tuple[int, ...] = (1, 3, 5)  # kernels of the SMS (1×k×k) and TMS (k×1×1) Inception branches
     frp: bool = True  # FRP visual guidance fused into every SMS output, Eq. (2)-(6) (Table 5)
     frp_window: int = 4  # frames of the dynamic-image sliding window, Eq. (2)
-    frp_amplification: float = 2.0  # λ of Eq. (3) (paper: 2)
+    frp_lambda: float = 2.0  # λ of Eq. (3) (paper: 2)
     frp_kernel_size: int = 3  # k of the erosion / dilation, Eq. (4)
     recoupling: bool = True  # RCM (Eq. (11)-(16)) and the self-distillation loss (Eq. (14)) (Fig. 6 (a))
     rcm_frames: int = 64  # T of the RCM's T×T maps; the DSN sequence is resampled to it when T differs
@@ -230,7 +230,7 @@ class DeRecoupleConfig:
         for name in ("frp", "recoupling", "multi_loss", "sharpness", "spatial_interaction", "temporal_interaction"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"model.{name} must be a bool, got {getattr(self, name)!r}")
-        for name in ("frp_amplification", "distill_temperature", "mlp_ratio", "sharpness_start", "sharpness_end"):
+        for name in ("frp_lambda", "distill_temperature", "mlp_ratio", "sharpness_start", "sharpness_end"):
             value = getattr(self, name)
             if not _is_real(value) or not 0 < value < math.inf:
                 raise ValueError(f"model.{name} must be a finite number > 0, got {value!r}")
@@ -336,7 +336,7 @@ class DecoupledSpatialNetwork(nn.Module):
         if config.frp:
             self.frp = FastRegionalPositioning(
                 window=config.frp_window,
-                amplification=config.frp_amplification,
+                amplification=config.frp_lambda,
                 kernel_size=config.frp_kernel_size,
             )
             self.fusions = nn.ModuleList(GuidedFeatureFusion() for _ in range(config.spatial_blocks))
