@@ -194,21 +194,11 @@ def apply_geometry(frames: np.ndarray, g: Geometry, *, interpolation: str = "bil
         window = frames[:, top : top + size, left : left + size]
         return window[:, :, ::-1] if g.flip else window
 
-    # affine_grid's theta maps output normalised coordinates to source normalised coordinates.
-    import torch  # imported here: Ray Data decode workers start ~1 s faster without torch
-
-    theta = _to_normalised(height, width) @ np.linalg.inv(g.matrix()) @ np.linalg.inv(_to_normalised(size, size))
+    # Resample in numpy (torch's grid_sample semantics, align_corners=False, zeros outside): Ray Data decode workers
+    # never import torch, and several of them sharing the cores do not oversubscribe them with intra-op threads.
     squeeze = frames.ndim == 3
     stack = frames[..., None] if squeeze else frames
-    t, channels = stack.shape[0], stack.shape[3]
-    source = torch.from_numpy(np.ascontiguousarray(rearrange(stack, "t h w c -> 1 (t c) h w"), dtype=np.float32))
-    grid = torch.nn.functional.affine_grid(
-        torch.from_numpy(theta[None, :2].astype(np.float32)), [1, t * channels, size, size], align_corners=False
-    )
-    out = torch.nn.functional.grid_sample(
-        source, grid, mode=interpolation, padding_mode="zeros", align_corners=False
-    ).numpy()
-    out = rearrange(out, "1 (t c) h w -> t h w c", t=t, c=channels)
+    out = _resample(stack.astype(np.float32, copy=False), np.linalg.inv(g.matrix()), size, interpolation)
     if squeeze:
         out = out[..., 0]
     return _cast_like(out, frames.dtype)
@@ -254,9 +244,37 @@ def _check_window(height: int, width: int, size: int) -> None:
         raise ValueError(f"crop size must be in [1, {min(height, width)}], got {size}")
 
 
-def _to_normalised(height: int, width: int) -> np.ndarray:
-    """(3, 3) pixel coordinates -> grid_sample's [-1, 1] coordinates (align_corners=False: the frame's outer edges)."""
-    return np.array([[2 / width, 0, -1], [0, 2 / height, -1], [0, 0, 1]], dtype=np.float64)
+def _resample(stack: np.ndarray, inverse: np.ndarray, size: int, interpolation: str) -> np.ndarray:
+    """(t, H, W, C) float32 sampled at the ``size`` x ``size`` output pixel centres mapped through ``inverse``
+    (output -> source continuous pixel coordinates, pixel (i, j) centred at (j + 0.5, i + 0.5)) -> (t, size, size, C).
+
+    Bilinear: the four neighbouring source pixels, those outside the frame reading as zero; nearest: the pixel whose
+    centre is nearest (ties to even, as ``torch.nn.functional.grid_sample``), zero outside.
+    """
+    height, width = stack.shape[1:3]
+    centres = np.arange(size, dtype=np.float64) + 0.5
+    out_x, out_y = np.meshgrid(centres, centres)  # (size, size): x varies along columns
+    src_x = inverse[0, 0] * out_x + inverse[0, 1] * out_y + inverse[0, 2] - 0.5  # in pixel-index units
+    src_y = inverse[1, 0] * out_x + inverse[1, 1] * out_y + inverse[1, 2] - 0.5
+    if interpolation == "nearest":
+        corners = [(np.rint(src_y).astype(np.int64), np.rint(src_x).astype(np.int64), None)]
+    else:
+        x0, y0 = np.floor(src_x), np.floor(src_y)
+        fx, fy = src_x - x0, src_y - y0
+        x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+        corners = [
+            (y0, x0, (1 - fy) * (1 - fx)),
+            (y0, x0 + 1, (1 - fy) * fx),
+            (y0 + 1, x0, fy * (1 - fx)),
+            (y0 + 1, x0 + 1, fy * fx),
+        ]
+    out = np.zeros((stack.shape[0], size, size, stack.shape[3]), dtype=np.float32)
+    for rows, cols, weight in corners:
+        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        values = stack[:, np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)]  # (t, size, size, C)
+        scale = inside if weight is None else np.where(inside, weight, 0.0)
+        out += values * scale.astype(np.float32)[None, :, :, None]
+    return out
 
 
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
