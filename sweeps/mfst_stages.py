@@ -96,5 +96,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+extend = with_stages_grid  # how main() (and the tests) apply this sweep's extra flags
+
 if __name__ == "__main__":
-    main(SPEC, extend=with_stages_grid, parser=parser())
+    main(SPEC, extend=extend, parser=parser())

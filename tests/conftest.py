@@ -1,7 +1,8 @@
-"""Shared fixtures for the data tests: a tiny synthetic dataset and a local Ray instance."""
+"""Shared fixtures: a tiny synthetic dataset, a local Ray instance, the sweep modules and their smoke runs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -124,3 +125,39 @@ def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protoco
 def prepared_trains():
     """``assert_prepared_trains(root, dataset, modality=..., protocol=...)``: a prepared dataset trains a step."""
     return assert_prepared_trains
+
+
+@pytest.fixture(scope="module")
+def sweep_ray(tmp_path_factory):
+    """An embedded Ray started the way the sweep scripts start it, with a private synthetic-data cache."""
+    import ray
+
+    from actrec.tune.runner import _init_ray
+
+    cache = tmp_path_factory.mktemp("cache")
+    saved = os.environ.get("ACTREC_CACHE")
+    os.environ["ACTREC_CACHE"] = str(cache)  # inherited by the Ray workers started below
+    _init_ray(verbose=False)
+    yield
+    ray.shutdown()
+    if saved is None:
+        os.environ.pop("ACTREC_CACHE", None)
+    else:
+        os.environ["ACTREC_CACHE"] = saved
+
+
+def run_smoke(name: str, tmp_path, *extra: str):
+    """Run sweep ``name`` in the smoke profile; returns (report text, MLflow child runs, client)."""
+    from mlflow.tracking import MlflowClient
+
+    sweep = load_sweep(name)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["--profile", "smoke", "--storage-path", str(tmp_path / "runs"), "--tracking-uri", uri]
+    argv += ["--report-dir", str(tmp_path / "reports"), *extra]
+    parser = sweep.parser() if hasattr(sweep, "parser") else None
+    extend = getattr(sweep, "extend", None)
+    report = sweep.main(sweep.SPEC, argv, extend=extend, parser=parser)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(f"actrec/{name}")
+    children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=100)
+    return open(report).read(), children, client

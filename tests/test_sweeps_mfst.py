@@ -5,45 +5,10 @@ jointly), and the report carries the paper's values. Table IV has its own test (
 import os
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import load_sweep
+from tests.conftest import load_sweep, run_smoke
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sweep_ray(tmp_path_factory):
-    """An embedded Ray started the way the sweep scripts start it, with a private synthetic-data cache."""
-    import ray
-
-    from actrec.tune.runner import _init_ray
-
-    cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("ACTREC_CACHE")
-    os.environ["ACTREC_CACHE"] = str(cache)  # inherited by the Ray workers started below
-    _init_ray(verbose=False)
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("ACTREC_CACHE", None)
-    else:
-        os.environ["ACTREC_CACHE"] = saved
-
-
-def _run(name: str, tmp_path, *extra: str):
-    """Run sweep ``name`` in the smoke profile; returns (report text, MLflow child runs, client)."""
-    sweep = load_sweep(name)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = ["--profile", "smoke", "--storage-path", str(tmp_path / "runs"), "--tracking-uri", uri]
-    argv += ["--report-dir", str(tmp_path / "reports"), *extra]
-    parser = sweep.parser() if hasattr(sweep, "parser") else None
-    extend = getattr(sweep, "with_stages_grid", None)
-    report = sweep.main(sweep.SPEC, argv, extend=extend, parser=parser)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(f"actrec/{name}")
-    children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=100)
-    return open(report).read(), children, client
 
 
 def _paper_values(name: str) -> list[str]:
@@ -53,7 +18,7 @@ def _paper_values(name: str) -> list[str]:
 
 @pytest.mark.parametrize(("name", "trials"), [("mfst_stages", 3), ("mfst_residual", 4), ("mfst_temporal", 4)])
 def test_ablation_tables_smoke(name, trials, sweep_ray, tmp_path):
-    report, children, _ = _run(name, tmp_path)
+    report, children, _ = run_smoke(name, tmp_path)
     assert len(children) == trials and all(r.info.status == "FINISHED" for r in children)
     assert all(r.data.metrics["model_gflops"] > 0 for r in children)
     for value in _paper_values(name):
@@ -66,7 +31,7 @@ def test_ablation_tables_smoke(name, trials, sweep_ray, tmp_path):
 
 
 def test_ntu_table_fuses_rgb_and_depth_checkpoints(sweep_ray, tmp_path):
-    report, children, client = _run("mfst_ntu", tmp_path)
+    report, children, client = run_smoke("mfst_ntu", tmp_path)
     assert len(children) == 6 and all(r.info.status == "FINISHED" for r in children)
     fused = [r for r in children if r.data.params["data.modality"] == "rgbd"]
     assert len(fused) == 2
@@ -84,7 +49,7 @@ def test_ntu_table_fuses_rgb_and_depth_checkpoints(sweep_ray, tmp_path):
 
 
 def test_isogd_table_trains_the_two_streams_jointly(sweep_ray, tmp_path):
-    report, children, _ = _run("mfst_isogd", tmp_path, "--fusion", "joint")
+    report, children, _ = run_smoke("mfst_isogd", tmp_path, "--fusion", "joint")
     assert len(children) == 3 and all(r.info.status == "FINISHED" for r in children)
     (fused,) = [r for r in children if r.data.params["data.modality"] == "rgbd"]
     assert fused.data.params["train.epochs"] == "1" and not fused.data.params["model.rgb_checkpoint"]

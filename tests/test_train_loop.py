@@ -127,6 +127,27 @@ def test_train_epoch_uses_the_models_loss_scores_and_progress_hooks(synthetic_cf
     assert stats["train_penalty_sum"] > 0
 
 
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_gradient_norm_clipping_bounds_each_step(synthetic_cfg, clip):
+    """``optim.clip_grad_norm`` caps the gradient's L2 norm before the step (plain SGD: the step is lr x gradient)."""
+    torch.manual_seed(0)
+    flat = {f"data.{k}": v for k, v in vars(synthetic_cfg).items()}
+    cfg = from_flat(flat | {"train.epochs": 1, "train.batch_size": 4, "optim.clip_grad_norm": clip,
+                            "optim.momentum": 0.0, "optim.weight_decay": 0.0, "optim.warmup_epochs": 0.0})  # fmt: skip
+    shape = (3, 2, 4, 4)
+    model = _HeadsModel(int(np.prod(shape)), cfg.model.num_classes)
+    before = [p.detach().clone() for p in model.parameters()]
+    batch = {"video": 10 * torch.randn(4, *shape), "label": torch.arange(4), "valid": torch.ones(4, dtype=torch.bool)}
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr)
+    _train_epoch(model, optimizer, _FakeShard([batch]), cfg, 0, 1, torch.device("cpu"), torch.Generator())
+    step = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before, strict=True)))
+    lr = optimizer.param_groups[0]["lr"]
+    if clip:
+        assert float(step) == pytest.approx(lr * clip, rel=1e-3)
+    else:
+        assert float(step) > 10 * lr * 1e-3
+
+
 def test_best_epoch_record_keeps_the_first_best_and_restores_from_a_checkpoint():
     model = torch.nn.Linear(2, 3)
     best = _Best()

@@ -106,7 +106,7 @@ class DataConfig:
         if self.dataset != "synthetic" and not self.root:
             raise ValueError(
                 f"data.root must name a prepared {self.dataset} dataset (index.json + tar shards), got ''; "
-                "pass --data-root DIR"
+                f"pass --data-root DIR (--data-root {self.dataset}=DIR when a table spans several datasets)"
             )
         if self.modality not in MODALITIES:
             raise ValueError(f"data.modality must be one of {MODALITIES}, got {self.modality!r}")

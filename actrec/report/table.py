@@ -318,7 +318,10 @@ def _synthetic_note(record: SweepRecord) -> str | None:
 
 
 def _row_notes(spec: TableSpec) -> list[tuple[str, str]]:
-    return [(row.label, row.note) for row in spec.rows if row.note]
+    """Notes printed under the table: the rows', then the columns' (e.g. a profile's synthetic stand-ins)."""
+    return [(row.label, row.note) for row in spec.rows if row.note] + [
+        (column.label, column.note) for column in spec.columns if column.note
+    ]
 
 
 def _pyplot():
@@ -336,9 +339,14 @@ def _plot(record: SweepRecord, path: str) -> str | None:
         return None
     series: dict[tuple[str, ...], dict[float, list[float]]] = {}
     for t in record.trials:
-        if not _has_value(t) or plot.x not in t.params:
+        if not _has_value(t) or plot.x not in t.params or not matches(t.params, plot.match):
             continue
         key = tuple(t.params.get(k, "?") for k in plot.series)
+        if plot.by_column:
+            column = next((c.label for c in record.spec.columns if matches(t.params, c.match)), None)
+            if column is None:
+                continue
+            key = (column, *key)
         series.setdefault(key, {}).setdefault(float(t.params[plot.x]), []).append(t.value)
     if not series:
         return None

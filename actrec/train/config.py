@@ -16,6 +16,7 @@ class OptimConfig:
     warmup_start_factor: float = 0.01  # first-step lr as a fraction of lr
     min_lr: float = 0.0  # cosine floor
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0 disables
+    clip_grad_norm: float = 0.0  # clip the global gradient L2 norm to this value before each step; 0 disables
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", "must be > 0", self.lr)
@@ -30,6 +31,7 @@ class OptimConfig:
         )
         _check(0 <= self.min_lr <= self.lr, "optim.min_lr", f"must be in [0, optim.lr={self.lr}]", self.min_lr)
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "must be in [0, 1)", self.label_smoothing)
+        _check(self.clip_grad_norm >= 0, "optim.clip_grad_norm", "must be >= 0 (0 disables)", self.clip_grad_norm)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

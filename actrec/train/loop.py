@@ -218,6 +218,8 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
         loss, terms = training_loss(model, output, target)
         optimizer.zero_grad(set_to_none=True)
         (loss * weight).backward()
+        if cfg.optim.clip_grad_norm > 0:  # after backward, so DDP has already averaged the gradients
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
         optimizer.step()
         n = label.shape[0] if weight else 0
         for name, value in terms.items():  # every step, so every worker reduces the same keys

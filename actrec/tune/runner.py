@@ -67,7 +67,14 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         help="where Tune state and checkpoints go (shared storage on a cluster)",
     )
     parser.add_argument("--report-dir", default="reports", help="where the report files are written")
-    parser.add_argument("--data-root", default=None, help="dataset root (index.json + shards); sets data.root")
+    parser.add_argument(
+        "--data-root",
+        action="append",
+        default=None,
+        metavar="[DATASET=]DIR",
+        help="prepared dataset root (index.json + shards), sets data.root; tables over several datasets take one "
+        "DATASET=DIR per dataset (repeat the flag), e.g. --data-root nvgesture=/data/nv --data-root thu_read=/data/thu",
+    )
     parser.add_argument("--max-concurrent", type=int, default=0, help="cap on concurrent trials (0: from resources)")
     parser.add_argument(
         "--set",
@@ -90,20 +97,51 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
     return parser
 
 
+def data_roots(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """``--data-root`` values: the one root every trial shares (a plain DIR) and per-dataset roots (DATASET=DIR)."""
+    from actrec.data.config import DATASETS
+
+    values = args.data_root or []
+    if isinstance(values, str):
+        values = [values]
+    shared, per_dataset = None, {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and name.isidentifier():
+            if name not in DATASETS:
+                raise SystemExit(f"--data-root {value}: unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+            per_dataset[name] = os.path.abspath(os.path.expanduser(path))
+        elif shared is not None:
+            raise SystemExit(f"--data-root given twice ({shared}, {value}); use DATASET=DIR for several datasets")
+        else:
+            shared = os.path.abspath(os.path.expanduser(value))
+    return shared, per_dataset
+
+
 def base_config(spec: SweepSpec, args: argparse.Namespace) -> dict[str, Any]:
     """Profile overrides, then ``--data-root``, then ``--set`` values: the dotted config every trial shares."""
     flat = dict(spec.profiles[args.profile])
-    if args.data_root:
-        flat["data.root"] = os.path.abspath(args.data_root)
+    shared_root, _ = data_roots(args)
+    if shared_root:
+        flat["data.root"] = shared_root
     flat.update(parse_overrides(args.overrides))
     return flat
 
 
 def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every grid trial's own dotted values (cells × axes × seeds), in table order."""
+    """Every grid trial's own dotted values (cells × axes × seeds), in table order, as ``args.profile`` runs them
+    (:meth:`SweepSpec.for_profile`); a ``--data-root DATASET=DIR`` sets ``data.root`` of that dataset's trials."""
+    spec = spec.for_profile(args.profile)
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():
         combos = [{**c, key: v} for c in combos for v in values]
+    _, roots = data_roots(args)
+    if roots:
+        default_dataset = base_config(spec, args).get("data.dataset", "synthetic")
+        for combo in combos:
+            dataset = combo.get("data.dataset", default_dataset)
+            if dataset in roots:
+                combo["data.root"] = roots[dataset]
     trials = [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
     if spec.fusion is not None and getattr(args, "fusion", "") == "joint":
         trials += [spec.fusion.fused_trial(trials[i], trials[j]) for i, j in spec.fusion.pairs(trials)]
@@ -210,13 +248,14 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
 
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
+    spec = spec.for_profile(args.profile)  # stand-in columns of the CPU profiles; logged as the report's table
     base = base_config(spec, args)
     trials = trial_overrides(spec, args)
     # Resolve every trial before anything starts: an impossible value fails here, naming its field.
     resolved = [resolve_trial(base, t) for t in trials]
     first = from_flat(resolved[0])
     _prepare_data(resolved)
-    prepare_skipped = _prepare_skipped(first)
+    prepare_skipped = sum(_prepare_skipped(cfg) for cfg in _distinct_datasets(resolved))
 
     sweep_dir, resuming = _sweep_dir(spec, args)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
@@ -409,6 +448,18 @@ def _prepare_data(resolved: list[dict[str, Any]]) -> None:
             if key not in seen:
                 seen.add(key)
                 ensure_synthetic(data)
+
+
+def _distinct_datasets(resolved: list[dict[str, Any]]) -> list:
+    """One config per distinct (dataset, root, synthetic parameters) among the trials."""
+    seen, configs = set(), []
+    for flat in resolved:
+        names = [k for k in flat if k in ("data.dataset", "data.root") or k.startswith("data.synth_")]
+        key = tuple(sorted((k, str(flat[k])) for k in names))
+        if key not in seen:
+            seen.add(key)
+            configs.append(from_flat(flat))
+    return configs
 
 
 def _prepare_skipped(cfg) -> int:

@@ -39,6 +39,7 @@ class Column:
 
     label: str  # column header as printed in the paper, e.g. "RGB(%)"
     match: Mapping[str, Any]  # dotted key -> value, e.g. {"data.modality": "rgb"}
+    note: str = ""  # printed under the table, e.g. which synthetic stand-in a profile measured it on
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,8 @@ class PlotSpec:
     x: str  # dotted key on the x axis, e.g. "model.theta"
     series: tuple[str, ...]  # dotted keys naming each line
     x_label: str = ""  # axis label
+    by_column: bool = False  # also one line per table column (named by its label), e.g. one per dataset
+    match: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # only trials with these values are plotted
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -80,7 +83,7 @@ class TableSpec:
     def from_json(cls, text: str) -> TableSpec:
         raw = json.loads(text)
         raw["rows"] = tuple(Row(**r) for r in raw["rows"])
-        raw["columns"] = tuple(Column(**c) for c in raw["columns"])
+        raw["columns"] = tuple(Column(**c) for c in raw["columns"])  # specs logged before Column.note load too
         raw["complexity"] = tuple(raw.get("complexity", ()))
         raw["plot"] = PlotSpec(**{**raw["plot"], "series": tuple(raw["plot"]["series"])}) if raw["plot"] else None
         return cls(**raw)
@@ -145,6 +148,11 @@ class SweepSpec:
     early_stopping: bool = False  # whether ASHA may stop trials (off for exact tables)
     default_profile: str = "local"
     fusion: FusionSpec | None = None  # RGB+DEP rows made from the RGB and depth trials (``--fusion``)
+    # Tables whose columns are different datasets (De+Recouple: NvGesture / THU-READ CS2 / ...): profile -> column
+    # label -> dotted values of the synthetic stand-in that profile measures the column on instead (replacing the
+    # column's ``match`` keys in its cells). In such a profile, columns without a stand-in are not measured; their
+    # paper values are still shown. Profiles not listed run the cells as written. See :meth:`for_profile`.
+    column_stand_ins: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -155,6 +163,59 @@ class SweepSpec:
             raise ValueError(f"default_profile {self.default_profile!r} not in profiles {sorted(self.profiles)}")
         if not self.cells:
             raise ValueError(f"sweep {self.table.sweep!r} declares no cells")
+        labels = {c.label for c in self.table.columns}
+        for profile, stand_ins in self.column_stand_ins.items():
+            unknown = sorted(set(stand_ins) - labels)
+            if profile not in self.profiles or unknown:
+                raise ValueError(
+                    f"sweep {self.table.sweep!r}: column_stand_ins[{profile!r}] names an unknown profile or columns "
+                    f"{unknown} (profiles {sorted(self.profiles)}, columns {sorted(labels)})"
+                )
+            seen: dict[str, str] = {}
+            for label, values in stand_ins.items():
+                key = json.dumps(dict(values), sort_keys=True, default=str)
+                if key in seen:  # the report could not tell the two columns' trials apart
+                    raise ValueError(
+                        f"sweep {self.table.sweep!r}: columns {seen[key]!r} and {label!r} share a stand-in in the "
+                        f"{profile} profile"
+                    )
+                seen[key] = label
+
+    def for_profile(self, profile: str) -> SweepSpec:
+        """The spec as ``profile`` runs it: in a stand-in profile every cell of a column with a stand-in has the
+        column's ``match`` keys replaced by the stand-in values, cells of columns without one are dropped, and the
+        table's columns match (and note) the stand-ins. Idempotent: the result has no stand-ins left to apply."""
+        stand_ins = self.column_stand_ins.get(profile)
+        if not stand_ins:
+            return self
+        columns = []
+        for column in self.table.columns:
+            stand_in = stand_ins.get(column.label)
+            if stand_in is None:
+                note = f"not measured in the {profile} profile (no synthetic stand-in); paper values only"
+                columns.append(dataclasses.replace(column, note=note))
+                continue
+            shown = ", ".join(f"{k}={v}" for k, v in stand_in.items() if k != "data.dataset")
+            note = f"{profile} profile: measured on the synthetic stand-in {shown} (paper: {_describe(column.match)})"
+            columns.append(dataclasses.replace(column, match=dict(stand_in), note=note))
+        cells = []
+        for cell in self.cells:  # table order kept
+            column = next((c for c in self.table.columns if matches(cell, c.match)), None)
+            if column is None:
+                cells.append(dict(cell))
+            elif column.label in stand_ins:
+                kept = {k: v for k, v in cell.items() if k not in column.match}
+                stood_in = {**kept, **stand_ins[column.label]}
+                if stood_in not in cells:  # e.g. THU-READ's four splits all become the one stand-in
+                    cells.append(stood_in)
+        if not cells:
+            raise ValueError(f"sweep {self.table.sweep!r}: no column has a stand-in for the {profile} profile")
+        table = dataclasses.replace(self.table, columns=tuple(columns))
+        return dataclasses.replace(self, table=table, cells=tuple(cells), column_stand_ins={})
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def matches(config: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
