@@ -15,9 +15,9 @@ column on the synthetic cross-view split (tiny model; the smoke profile NvGestur
 
 from __future__ import annotations
 
-from actrec.tune.profiles import ABLATION_STAND_INS, dataset_columns, derecouple_cells, derecouple_profiles
+from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Row, SweepSpec, TableSpec
+from actrec.tune.spec import Row
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 5, cumulative: label, switches, (NvGesture %, THU-READ CS2 %).
@@ -34,7 +34,6 @@ PAPER_ROWS = (
      (89.58, 81.67)),
 )  # fmt: skip
 
-COLUMNS, _ = dataset_columns(DATASETS)
 ROWS = tuple(
     Row(
         label=label,
@@ -47,25 +46,16 @@ ROWS = tuple(
     for label, switches, values in PAPER_ROWS
 )  # fmt: skip
 
-TABLE = TableSpec(
+SPEC = derecouple_sweep(
     sweep="derecouple_components",
-    paper="De+Recouple (Zhou et al., CVPR 2022)",
-    paper_file="shared/papers/derecouple_rgbd_cvpr2022.txt",
     table="Table 5",
     title="Impacts of the embedded components (cumulative FRP, multi-loss, sharpness, k-NN attention; RGB)",
     paper_setting="RGB, NvGesture and THU-READ CS2, 64 frames at 224², M = N = 6, 100 epochs from Jester "
     "pre-training (actrec's paper profile trains from scratch: no Jester adapter)",
     rows=ROWS,
-    columns=COLUMNS,
-    complexity=("params_m", "gflops"),
-)
-
-SPEC = SweepSpec(
-    table=TABLE,
-    cells=derecouple_cells(ROWS, DATASETS),
-    axes={},
-    profiles=derecouple_profiles("derecouple"),
-    column_stand_ins=ABLATION_STAND_INS,
+    datasets=DATASETS,
+    model="derecouple",
+    stand_ins=ABLATION_STAND_INS,
 )
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """De+Recouple Tables 1-4: RGB, depth and the three RGB-D fusions on NvGesture, THU-READ, IsoGD and NTU RGB+D.
 
 Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition",
-CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §4.2, the "Ours" rows of Tables 1 (NvGesture), 2
-(THU-READ, leave-one-split-out: the column averages CS1-CS4), 3 (IsoGD) and 4 (NTU RGB+D, CS and CV); the other
-rows of those tables are literature values. RGB and Depth are the single-stream ``derecouple``; Multiplication and
-Addition are ``derecouple_rgbd`` with that score fusion and no cross-modal interaction (their Table 1 value 91.10 is
-Table 6's "Baseline (Add)"); CAPF is ``derecouple_rgbd`` with CmSI + CmTI + CAPF (Eq. (17)-(18)). All RGB-D models
-are trained end to end (the released code instead fine-tunes the fusion from single-modality checkpoints). The local
-profile measures the NTU CS / CV columns on the synthetic cross-subject / cross-view splits (tiny model; the smoke
-profile NTU CS only); the other columns show the paper's values only.
+CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §4.2, the "Ours" rows of Tables 1 (NvGesture), 2 (THU-READ,
+leave-one-split-out: the column averages CS1-CS4), 3 (IsoGD; the split is not stated, the validation set, protocol
+``official``, is assumed) and 4 (NTU RGB+D, CS and CV); the other rows of those tables are literature values. RGB
+and Depth are the single-stream ``derecouple``; Multiplication and Addition are ``derecouple_rgbd`` with that score
+fusion and no cross-modal interaction (their Table 1 value 91.10 is Table 6's "Baseline (Add)"); CAPF is
+``derecouple_rgbd`` with CmSI + CmTI + CAPF (Eq. (17)-(18)). All RGB-D models are trained end to end (the released
+code instead fine-tunes the fusion from single-modality checkpoints). The local profile measures the NTU CS / CV
+columns on the synthetic cross-subject / cross-view splits (tiny model; the smoke profile NTU CS only); the other
+columns show the paper's values only.
 
     python sweeps/derecouple_fusion.py                    # local profile: synthetic stand-ins for NTU CS / CV
     python sweeps/derecouple_fusion.py --profile smoke    # a few minutes, used by the tests
@@ -18,9 +19,9 @@ profile NTU CS only); the other columns show the paper's values only.
 
 from __future__ import annotations
 
-from actrec.tune.profiles import NTU_STAND_INS, dataset_columns, derecouple_cells, derecouple_profiles
+from actrec.tune.profiles import NTU_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Row, SweepSpec, TableSpec
+from actrec.tune.spec import Row
 
 DATASETS = ("NvGesture", "THU-READ", "IsoGD", "NTU CS", "NTU CV")
 RGBD = {"model.name": "derecouple_rgbd", "data.modality": "rgbd"}
@@ -37,30 +38,20 @@ PAPER_ROWS = (
                           "model.temporal_interaction": True}, (91.70, 87.04, 66.79, 94.2, 97.3)),
 )  # fmt: skip
 
-COLUMNS, _ = dataset_columns(DATASETS)
 ROWS = tuple(
     Row(label=label, match=values, paper=dict(zip(DATASETS, paper, strict=True))) for label, values, paper in PAPER_ROWS
 )
 
-TABLE = TableSpec(
+SPEC = derecouple_sweep(
     sweep="derecouple_fusion",
-    paper="De+Recouple (Zhou et al., CVPR 2022)",
-    paper_file="shared/papers/derecouple_rgbd_cvpr2022.txt",
     table="Tables 1-4",
     title="RGB, depth and RGB-D fusion (multiplication, addition, CAPF) on NvGesture, THU-READ, IsoGD and NTU RGB-D",
     paper_setting="NvGesture, THU-READ (mean of CS1-CS4), IsoGD, NTU RGB+D 60 CS / CV; 64 frames at 224², M = N = 6, "
     "100 epochs, non-NTU datasets from Jester pre-training (actrec's paper profile trains from scratch)",
     rows=ROWS,
-    columns=COLUMNS,
-    complexity=("params_m", "gflops"),
-)
-
-SPEC = SweepSpec(
-    table=TABLE,
-    cells=derecouple_cells(ROWS, DATASETS),
-    axes={},
-    profiles=derecouple_profiles("derecouple"),
-    column_stand_ins=NTU_STAND_INS,
+    datasets=DATASETS,
+    model="derecouple",
+    stand_ins=NTU_STAND_INS,
 )
 
 if __name__ == "__main__":

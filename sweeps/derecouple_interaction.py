@@ -16,9 +16,9 @@ smoke profile NvGesture only).
 
 from __future__ import annotations
 
-from actrec.tune.profiles import ABLATION_STAND_INS, dataset_columns, derecouple_cells, derecouple_profiles
+from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Row, SweepSpec, TableSpec
+from actrec.tune.spec import Row
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 6: label, (fusion, CmSI, CmTI), (NvGesture %, THU-READ %).
@@ -29,7 +29,6 @@ PAPER_ROWS = (
     ("CmSTI", ("capf", True, True), (91.70, 90.00)),
 )
 
-COLUMNS, _ = dataset_columns(DATASETS)
 ROWS = tuple(
     Row(
         label=label,
@@ -49,25 +48,16 @@ ROWS = tuple(
     for label, (fusion, spatial, temporal), paper in PAPER_ROWS
 )
 
-TABLE = TableSpec(
+SPEC = derecouple_sweep(
     sweep="derecouple_interaction",
-    paper="De+Recouple (Zhou et al., CVPR 2022)",
-    paper_file="shared/papers/derecouple_rgbd_cvpr2022.txt",
     table="Table 6",
     title="Cross-modal spatial (CmSI) and temporal (CmTI) information interaction, RGB-D",
     paper_setting="RGB-D, NvGesture and THU-READ CS2, 64 frames at 224², M = N = 6, 100 epochs from Jester "
     "pre-training (actrec's paper profile trains from scratch: no Jester adapter)",
     rows=ROWS,
-    columns=COLUMNS,
-    complexity=("params_m", "gflops"),
-)
-
-SPEC = SweepSpec(
-    table=TABLE,
-    cells=derecouple_cells(ROWS, DATASETS),
-    axes={},
-    profiles=derecouple_profiles("derecouple_rgbd"),
-    column_stand_ins=ABLATION_STAND_INS,
+    datasets=DATASETS,
+    model="derecouple_rgbd",
+    stand_ins=ABLATION_STAND_INS,
 )
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from actrec.tune.profiles import ABLATION_STAND_INS, dataset_columns, derecouple_cells, derecouple_profiles
+from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import build_parser, main
-from actrec.tune.spec import PlotSpec, Row, SweepSpec, TableSpec
+from actrec.tune.spec import PlotSpec, Row, SweepSpec
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Default 𝒯 grid per profile (--temperature-grid replaces it).
@@ -52,18 +52,17 @@ def temperature_row(temperature: float) -> Row:
     )  # fmt: skip
 
 
-def build(grid: tuple[float, ...], profiles) -> SweepSpec:
-    rows = (WITHOUT, *(temperature_row(t) for t in grid))
-    table = TableSpec(
+def build(grid: tuple[float, ...]) -> SweepSpec:
+    return derecouple_sweep(
         sweep="derecouple_recoupling",
-        paper="De+Recouple (Zhou et al., CVPR 2022)",
-        paper_file="shared/papers/derecouple_rgbd_cvpr2022.txt",
         table="Fig. 6",
         title="Recoupling on / off and the self-distillation temperature 𝒯 (RGB)",
         paper_setting="RGB, NvGesture and THU-READ CS2, 64 frames at 224², M = N = 6, 100 epochs from Jester "
         "pre-training (actrec's paper profile trains from scratch: no Jester adapter)",
-        rows=rows,
-        columns=COLUMNS,
+        rows=(WITHOUT, *(temperature_row(t) for t in grid)),
+        datasets=DATASETS,
+        model="derecouple",
+        stand_ins=ABLATION_STAND_INS,
         plot=PlotSpec(
             x="model.distill_temperature",
             series=(),
@@ -71,31 +70,24 @@ def build(grid: tuple[float, ...], profiles) -> SweepSpec:
             by_column=True,
             match={"model.recoupling": True},
         ),
-    )
-    return SweepSpec(
-        table=table,
-        cells=derecouple_cells(rows, DATASETS),
-        axes={},
-        profiles=profiles,
-        column_stand_ins=ABLATION_STAND_INS,
+        complexity=(),
     )
 
 
-COLUMNS, _ = dataset_columns(DATASETS)
-SPEC = build(GRIDS["local"], derecouple_profiles("derecouple"))
+SPEC = build(GRIDS["local"])
 
 
 def with_temperature_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     """The 𝒯 rows of ``--temperature-grid`` (default: the profile's grid in ``GRIDS``)."""
     if not args.temperature_grid:
-        return build(GRIDS.get(args.profile, GRIDS["local"]), spec.profiles)
+        return build(GRIDS.get(args.profile, GRIDS["local"]))
     try:
         grid = tuple(sorted({float(t) for t in args.temperature_grid.split(",") if t.strip()}))
     except ValueError:
         raise SystemExit(f"--temperature-grid must be comma-separated numbers, got {args.temperature_grid!r}") from None
     if not grid or any(not 0 < t < math.inf for t in grid):
         raise SystemExit(f"--temperature-grid values must be finite and > 0, got {args.temperature_grid!r}")
-    return build(grid, spec.profiles)
+    return build(grid)
 
 
 def parser() -> argparse.ArgumentParser:

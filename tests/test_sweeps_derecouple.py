@@ -122,7 +122,7 @@ def test_cpu_profiles_run_tiny_models_on_synthetic_stand_ins(name, profile):
 
 
 def test_components_rows_are_cumulative():
-    rows = load_sweep("derecouple_components").TABLE.rows
+    rows = load_sweep("derecouple_components").SPEC.table.rows
     switches = [(r.match["model.frp"], r.match["model.multi_loss"], r.match["model.sharpness"],
                  r.match["model.knn_k"] is not None) for r in rows]  # fmt: skip
     assert switches == [(False,) * 4, (True, False, False, False), (True, True, False, False),

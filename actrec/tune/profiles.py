@@ -33,6 +33,31 @@ MFST_PAPER_RECIPE: dict[str, Any] = {
 }
 
 
+# The CPU profiles' synthetic-data run, shared by every model's tables (learning rates are per model).
+# smoke: a minute or two on 2 cores, the pipeline end to end, not a meaningful accuracy.
+SMOKE: dict[str, Any] = {
+    "data.synth_subjects": 4,
+    "data.synth_views": 2,
+    "data.synth_repeats": 1,
+    "data.num_frames": 4,
+    "data.resize": 32,
+    "data.crop_size": 32,
+    "train.epochs": 1,
+    "train.batch_size": 8,
+    "optim.warmup_epochs": 0.0,
+}
+# local: the default synthetic RGB-D set, tiny models, 12 epochs.
+LOCAL: dict[str, Any] = {
+    "data.num_frames": 8,
+    "data.resize": 36,
+    "data.crop_size": 32,
+    "train.epochs": 12,
+    "train.batch_size": 16,
+    "optim.warmup_epochs": 1.0,
+    "optim.weight_decay": 1e-4,
+}
+
+
 def tiny(model: str) -> dict[str, Any]:
     """Dotted overrides that make ``model`` CPU-tiny (the registry's tiny overrides)."""
     return {f"model.{k}": v for k, v in tiny_overrides(model).items()}
@@ -48,35 +73,9 @@ def mfst_profiles(
     synthetic_protocol = protocol if protocol in ("cross_subject", "cross_view") else "cross_subject"
     return {
         # A minute or two on 2 cores: the pipeline end to end, not a meaningful accuracy.
-        "smoke": {
-            "model.name": model,
-            **tiny(model),
-            "data.protocol": synthetic_protocol,
-            "data.synth_subjects": 4,
-            "data.synth_views": 2,
-            "data.synth_repeats": 1,
-            "data.num_frames": 4,
-            "data.resize": 32,
-            "data.crop_size": 32,
-            "train.epochs": 1,
-            "train.batch_size": 8,
-            "optim.lr": 0.05,
-            "optim.warmup_epochs": 0.0,
-        },
+        "smoke": {"model.name": model, **tiny(model), "data.protocol": synthetic_protocol, **SMOKE, "optim.lr": 0.05},
         # Synthetic RGB-D, tiny model: about a minute and a half per trial on 2 cores.
-        "local": {
-            "model.name": model,
-            **tiny(model),
-            "data.protocol": synthetic_protocol,
-            "data.num_frames": 8,
-            "data.resize": 36,
-            "data.crop_size": 32,
-            "train.epochs": 12,
-            "train.batch_size": 16,
-            "optim.lr": 0.05,
-            "optim.warmup_epochs": 1.0,
-            "optim.weight_decay": 1e-4,
-        },
+        "local": {"model.name": model, **tiny(model), "data.protocol": synthetic_protocol, **LOCAL, "optim.lr": 0.05},
         # The paper's recipe on the real dataset: needs --data-root (prepared shards) and 4 GPUs per trial.
         "paper": {
             "model.name": model,
@@ -175,32 +174,53 @@ def derecouple_profiles(model: str = "derecouple") -> dict[str, dict[str, Any]]:
     cpu = {"model.name": model, **tiny(model), "optim.clip_grad_norm": 1.0}
     return {
         # A minute or two on 2 cores: the pipeline end to end, not a meaningful accuracy.
-        "smoke": {
-            **cpu,
-            "data.synth_subjects": 4,
-            "data.synth_views": 2,
-            "data.synth_repeats": 1,
-            "data.num_frames": 4,
-            "data.resize": 32,
-            "data.crop_size": 32,
-            "train.epochs": 1,
-            "train.batch_size": 8,
-            "optim.lr": 0.02,
-            "optim.warmup_epochs": 0.0,
-        },
+        "smoke": {**cpu, **SMOKE, "optim.lr": 0.02},
         # Synthetic RGB-D, tiny model, the paper's augmentation (random crop + rotation, no MixUp).
-        "local": {
-            **cpu,
-            "data.num_frames": 8,
-            "data.resize": 36,
-            "data.crop_size": 32,
-            "data.rotation_deg": 10.0,
-            "train.epochs": 12,
-            "train.batch_size": 16,
-            "optim.lr": 0.02,
-            "optim.warmup_epochs": 1.0,
-            "optim.weight_decay": 1e-4,
-        },
+        "local": {**cpu, **LOCAL, "data.rotation_deg": 10.0, "optim.lr": 0.02},
         # §4.1 on the real datasets: needs --data-root DATASET=DIR per dataset and 4 GPUs per trial.
         "paper": {"model.name": model, **DERECOUPLE_PAPER_RECIPE},
     }
+
+
+DERECOUPLE_PAPER = "De+Recouple (Zhou et al., CVPR 2022)"
+DERECOUPLE_PAPER_FILE = "shared/papers/derecouple_rgbd_cvpr2022.txt"
+
+
+def derecouple_sweep(
+    *,
+    sweep: str,
+    table: str,
+    title: str,
+    paper_setting: str,
+    rows,
+    datasets: tuple[str, ...],
+    model: str,
+    stand_ins,
+    plot=None,
+    complexity: tuple[str, ...] = ("params_m", "gflops"),
+):
+    """The ``SweepSpec`` of a De+Recouple table: ``rows`` on every split of the ``datasets`` columns, the
+    ``derecouple_profiles`` of ``model``, and ``stand_ins`` (profile -> column -> synthetic values) for the CPU
+    profiles."""
+    from actrec.tune.spec import SweepSpec, TableSpec
+
+    columns, _ = dataset_columns(datasets)
+    spec = TableSpec(
+        sweep=sweep,
+        paper=DERECOUPLE_PAPER,
+        paper_file=DERECOUPLE_PAPER_FILE,
+        table=table,
+        title=title,
+        paper_setting=paper_setting,
+        rows=tuple(rows),
+        columns=columns,
+        plot=plot,
+        complexity=complexity,
+    )
+    return SweepSpec(
+        table=spec,
+        cells=derecouple_cells(rows, datasets),
+        axes={},
+        profiles=derecouple_profiles(model),
+        column_stand_ins=stand_ins,
+    )
