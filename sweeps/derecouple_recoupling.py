@@ -66,7 +66,7 @@ def build(grid: tuple[float, ...]) -> SweepSpec:
         plot=PlotSpec(
             x="model.distill_temperature",
             series=(),
-            x_label="distillation temperature 𝒯 (Eq. (14))",
+            x_label="distillation temperature T of Eq. (14)",  # plain T: the plot font has no script T
             by_column=True,
             match={"model.recoupling": True},
         ),
