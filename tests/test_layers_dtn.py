@@ -151,6 +151,19 @@ def test_dtn_output_shapes_per_branch_and_eq10_sum():
         torch.testing.assert_close(out.branch_logits[:, k], head(out.class_tokens[:, k]) / 0.05)
 
 
+def test_dtn_without_heads_gives_the_same_class_tokens_only():
+    torch.manual_seed(0)
+    with_heads = _tiny_dtn().eval()
+    tokens_only = _tiny_dtn(classify=False).eval()
+    assert tokens_only.classifiers is None
+    missing = tokens_only.load_state_dict(with_heads.state_dict(), strict=False)
+    assert missing.missing_keys == [] and all(k.startswith("classifiers.") for k in missing.unexpected_keys)
+    x = torch.randn(2, 8, 16)
+    out = tokens_only(x)
+    assert out.logits is None and out.branch_logits is None
+    torch.testing.assert_close(out.class_tokens, with_heads(x).class_tokens)
+
+
 def test_sharpness_switch_divides_by_tau():
     torch.manual_seed(0)
     sharp = _tiny_dtn(sharpness=True).eval()

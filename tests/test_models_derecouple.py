@@ -156,26 +156,36 @@ def test_class_scores_are_probabilities():
 
 
 RGBD_COMBINATIONS = [
-    ("capf", True, True),
-    ("capf", True, False),
-    ("capf", False, True),
-    ("capf", False, False),
-    ("multiplication", True, False),
-    ("multiplication", False, False),
-    ("addition", True, False),
-    ("addition", False, False),
+    ("capf", True, True, False),
+    ("capf", True, False, False),
+    ("capf", False, True, False),
+    ("capf", False, False, False),
+    ("multiplication", True, False, False),
+    ("multiplication", False, False, False),
+    ("addition", True, False, False),
+    ("addition", False, False, False),
+    ("capf", True, True, True),
+    ("addition", False, False, True),
 ]
 
 
-@pytest.mark.parametrize(("fusion", "spatial", "temporal"), RGBD_COMBINATIONS)
-def test_rgbd_fusion_and_interaction_combinations(fusion, spatial, temporal):
-    model = _tiny("derecouple_rgbd", fusion=fusion, spatial_interaction=spatial, temporal_interaction=temporal)
+@pytest.mark.parametrize(("fusion", "spatial", "temporal", "stream_ce"), RGBD_COMBINATIONS)
+def test_rgbd_fusion_and_interaction_combinations(fusion, spatial, temporal, stream_ce):
+    model = _tiny("derecouple_rgbd", fusion=fusion, spatial_interaction=spatial, temporal_interaction=temporal,
+                  stream_ce=stream_ce)  # fmt: skip
     assert set(model.streams) == {"rgb", "depth"}
     assert (model.cross_modal.spatial is not None) == spatial
     assert (model.cross_modal.temporal is not None) == temporal
+    # The streams' own Eq. (10) heads exist only with stream_ce (Eq. (18) classifies with f¹, f², f³).
+    assert all((stream.dtn.classifiers is not None) == stream_ce for stream in model.streams.values())
     output = model(_clip(channels=6))
+    assert ("rgb_logits" in output) == ("depth_branch_logits" in output) == stream_ce
     loss, terms = model.training_loss(output, _soft_target())
-    expected = _unimodal_terms(True, True, "rgb_") | _unimodal_terms(True, True, "depth_") | {"ce_rgb", "ce_depth"}
+    if stream_ce:
+        expected = _unimodal_terms(True, True, "rgb_") | _unimodal_terms(True, True, "depth_")
+    else:
+        expected = {"rgb_distill", "depth_distill"}
+    expected |= {"ce_rgb", "ce_depth"}
     if fusion == "capf":
         expected |= {"ce_fused", "bce_modality", "mse_reconstruction"}
     assert set(terms) == expected
@@ -204,12 +214,12 @@ def test_rgbd_streams_see_their_own_channels():
     with torch.no_grad():
         before, after = model(clip), model(changed)
     # Without CmSI the RGB stream's DTN never sees depth; with it (default) it does.
-    assert not torch.allclose(before["rgb_logits"], after["rgb_logits"])
+    assert not torch.allclose(before["rgb_class_tokens"], after["rgb_class_tokens"])
     isolated = _tiny("derecouple_rgbd", spatial_interaction=False).eval()
     with torch.no_grad():
         before, after = isolated(clip), isolated(changed)
-    assert torch.allclose(before["rgb_logits"], after["rgb_logits"])
-    assert not torch.allclose(before["depth_logits"], after["depth_logits"])
+    assert torch.allclose(before["rgb_class_tokens"], after["rgb_class_tokens"])
+    assert not torch.allclose(before["depth_class_tokens"], after["depth_class_tokens"])
 
 
 def test_set_progress_reaches_both_rgbd_streams():
@@ -241,6 +251,8 @@ def test_set_progress_reaches_both_rgbd_streams():
         ({"fusion": "concat"}, "fusion"),
         ({"in_channels": 6, "fusion": "addition"}, "temporal_interaction"),
         ({"in_channels": 6, "d": 1022}, "d"),
+        ({"stream_ce": True}, "stream_ce"),
+        ({"in_channels": 6, "stream_ce": 1}, "stream_ce"),
     ],
 )
 def test_config_validation_names_the_field(overrides, field):
@@ -287,8 +299,11 @@ def test_paper_size_parameter_count():
     assert abs(params / 38.0e6 - 1) < 0.15  # MFST Table III: De-Recouple 38.0M at 64 frames
     dtn = _count(single.streams["video"].dtn)
     assert dtn / params > 0.8  # the K = 3 DTN branches of N = 6 blocks dominate
+    heads = _count(single.streams["video"].dtn.classifiers)  # the Eq. (10) heads, not built for RGB-D
     rgbd = create_model("derecouple_rgbd", num_classes=60)
-    assert _count(rgbd) == 2 * params + _count(rgbd.cross_modal)
+    assert _count(rgbd) == 88_598_413 == 2 * (params - heads) + _count(rgbd.cross_modal)
+    with_heads = create_model("derecouple_rgbd", num_classes=60, stream_ce=True)
+    assert _count(with_heads) == 2 * params + _count(with_heads.cross_modal)
 
 
 def test_flops_can_be_counted_as_the_training_loop_does():

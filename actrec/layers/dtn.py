@@ -200,14 +200,15 @@ class DTNBranch(nn.Module):
 class DTNOutput:
     """What ``DecoupledTemporalNetwork`` returns.
 
-    logits: Eq. (10), ``Σ_k MLP_k(O_k^CLS) / τ``, ``(B, num_classes)``.
-    branch_logits: per-branch ``MLP_k(O_k^CLS) / τ`` for the multi-loss, ``(B, K, num_classes)``.
+    logits: Eq. (10), ``Σ_k MLP_k(O_k^CLS) / τ``, ``(B, num_classes)``; ``None`` without heads (``classify=False``).
+    branch_logits: per-branch ``MLP_k(O_k^CLS) / τ`` for the multi-loss, ``(B, K, num_classes)``; ``None`` without
+        heads.
     class_tokens: the ``O_k^CLS``, ``(B, K, dim)`` (their sum is the CLS of the recoupling loss, Eq. (14)).
     temperature: the τ applied (1.0 with sharpness off).
     """
 
-    logits: torch.Tensor
-    branch_logits: torch.Tensor
+    logits: torch.Tensor | None
+    branch_logits: torch.Tensor | None
     class_tokens: torch.Tensor
     temperature: float
 
@@ -223,6 +224,8 @@ class DecoupledTemporalNetwork(nn.Module):
         heads, mlp_ratio, dropout, knn_k, tms, tms_kernel_sizes: as ``DTNBranch``.
         sharpness: divide the logits by the temperature τ (Eq. (10)); off → τ = 1.
         sharpness_start, sharpness_end: the τ schedule's endpoints (paper: 0.04 → 0.07).
+        classify: build the per-branch heads of Eq. (10); ``False`` gives the class tokens only (the RGB-D network
+            of §3.3 classifies the streams' class features with its own f¹, f², f³, Eq. (18)).
 
     ``forward(x)`` maps ``(B, T, dim)`` to a ``DTNOutput``. The trainer sets τ for the current epoch with
     ``update_temperature(epoch, total_epochs)``; it starts at ``sharpness_start``.
@@ -243,6 +246,7 @@ class DecoupledTemporalNetwork(nn.Module):
         sharpness: bool = True,
         sharpness_start: float = SHARPNESS_START,
         sharpness_end: float = SHARPNESS_END,
+        classify: bool = True,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes)
@@ -274,7 +278,7 @@ class DecoupledTemporalNetwork(nn.Module):
             )
             for frames in branch_frames
         )
-        self.classifiers = nn.ModuleList(nn.Linear(dim, num_classes) for _ in branch_frames)
+        self.classifiers = nn.ModuleList(nn.Linear(dim, num_classes) for _ in branch_frames) if classify else None
 
     def set_temperature(self, temperature: float) -> None:
         """Set τ directly (e.g. from a checkpoint or a test)."""
@@ -290,9 +294,11 @@ class DecoupledTemporalNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> DTNOutput:
         # x: (B, T, dim)
         class_tokens = torch.stack([branch(x) for branch in self.branches], dim=1)  # (B, K, dim)
+        temperature = self.temperature if self.sharpness else 1.0
+        if self.classifiers is None:
+            return DTNOutput(logits=None, branch_logits=None, class_tokens=class_tokens, temperature=temperature)
         # MLP_k(O_k^CLS) of Eq. (10): (B, K, num_classes)
         raw = torch.stack([head(class_tokens[:, k]) for k, head in enumerate(self.classifiers)], dim=1)
-        temperature = self.temperature if self.sharpness else 1.0
         branch_logits = raw / temperature
         return DTNOutput(
             logits=branch_logits.sum(dim=1),  # Eq. (10)
