@@ -16,6 +16,8 @@ from actrec.models import (
 )
 from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
 from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
+from actrec.models.rpe_stdt import RPESTDT, RPESTDTConfig
+from actrec.models.vit import ViTSpatial, ViTSpatialConfig, ViViT, ViViTConfig
 
 # Registered config type -> (model class, dims of a tensor output after the batch (None: a dict of tensors), the
 # training-loop protocol methods it defines (see actrec.train.loop; a model may define any of them)). Two-stream
@@ -24,6 +26,9 @@ EXPECTED = {
     MFSTConfig: (MFST, (), ()),
     TwoStreamMFSTConfig: (TwoStreamMFST, (2,), ("training_loss", "class_scores")),
     DeRecoupleConfig: (DeRecouple, None, ("training_loss", "class_scores", "set_progress")),
+    RPESTDTConfig: (RPESTDT, (), ()),
+    ViTSpatialConfig: (ViTSpatial, (), ()),
+    ViViTConfig: (ViViT, (), ()),
 }
 PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
 
@@ -33,6 +38,7 @@ def test_registry_lists_the_paper_variants():
     assert names == sorted(names)
     assert {"mfst_base", "mfst_large", "mfst_bm", "mfst_base_rgbd", "mfst_large_rgbd"} <= set(names)
     assert {"derecouple", "derecouple_rgbd"} <= set(names)
+    assert {"rpe_stdt", "vit_spatial", "vivit_b"} <= set(names)
 
 
 @pytest.mark.parametrize("name", list_models())
