@@ -42,6 +42,7 @@ def test_cli_strings_are_coerced_to_field_types():
         ({"optim.lr": -1.0}, "optim.lr"),
         ({"optim.momentum": 1.0}, "optim.momentum"),
         ({"optim.clip_grad_norm": -1.0}, "optim.clip_grad_norm"),
+        ({"optim.name": "lamb"}, "optim.name"),
         ({"data.modality": "thermal"}, "data.modality"),
         ({"model.name": "resnet"}, "model.name"),
         ({"model.nonsense": 1}, "model.nonsense"),

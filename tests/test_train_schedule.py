@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from actrec.train.config import OptimConfig
-from actrec.train.schedule import cutmix, mixup, warmup_cosine_lr
+from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
 
 def test_linear_warmup_then_cosine():
@@ -88,3 +88,17 @@ def test_cutmix_is_reproducible_from_the_generator_and_disabled_by_alpha_zero():
         plain, onehot = cutmix(video[:batch], label[:batch], 4, alpha=alpha, generator=torch.Generator())
         assert torch.equal(plain, video[:batch])
         assert torch.equal(onehot, torch.nn.functional.one_hot(label[:batch], 4).float())
+
+
+def test_build_optimizer_follows_optim_name():
+    params = [torch.nn.Parameter(torch.ones(3))]
+    sgd = build_optimizer(params, OptimConfig(lr=0.1, momentum=0.8, weight_decay=1e-3))
+    assert type(sgd) is torch.optim.SGD
+    assert (sgd.defaults["lr"], sgd.defaults["momentum"], sgd.defaults["weight_decay"]) == (0.1, 0.8, 1e-3)
+    adamw = build_optimizer(params, OptimConfig(name="adamw", lr=3e-3, weight_decay=0.05))
+    assert type(adamw) is torch.optim.AdamW
+    assert (adamw.defaults["lr"], adamw.defaults["weight_decay"]) == (3e-3, 0.05)
+    # AdamW's first step moves every coordinate by about lr whatever the gradient's scale (SGD: lr x gradient).
+    params[0].grad = torch.tensor([1e-4, 1.0, 1e4])
+    adamw.step()
+    torch.testing.assert_close(params[0].detach(), torch.ones(3) * (1 - 3e-3 * 0.05) - 3e-3, rtol=0, atol=1e-6)

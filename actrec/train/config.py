@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+OPTIMIZERS = ("sgd", "adamw")  # optim.name
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OptimConfig:
-    """SGD with linear warm-up then cosine decay (MFST §IV-A: lr 0.01, momentum 0.9, weight decay 3e-4, 3 epochs)."""
+    """SGD with linear warm-up then cosine decay (MFST §IV-A: lr 0.01, momentum 0.9, weight decay 3e-4, 3 epochs).
 
+    ``name="adamw"`` swaps SGD for AdamW (Loshchilov & Hutter, ICLR 2019; β = (0.9, 0.999), decoupled weight decay
+    ``weight_decay``, ``momentum`` unused) under the same schedule: the papers fine-tune their Transformers with SGD
+    from ImageNet weights, which actrec cannot download, and the CPU profiles train those from scratch.
+    """
+
+    name: str = "sgd"  # optimizer: "sgd" (with momentum) or "adamw"
     lr: float = 0.01  # peak learning rate reached after warm-up
     momentum: float = 0.9  # SGD momentum
-    weight_decay: float = 3e-4  # L2 penalty
+    weight_decay: float = 3e-4  # L2 penalty (SGD) / decoupled weight decay (AdamW)
     warmup_epochs: float = 3.0  # linear ramp from warmup_start_factor·lr to lr
     warmup_start_factor: float = 0.01  # first-step lr as a fraction of lr
     min_lr: float = 0.0  # cosine floor
@@ -19,6 +27,7 @@ class OptimConfig:
     clip_grad_norm: float = 0.0  # clip the global gradient L2 norm to this value before each step; 0 disables
 
     def __post_init__(self) -> None:
+        _check(self.name in OPTIMIZERS, "optim.name", f"must be one of {OPTIMIZERS}", self.name)
         _check(self.lr > 0, "optim.lr", "must be > 0", self.lr)
         _check(0 <= self.momentum < 1, "optim.momentum", "must be in [0, 1)", self.momentum)
         _check(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0", self.weight_decay)

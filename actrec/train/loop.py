@@ -42,7 +42,7 @@ from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid
 from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
-from actrec.train.schedule import cutmix, mixup, warmup_cosine_lr
+from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
 CHECKPOINT_FILE = "state.pt"  # resume state: model, optimiser, epoch, best so far, RNG
 BEST_FILE = "best.pt"  # {"model": state_dict, "epoch": int, "val_top1": float} of the best val epoch so far
@@ -65,9 +65,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     # One view as the model sees it (the ExperimentConfig guarantees model.in_channels == data.input_channels).
     view_shape = (1, cfg.data.input_channels, cfg.data.num_frames, cfg.data.crop_size, cfg.data.crop_size)
     gflops = count_gflops(model.to(device), view_shape, device=device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
-    )
+    optimizer = build_optimizer(model.parameters(), cfg.optim)
     start_epoch, best = 0, _Best()
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:

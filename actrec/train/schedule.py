@@ -1,4 +1,4 @@
-"""Learning-rate schedule, MixUp and CutMix.
+"""Optimizer, learning-rate schedule, MixUp and CutMix.
 
 MFST §IV-A: linear warm-up, cosine decay, MixUp [39]; CutMix: Yun et al., ICCV 2019.
 """
@@ -11,6 +11,13 @@ import numpy as np
 import torch
 
 from actrec.train.config import OptimConfig
+
+
+def build_optimizer(parameters, optim: OptimConfig) -> torch.optim.Optimizer:
+    """The ``optim.name`` optimizer over ``parameters`` at ``optim.lr`` (the schedule then sets each step's lr)."""
+    if optim.name == "adamw":
+        return torch.optim.AdamW(parameters, lr=optim.lr, weight_decay=optim.weight_decay)
+    return torch.optim.SGD(parameters, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
 def warmup_cosine_lr(optim: OptimConfig, epoch: float, total_epochs: int) -> float:
