@@ -16,11 +16,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actrec.data.config import DataConfig
-from actrec.models import list_models, model_config
+from actrec.models import list_models, model_config, tiny_overrides
 from actrec.train.config import OptimConfig, TrainConfig
 
 SECTIONS = ("data", "model", "optim", "train")
 DEFAULT_MODEL = "mfst_base"
+# model.size: "paper" (the registered variant as is) or "tiny" (its registry CPU-size overrides, under any explicit
+# model.* values), so one profile can make every row's model tiny whichever model the row names.
+MODEL_SIZES = ("paper", "tiny")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,7 +67,8 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
     """Build an :class:`ExperimentConfig` from dotted keys; unspecified fields take their defaults.
 
     ``model.num_classes`` (and ``model.in_channels`` where the model has it) are derived from the data config
-    unless given explicitly.
+    unless given explicitly. ``model.size=tiny`` applies ``tiny_overrides(model.name)`` under the explicit
+    ``model.*`` values; the result holds the values themselves (``flatten`` has no ``model.size``).
     """
     grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in values.items():
@@ -77,7 +81,11 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
     model_name = grouped["model"].pop("name", DEFAULT_MODEL)
     if model_name not in list_models():
         raise ValueError(f"model.name must be one of {list_models()}, got {model_name!r}")
-    model_overrides = _coerce_fields(type(model_config(model_name)), "model", grouped["model"])
+    size = grouped["model"].pop("size", "paper")
+    if size not in MODEL_SIZES:
+        raise ValueError(f"model.size must be one of {MODEL_SIZES}, got {size!r}")
+    model_values = {**(tiny_overrides(model_name) if size == "tiny" else {}), **grouped["model"]}
+    model_overrides = _coerce_fields(type(model_config(model_name)), "model", model_values)
     model_overrides.setdefault("num_classes", data.num_classes)
     if "in_channels" in {f.name for f in dataclasses.fields(type(model_config(model_name)))}:
         model_overrides.setdefault("in_channels", data.input_channels)

@@ -3,6 +3,7 @@
 import pytest
 
 from actrec.config import flatten, from_flat, parse_overrides
+from actrec.models import tiny_overrides
 
 
 def test_defaults_resolve_and_round_trip():
@@ -60,3 +61,17 @@ def test_malformed_override_is_rejected():
         parse_overrides(["theta0.6"])
     with pytest.raises(ValueError, match="unknown config key"):
         from_flat({"modell.theta": 0.6})
+
+
+def test_model_size_tiny_applies_the_named_models_tiny_overrides_under_explicit_values():
+    for name in ("rpe_stdt", "vit_spatial", "mfst_large"):
+        cfg = from_flat({"model.name": name, "model.size": "tiny"})
+        for key, value in tiny_overrides(name).items():
+            assert getattr(cfg.model, key) == value, (name, key)
+        assert "model.size" not in flatten(cfg)  # the resolved values themselves are what a run records
+        assert from_flat(flatten(cfg)) == cfg
+    explicit = from_flat({"model.name": "rpe_stdt", "model.size": "tiny", "model.patch_size": "4"})
+    assert explicit.model.patch_size == 4 and explicit.model.dim == tiny_overrides("rpe_stdt")["dim"]
+    assert from_flat({"model.name": "rpe_stdt", "model.size": "paper"}).model.dim == 768
+    with pytest.raises(ValueError, match=r"model\.size"):
+        from_flat({"model.size": "small"})

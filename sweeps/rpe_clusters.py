@@ -1,0 +1,81 @@
+"""RPE-STDT Fig. 3.4: accuracy and parameter count against the relative-position clusters per frame.
+
+Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
+recognition", Pattern Recognition 145 (2024) = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
+§3.3.3 Eq. (3.8)-(3.11), §3.4.3 "Number of clusters", Fig. 3.4: shared relative-position embeddings, sectioned
+mapping b : y : a = 1 : 2 : 8, the cluster count set by y: (2y + 1)² per frame plus one for the class token (y = 3:
+50, the thesis' choice). Fig. 3.4 is a plot whose points are not printed; only y = 3 has values, Table 3.1's shared
+RPE row at 50 clusters. The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the
+cross-view split (tiny model, 8×8 patches per frame, so clusters beyond y = 4 have no patch pair to hold; the smoke
+profile UCF-101 only). Parameters (measured) grow with the clusters: each spatial layer holds one table.
+
+    python sweeps/rpe_clusters.py                     # local profile, y = 1..6
+    python sweeps/rpe_clusters.py --y-grid 1,3,5      # other cluster counts
+    python sweeps/rpe_clusters.py --profile smoke     # a minute or two, used by the tests
+    python sweeps/rpe_clusters.py --profile paper --data-root ucf101=/data/ucf --data-root hmdb51=/data/hmdb \\
+        --data-root diving48=/data/diving48
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from actrec.layers.relative_position import num_clusters
+from actrec.tune.profiles import rpe_sweep
+from actrec.tune.runner import build_parser, main
+from actrec.tune.spec import PlotSpec, Row, SweepSpec
+
+DATASETS = ("UCF-101", "HMDB-51", "Diving48")
+GRIDS = {"paper": (1, 2, 3, 4, 5, 6), "local": (1, 2, 3, 4, 5, 6), "smoke": (1, 3)}
+# Table 3.1, shared RPE, 50 clusters (y = 3): the only point of Fig. 3.4 the thesis prints.
+AT_50 = {"UCF-101": 97.53, "HMDB-51": 79.12, "Diving48": 81.60}
+
+
+def clusters_row(y: int) -> Row:
+    clusters = num_clusters(y, axes=2)
+    return Row(
+        label=f"y = {y}",
+        match={"model.rpe_y": y, "model.position_embedding": "shared_rpe", "model.rpe_mapping": "sectioned"},
+        paper=AT_50 if y == 3 else {},
+        extra={"clusters per frame": clusters},
+        note="Table 3.1's shared-RPE row (50 clusters), the point Fig. 3.4 settles on" if y == 3 else "",
+    )
+
+
+def build(grid: tuple[int, ...]) -> SweepSpec:
+    return rpe_sweep(
+        sweep="rpe_clusters",
+        table="Fig. 3.4",
+        title="Top-1 accuracy and parameters against the relative-position clusters per frame (shared RPE)",
+        rows=tuple(clusters_row(y) for y in grid),
+        datasets=DATASETS,
+        plot=PlotSpec(x="model.rpe_y", series=(), x_label="y of Eq. (3.9): (2y+1)^2 + 1 clusters", by_column=True),
+    )
+
+
+SPEC = build(GRIDS["local"])
+
+
+def with_y_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
+    """The rows of ``--y-grid`` (default: the profile's grid in ``GRIDS``)."""
+    if not args.y_grid:
+        return build(GRIDS.get(args.profile, GRIDS["local"]))
+    try:
+        grid = tuple(sorted({int(y) for y in args.y_grid.split(",") if y.strip()}))
+    except ValueError:
+        raise SystemExit(f"--y-grid must be comma-separated integers, got {args.y_grid!r}") from None
+    if not grid or any(y < 1 for y in grid):
+        raise SystemExit(f"--y-grid values must be integers >= 1, got {args.y_grid!r}")
+    return build(grid)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = build_parser(SPEC)
+    p.add_argument("--y-grid", default="", help="values of y to train, e.g. 1,3,5 (default 1..6; smoke 1,3)")
+    return p
+
+
+extend = with_y_grid  # how main() (and the tests) apply this sweep's extra flags
+
+if __name__ == "__main__":
+    main(SPEC, extend=extend, parser=parser())

@@ -1,0 +1,71 @@
+"""RPE-STDT Tables 3.4 and 3.5: temporal subsampling in the temporal encoder; Top-K on the baseline STDT.
+
+Paper: Ma & Wang, Pattern Recognition 2024 = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
+§3.3.5 Eq. (3.12)-(3.14), §3.4.3 "Temporal subsampling", Table 3.4 (RPE-STDT with max-pooling, average pooling,
+strided 1D convolution or Top-K by the standard deviation of the attention rows; Top-K after temporal layers 0 and
+2 or 1 and 3, the final model) and Table 3.5 (the baseline STDT, absolute positions, with and without Top-K; UCF-101
+only). The pooling and convolution rows subsample after layers 1 and 3 like the final model (the thesis gives their
+layers only for Top-K). The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the
+cross-view split (tiny model; the smoke profile UCF-101 only).
+
+    python sweeps/stdt_subsampling.py                    # local profile
+    python sweeps/stdt_subsampling.py --profile smoke    # used by the tests
+    python sweeps/stdt_subsampling.py --profile paper --data-root ucf101=/data/ucf --data-root hmdb51=/data/hmdb \\
+        --data-root diving48=/data/diving48
+"""
+
+from __future__ import annotations
+
+from actrec.tune.profiles import rpe_sweep
+from actrec.tune.runner import main
+from actrec.tune.spec import Row
+
+DATASETS = ("UCF-101", "HMDB-51", "Diving48")
+RPE = {"model.position_embedding": "shared_rpe", "model.rpe_y": 3, "model.rpe_mapping": "sectioned"}
+BASELINE = {"model.position_embedding": "absolute", "model.subsample_layers": (1, 3)}  # Table 3.5: no RPE
+# Table 3.4 as printed: label, subsampling, temporal layers, (UCF-101, HMDB-51, Diving48 %).
+TABLE_3_4 = (
+    ("Max-pooling", "max_pool", (1, 3), (96.1, 76.2, 78.3)),
+    ("Average pooling", "avg_pool", (1, 3), (96.3, 76.3, 78.8)),
+    ("1D convolution", "conv", (1, 3), (96.6, 78.6, 79.0)),
+    ("Top-K [Layer 0, 2]", "topk", (0, 2), (96.5, 78.6, 79.7)),
+    ("Top-K [Layer 1, 3]", "topk", (1, 3), (97.6, 79.3, 81.8)),
+)
+# Table 3.5 (UCF-101): the baseline STDT (absolute positions), label, subsampling, accuracy, parameters (M).
+TABLE_3_5 = (("Baseline STDT", "none", 96.5, 88.9), ("Baseline STDT + Top-K", "topk", 97.0, 82.7))
+
+ROWS = (
+    *(
+        Row(
+            label=label,
+            match={**RPE, "model.subsampling": method, "model.subsample_layers": layers},
+            paper=dict(zip(DATASETS, values, strict=True)),
+            extra={"table": "3.4"},
+        )
+        for label, method, layers, values in TABLE_3_4
+    ),
+    *(
+        Row(
+            label=label,
+            match={**BASELINE, "model.subsampling": method},
+            paper={"UCF-101": accuracy},
+            paper_complexity={"params_m": params},
+            extra={"table": "3.5"},
+            note="Table 3.5 reports UCF-101 only; Top-K has no parameters, yet the thesis lists 6.2M fewer with it"
+            if method == "topk"
+            else "Table 3.5 reports UCF-101 only",
+        )
+        for label, method, accuracy, params in TABLE_3_5
+    ),
+)
+
+SPEC = rpe_sweep(
+    sweep="stdt_subsampling",
+    table="Tables 3.4-3.5",
+    title="Temporal subsampling in the temporal encoder (RPE-STDT) and Top-K on the baseline STDT",
+    rows=ROWS,
+    datasets=DATASETS,
+)
+
+if __name__ == "__main__":
+    main(SPEC)
