@@ -14,6 +14,7 @@ from actrec.models import (
     model_config,
     tiny_overrides,
 )
+from actrec.models.ctn import CTN, CTNConfig, CTNVerbNoun, CTNVerbNounConfig
 from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
 from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
 from actrec.models.rpe_stdt import RPESTDT, RPESTDTConfig
@@ -29,8 +30,18 @@ EXPECTED = {
     RPESTDTConfig: (RPESTDT, (), ()),
     ViTSpatialConfig: (ViTSpatial, (), ()),
     ViViTConfig: (ViViT, (), ()),
+    CTNConfig: (CTN, (), ()),
+    CTNVerbNounConfig: (CTNVerbNoun, None, ("training_loss", "class_scores")),
 }
 PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
+
+
+def _classes(name: str, num_classes: int) -> dict[str, int]:
+    """``num_classes`` overrides; a verb + noun model (joint action labels ``verb · num_nouns + noun``) also gets
+    ``num_verbs = num_classes``, ``num_nouns = 1`` so that ``num_classes == num_verbs · num_nouns``."""
+    if isinstance(model_config(name), CTNVerbNounConfig):
+        return {"num_classes": num_classes, "num_verbs": num_classes, "num_nouns": 1}
+    return {"num_classes": num_classes}
 
 
 def test_registry_lists_the_paper_variants():
@@ -39,11 +50,12 @@ def test_registry_lists_the_paper_variants():
     assert {"mfst_base", "mfst_large", "mfst_bm", "mfst_base_rgbd", "mfst_large_rgbd"} <= set(names)
     assert {"derecouple", "derecouple_rgbd"} <= set(names)
     assert {"rpe_stdt", "vit_spatial", "vivit_b"} <= set(names)
+    assert {"ctn", "ctn_epic"} <= set(names)
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_model_implements_exactly_its_loop_protocol_methods(name):
-    model = build_model(model_config(name, **tiny_overrides(name), num_classes=5))
+    model = build_model(model_config(name, **tiny_overrides(name), **_classes(name, 5)))
     implemented = {method for method in PROTOCOL_METHODS if callable(getattr(model, method, None))}
     _, _, methods = EXPECTED[type(model.config)]
     assert implemented == set(methods)
@@ -52,7 +64,7 @@ def test_model_implements_exactly_its_loop_protocol_methods(name):
 @pytest.mark.parametrize("name", list_models())
 def test_tiny_model_forward_backward(name):
     torch.manual_seed(0)
-    config = model_config(name, **tiny_overrides(name), num_classes=5)
+    config = model_config(name, **tiny_overrides(name), **_classes(name, 5))
     model = build_model(config)
     _, dims, methods = EXPECTED[type(config)]
     if "set_progress" in methods:
@@ -84,7 +96,7 @@ def test_tiny_model_forward_backward(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_model_config_applies_overrides_and_build_model_uses_config_type(name):
-    config = model_config(name, **tiny_overrides(name), num_classes=7)
+    config = model_config(name, **tiny_overrides(name), **_classes(name, 7))
     assert config.num_classes == 7
     for key, value in tiny_overrides(name).items():
         assert getattr(config, key) == value
