@@ -25,6 +25,7 @@ from actrec.train.loop import (
     BEST_FILE,
     CHECKPOINT_FILE,
     _Best,
+    _evaluate,
     _train_epoch,
     train_loop_per_worker,
     training_loss,
@@ -146,6 +147,28 @@ def test_gradient_norm_clipping_bounds_each_step(synthetic_cfg, clip):
         assert float(step) == pytest.approx(lr * clip, rel=1e-3)
     else:
         assert float(step) > 10 * lr * 1e-3
+
+
+@pytest.mark.parametrize("cap", [1000, 3])
+def test_evaluation_keeps_a_confusion_matrix_only_up_to_the_class_cap(synthetic_cfg, monkeypatch, cap):
+    import actrec.train.loop as loop
+
+    monkeypatch.setattr(loop, "MAX_CONFUSION_CLASSES", cap)
+    cfg = from_flat({f"data.{k}": v for k, v in vars(synthetic_cfg).items()} | {"train.batch_size": 4})
+    num_classes, shape = cfg.model.num_classes, (3, 2, 4, 4)
+    model = _HeadsModel(int(np.prod(shape)), num_classes)
+    labels = torch.arange(6) % num_classes
+    batch = {"video": torch.randn(6, *shape), "label": labels, "valid": torch.ones(6, dtype=torch.bool)}
+    stats, confusion = _evaluate(model, _FakeShard([batch]), cfg, torch.device("cpu"))
+    assert stats["val_seen"] == 6  # accuracy is measured either way
+    if num_classes <= cap:
+        assert confusion.shape == (num_classes, num_classes) and int(confusion.sum()) == 6
+        assert confusion.sum(1).tolist() == torch.bincount(labels, minlength=num_classes).tolist()
+    else:  # too many classes: no matrix, and the best-epoch record (and report) carry none
+        assert confusion.shape == (0, 0)
+        best = _Best()
+        best.update(50.0, 1, confusion, model, keep_weights=True)
+        assert best.confusion == [] and _Best.restore(best.state(), best.best_file(), rank=0).confusion == []
 
 
 def test_best_epoch_record_keeps_the_first_best_and_restores_from_a_checkpoint():

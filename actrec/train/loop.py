@@ -9,7 +9,8 @@ initialised (or stream-checkpoint-loaded) model once and reports once, with ``ep
 Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
 multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping) and
 ``val_confusion_best`` (K x K lists of ints, rows = true class, columns = predicted class, summed over workers) at
-the epoch with the best val_top1 so far. Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
+the epoch with the best val_top1 so far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS'
+joint actions). Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
 (``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
 
 Models with several heads or auxiliary losses opt into a protocol by defining any of:
@@ -48,6 +49,11 @@ CHECKPOINT_FILE = "state.pt"  # resume state: model, optimiser, epoch, best so f
 BEST_FILE = "best.pt"  # {"model": state_dict, "epoch": int, "val_top1": float} of the best val epoch so far
 
 logger = logging.getLogger(__name__)
+
+
+# Beyond this many classes no confusion matrix is kept: K² int64 per worker, per report and per MLflow artifact
+# (EPIC-KITCHENS' 97 x 300 joint actions would need 6.8 GB); the report then says the trial logged none.
+MAX_CONFUSION_CLASSES = 1000
 
 
 def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
@@ -284,14 +290,16 @@ def view_scores(model, video: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, float], torch.Tensor]:
-    """This worker's validation counters and its (K, K) int64 confusion matrix (rows true, columns predicted)."""
+    """This worker's validation counters and its (K, K) int64 confusion matrix (rows true, columns predicted); a
+    (0, 0) one when K > ``MAX_CONFUSION_CLASSES``."""
     # The unwrapped module: DDP's forward syncs buffers with a collective, which would hang when validation shards
     # are uneven (ValidationSafeDataConfig) and one worker has more batches than another. Replicas hold the same
     # weights, so evaluating the local copy is exact.
     model = getattr(model, "module", model)
     model.eval()
     num_classes = cfg.model.num_classes
-    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    cells = num_classes * num_classes if num_classes <= MAX_CONFUSION_CLASSES else 0
+    confusion = torch.zeros(cells, dtype=torch.int64, device=device)
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size):
         video, label, skipped = split_valid(batch)
@@ -305,13 +313,15 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, fl
         stats["val_correct1"] += float((top[:, 0] == label).sum())
         stats["val_correct5"] += float((top == label[:, None]).any(-1).sum())
         stats["val_seen"] += label.shape[0]
-        confusion += torch.bincount(label * num_classes + top[:, 0], minlength=num_classes * num_classes)
-    return stats, rearrange(confusion, "(t p) -> t p", t=num_classes)
+        if cells:
+            confusion += torch.bincount(label * num_classes + top[:, 0], minlength=cells)
+    side = num_classes if cells else 0
+    return stats, confusion.reshape(side, side)
 
 
 def _all_reduce_confusion(confusion: torch.Tensor, world: int) -> torch.Tensor:
     """Sum the workers' confusion matrices (int64, exact)."""
-    if world > 1 and dist.is_initialized():
+    if world > 1 and dist.is_initialized() and confusion.numel():
         dist.all_reduce(confusion)
     return confusion
 
