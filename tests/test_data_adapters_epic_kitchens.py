@@ -13,6 +13,7 @@ from fixture_media import write_pattern_video
 from actrec.data.adapters.base import ADAPTERS, BadEntry, SampleEntry, check_fields_cover
 from actrec.data.adapters.epic_kitchens import (
     ANNOTATION_COLUMNS,
+    EpicKitchens100ActionsAdapter,
     EpicKitchens100Adapter,
     EpicKitchens100NounsAdapter,
 )
@@ -180,3 +181,19 @@ def test_prepared_fixture_trains(epic_root: Path, tmp_path: Path, prepared_train
     prepare_dataset(cls(root=epic_root), out, short_side=0, progress=lambda _: None)
     counts = prepared_trains(out, name, modality="rgb")
     assert counts == {"train": 3, "val": 1}
+
+
+def test_action_adapter_labels_verb_noun_pairs(epic_root: Path) -> None:
+    adapter = EpicKitchens100ActionsAdapter(root=epic_root)
+    assert ADAPTERS["epic_kitchens_100_actions"] is EpicKitchens100ActionsAdapter
+    names = adapter.class_names()
+    assert len(names) == DATASETS["epic_kitchens_100_actions"].num_classes == 97 * 300
+    assert names[0] == "take tap" and names[300 + 1] == f"{VERBS[1]} {NOUNS[1]}"
+    samples = [e for e in adapter.entries() if isinstance(e, SampleEntry)]
+    assert [s.key for s in samples] == list(EXPECTED)
+    for sample in samples:
+        verb, noun = EXPECTED[sample.key][:2]
+        assert sample.label == verb * 300 + noun and sample.meta["class_name"] == names[sample.label]
+    # A noun id beyond the noun table cannot alias another action: its label is out of range for prepare.
+    parsed = {"verb_class": 0, "noun_class": 300}
+    assert adapter.label_of(parsed, names) == len(names)
