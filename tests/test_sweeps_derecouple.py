@@ -201,8 +201,11 @@ def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
         params = run.data.params
         # The loss terms of the model's switches (and only those) were trained and logged.
         streams = ("rgb_", "depth_") if params["data.modality"] == "rgbd" else ("",)
+        # RGB-D trains its streams' own DTN heads (ce, ce_branches) only with model.stream_ce (off in the sweeps).
+        heads = len(streams) == 1 or params["model.stream_ce"] == "True"
         for prefix in streams:
-            assert (f"train_{prefix}ce_branches" in metrics) == (params["model.multi_loss"] == "True")
+            assert (f"train_{prefix}ce" in metrics) == heads
+            assert (f"train_{prefix}ce_branches" in metrics) == (heads and params["model.multi_loss"] == "True")
             assert (f"train_{prefix}distill" in metrics) == (params["model.recoupling"] == "True")
         assert ("train_ce_fused" in metrics) == (params.get("model.fusion") == "capf" and len(streams) == 2)
     assert "synthetic stand-in" in report  # the column notes say what the measured column stood in for
