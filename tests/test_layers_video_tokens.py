@@ -6,13 +6,13 @@ import torch.nn.functional as F
 
 from actrec.layers.video_tokens import (
     PatchTokens,
-    TubeletTokens,
     VideoStem,
     VideoToTokens,
     as_triple,
     stem_output_size,
     token_grid,
 )
+from actrec.layers.vit import TubeletEmbedding
 
 
 def test_paper_stem_gives_stride_four_and_a_1x14x14_grid():
@@ -102,21 +102,21 @@ def test_sizes_that_do_not_tile_are_named():
     with pytest.raises(ValueError, match="H = 3"):
         v2t.grid(8, 12, 16)  # 12 → 6 → 3, not a multiple of 4
     with pytest.raises(ValueError, match="tubelet"):
-        TubeletTokens(3, 8, (2, 16, 16))(torch.randn(1, 3, 8, 24, 32))
+        TubeletEmbedding(3, 8, (2, 16, 16))(torch.randn(1, 3, 8, 24, 32))
     with pytest.raises(ValueError, match="too small"):
         stem_output_size((8, 224, 0))
 
 
 def test_tubelet_tokens_are_vivits_tubelets():
     torch.manual_seed(0)
-    tube = TubeletTokens(3, 5, (2, 4, 4))
+    tube = TubeletEmbedding(3, 5, (2, 4, 4))
     x = torch.randn(1, 3, 4, 8, 8)
     tokens = tube(x)
     assert tokens.shape == (1, 8, 5) and tube.grid(4, 8, 8) == (2, 2, 2)
     block = x[0, :, 2:4, 0:4, 4:8]  # tubelet (t=1, h=0, w=1) -> index 4 + 0 + 1 = 5
-    expected = tube.patch.proj.weight.flatten(1) @ block.flatten() + tube.patch.proj.bias
+    expected = tube.proj.weight.flatten(1) @ block.flatten() + tube.proj.bias
     assert torch.allclose(tokens[0, 5], expected, atol=1e-5)
-    assert TubeletTokens(3, 5).grid(8, 224, 224) == (4, 14, 14)  # ViViT-B 16×16×2 on the 8-frame clip
+    assert TubeletEmbedding(3, 5, (2, 16, 16)).grid(8, 224, 224) == (4, 14, 14)  # ViViT-B 16×16×2 on the 8-frame clip
 
 
 def test_as_triple_validates():

@@ -10,8 +10,7 @@
   (paper: 4×4×2, i.e. ``(t, h, w) = (2, 4, 4)``) mapping each patch of the feature map to a token of width ``dim``:
   ``(B, C', T', H', W') -> (B, n_T·n_H·n_W, dim)``.
 * ``VideoToTokens``: ``VideoStem`` then ``PatchTokens`` (Fig. 4.2 (a)).
-* ``TubeletTokens``: ViViT's tubelet embedding of §4.3.1 (a Conv3d with kernel = stride = tubelet, paper 16×16×2),
-  the "Tube. embedding" rows of Table 4.3, kept here so that CTN can switch its input embedding.
+The "Tube. embedding" rows of Table 4.3 (ViViT's tubelets, §4.3.1) use ``actrec.layers.vit.TubeletEmbedding``.
 
 All of them expose ``grid(T, H, W) -> (n_T, n_H, n_W)``, the token grid of a ``T × H × W`` clip computed from the
 layer arithmetic; tokens are flattened in (t, h, w) row-major order. Sizes are ``(t, h, w)``, the order of PyTorch's
@@ -231,21 +230,3 @@ class VideoToTokens(nn.Module):
             raise ValueError(f"VideoToTokens expects (B, C, T, H, W), got {tuple(x.shape)}")
         self.grid(*(int(s) for s in x.shape[2:]))
         return self.patch(self.stem(x))  # (B, N, dim)
-
-
-class TubeletTokens(nn.Module):
-    """ViViT's tubelet embedding (§4.3.1 1), Table 4.3 "Tube. embedding"): non-overlapping ``t × h × w`` tubelets of
-    the raw clip, each linearly projected to ``dim`` (a Conv3d with kernel = stride = tubelet).
-
-    ``forward(x)``: ``(B, in_channels, T, H, W) -> (B, n_T·n_H·n_W, dim)``; ``grid(T, H, W)`` gives the grid.
-    """
-
-    def __init__(self, in_channels: int, dim: int, tubelet_size: int | Sequence[int] = (2, 16, 16)) -> None:
-        super().__init__()
-        self.patch = PatchTokens(in_channels, dim, tubelet_size, what="tubelet")
-
-    def grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
-        return self.patch.grid(frames, height, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.patch(x)  # (B, N, dim)

@@ -80,8 +80,8 @@ from einops import rearrange, reduce
 from torch import nn
 
 from actrec.layers.conv_projection import MAPPINGS, ConvTransformerBlock
-from actrec.layers.video_tokens import TubeletTokens, VideoToTokens, stem_output_size, token_grid
-from actrec.layers.vit import LearnedPositions
+from actrec.layers.video_tokens import VideoToTokens, stem_output_size, token_grid
+from actrec.layers.vit import ClassToken, LearnedPositions, TubeletEmbedding
 from actrec.models.registry import register_model
 
 EMBEDDINGS = ("video_to_tokens", "tubelet")
@@ -232,7 +232,7 @@ class ConvolutionalTransformer(nn.Module):
         super().__init__()
         self.config = config
         if config.embedding == "video_to_tokens":
-            self.embed: VideoToTokens | TubeletTokens = VideoToTokens(
+            self.embed: VideoToTokens | TubeletEmbedding = VideoToTokens(
                 config.in_channels,
                 config.dim,
                 channels=config.v2t_channels,
@@ -245,9 +245,8 @@ class ConvolutionalTransformer(nn.Module):
                 patch_size=config.patch_size,
             )
         else:
-            self.embed = TubeletTokens(config.in_channels, config.dim, config.tubelet_size)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+            self.embed = TubeletEmbedding(config.in_channels, config.dim, config.tubelet_size)
+        self.cls = ClassToken(config.dim)
         self.positions = LearnedPositions(config.token_grid, config.dim) if config.positional_embedding else None
         self.embed_drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
@@ -270,8 +269,7 @@ class ConvolutionalTransformer(nn.Module):
             raise ValueError(f"CTN expects (B, {config.in_channels}, T, H, W) clips, got {tuple(x.shape)}")
         grid = self.embed.grid(*(int(s) for s in x.shape[2:]))
         tokens = self.embed(x)  # (B, N, D), N = n_T·n_H·n_W
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype)
-        tokens = torch.cat([cls, tokens], dim=1)  # (B, 1 + N, D)
+        tokens = self.cls(tokens)  # (B, 1 + N, D)
         if self.positions is not None:
             tokens = self.positions(tokens, grid)
         tokens = self.embed_drop(tokens)
