@@ -1,0 +1,57 @@
+"""CTN Tables 4.5 and 4.6: the Q/K/V mapping — depth-wise separable convolution (kernel 3 or 5, with or without
+batch norm) vs the position-wise linear mapping.
+
+Paper: CTN (Ma & Wang, Neurocomputing) = thesis chapter 4 (shared/papers/thesis_action_recognition_2024.txt),
+§4.3.4 Eq. (4.6) (Depthwise Conv s×s → BatchNorm → Pointwise Conv on the token map), Table 4.5 (CTN-a linear vs
+CTN-b convolutional mapping) and Table 4.6 (s = 3, 5 × BN). Every row keeps the video-to-tokens stem of Table 4.4's
+last row and no positional embedding. Table 4.6's "3×3 ✓" row and Table 4.5's CTN-b are the same model (CTN); it
+is trained once and shown once. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and noun heads); Diving48
+with one head (``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8 classes read as 2 verbs
+× 4 nouns (cross-subject split) and Diving48 on the cross-view split; the smoke profile EPIC-KITCHENS only.
+
+    python sweeps/ctn_mapping_kernels.py                    # local profile
+    python sweeps/ctn_mapping_kernels.py --profile smoke    # used by the tests
+    python sweeps/ctn_mapping_kernels.py --profile paper --data-root epic_kitchens_100_actions=/data/epic \\
+        --data-root diving48=/data/diving48
+"""
+
+from __future__ import annotations
+
+from actrec.tune.profiles import ctn_sweep
+from actrec.tune.runner import main
+from actrec.tune.spec import Row
+
+DATASETS = ("EPIC-KITCHENS", "Diving48")
+# Tables 4.5 and 4.6 as printed: label, mapping values, (EPIC-KITCHENS, Diving48 top-1 %).
+PAPER_ROWS = (
+    ("Linear mapping (Table 4.5 CTN-a)", {"model.mapping": "linear"}, (44.1, 77.3)),
+    ("Conv 3×3, no BN (Table 4.6)",
+     {"model.mapping": "conv", "model.mapping_kernel": 3, "model.mapping_batch_norm": False}, (43.1, 75.8)),
+    ("Conv 3×3 + BN (Table 4.5 CTN-b = Table 4.6, CTN)",
+     {"model.mapping": "conv", "model.mapping_kernel": 3, "model.mapping_batch_norm": True}, (45.9, 78.2)),
+    ("Conv 5×5, no BN (Table 4.6)",
+     {"model.mapping": "conv", "model.mapping_kernel": 5, "model.mapping_batch_norm": False}, (43.6, 76.1)),
+    ("Conv 5×5 + BN (Table 4.6)",
+     {"model.mapping": "conv", "model.mapping_kernel": 5, "model.mapping_batch_norm": True}, (45.6, 77.7)),
+)  # fmt: skip
+
+ROWS = tuple(
+    Row(
+        label=label,
+        match={**values, "model.embedding": "video_to_tokens", "model.positional_embedding": False},
+        paper=dict(zip(DATASETS, accuracy, strict=True)),
+        reference={"model.name": "ctn", **values, "model.num_classes": 48},
+    )
+    for label, values, accuracy in PAPER_ROWS
+)
+
+SPEC = ctn_sweep(
+    sweep="ctn_mapping_kernels",
+    table="Tables 4.5-4.6",
+    title="Q/K/V mapping: depth-wise separable convolution (kernel 3 / 5, with / without BN) vs linear",
+    rows=ROWS,
+    datasets=DATASETS,
+)
+
+if __name__ == "__main__":
+    main(SPEC)

@@ -1,0 +1,67 @@
+"""CTN Table 4.4: the video-to-tokens module — Conv3d kernel and stride, max-pool, batch norm, channels.
+
+Paper: CTN (Ma & Wang, Neurocomputing) = thesis chapter 4 (shared/papers/thesis_action_recognition_2024.txt),
+§4.3.3 "Video-to-tokens", §4.4.3 "Different types of video-to-tokens modules", Table 4.4. Every row keeps CTN's
+depth-wise convolutional Q/K/V mapping and no positional embedding; the stem reduces the 8 × 224² clip by 4 in
+every axis either with one stride-4 convolution or with a stride-2 convolution and a stride-2 max-pool, so all rows
+patch the same 2 × 56² stem output into 196 tokens. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and
+noun heads); Diving48 with one head (``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8
+classes read as 2 verbs × 4 nouns (cross-subject split) and Diving48 on the cross-view split (tiny CTN at 32²,
+where the rows' kernels, strides and channels are the paper's); the smoke profile EPIC-KITCHENS only.
+
+    python sweeps/ctn_tokens_kernels.py                    # local profile
+    python sweeps/ctn_tokens_kernels.py --profile smoke    # used by the tests
+    python sweeps/ctn_tokens_kernels.py --profile paper --data-root epic_kitchens_100_actions=/data/epic \\
+        --data-root diving48=/data/diving48
+"""
+
+from __future__ import annotations
+
+from actrec.tune.profiles import ctn_sweep
+from actrec.tune.runner import main
+from actrec.tune.spec import Row
+
+DATASETS = ("EPIC-KITCHENS", "Diving48")
+
+
+def _stem(kernel: int, stride: int, *, max_pool: bool, batch_norm: bool, channels: int) -> dict:
+    """Dotted video-to-tokens values of one Table 4.4 row (cubic kernel and stride)."""
+    return {
+        "model.v2t_kernel": (kernel,) * 3,
+        "model.v2t_stride": (stride,) * 3,
+        "model.v2t_max_pool": max_pool,
+        "model.v2t_batch_norm": batch_norm,
+        "model.v2t_channels": channels,
+    }
+
+
+# Table 4.4 as printed: label, video-to-tokens values, (EPIC-KITCHENS, Diving48 top-1 %).
+PAPER_ROWS = (
+    ("[7 7 7] stride 4, 64 ch", _stem(7, 4, max_pool=False, batch_norm=False, channels=64), (41.9, 75.6)),
+    ("[5 5 5] stride 4, 64 ch", _stem(5, 4, max_pool=False, batch_norm=False, channels=64), (41.6, 75.2)),
+    ("[7 7 7] stride 2 + max-pool [3 3 3] stride 2, 32 ch",
+     _stem(7, 2, max_pool=True, batch_norm=False, channels=32), (43.6, 76.2)),
+    ("[7 7 7] stride 2 + max-pool [3 3 3] stride 2 + BN, 32 ch (CTN)",
+     _stem(7, 2, max_pool=True, batch_norm=True, channels=32), (45.9, 78.2)),
+)  # fmt: skip
+
+ROWS = tuple(
+    Row(
+        label=label,
+        match={**values, "model.embedding": "video_to_tokens", "model.positional_embedding": False},
+        paper=dict(zip(DATASETS, accuracy, strict=True)),
+        reference={"model.name": "ctn", **values, "model.num_classes": 48},
+    )
+    for label, values, accuracy in PAPER_ROWS
+)
+
+SPEC = ctn_sweep(
+    sweep="ctn_tokens_kernels",
+    table="Table 4.4",
+    title="Video-to-tokens module: Conv3d kernel / stride, max-pool, batch norm and channels",
+    rows=ROWS,
+    datasets=DATASETS,
+)
+
+if __name__ == "__main__":
+    main(SPEC)

@@ -1,0 +1,170 @@
+"""CTN's sweeps (thesis chapter 4: Tables 4.3, 4.4, 4.5-4.6): their tables, stand-in columns and paper profiles, and
+(slow) each sweep's smoke profile end to end on an embedded Ray."""
+
+import argparse
+import pathlib
+import re
+
+import pytest
+import torch
+
+from actrec.layers.video_tokens import stem_output_size, token_grid
+from actrec.models import create_model, model_config, tiny_overrides
+from actrec.models.complexity import count_parameters
+from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
+from actrec.tune.spec import matches
+from tests.conftest import load_sweep
+
+TABLES_MD = pathlib.Path(__file__).resolve().parents[2] / "shared" / "TABLES.md"
+SWEEPS = ("ctn_tokens_kernels", "ctn_mapping_kernels", "ctn_embeddings")
+ROWS = {"ctn_tokens_kernels": 4, "ctn_mapping_kernels": 5, "ctn_embeddings": 5}
+PAPER_ROOTS = ["epic_kitchens_100_actions=/d/epic", "diving48=/d/d48"]
+# §4.4.1, Tables 4.1-4.2 / TABLES.md: 8 frames at 224², 12 encoders x 12 heads at width 768, patches 4x4x2 of the
+# stem output, SGD (momentum 0.9) lr 0.005, 2.5 warm-up epochs, cosine, 100 epochs, batch 16 on 4 GPUs.
+RECIPE = {
+    "data.num_frames": 8,
+    "data.crop_size": 224,
+    "data.modality": "rgb",
+    "optim.name": "sgd",
+    "optim.momentum": 0.9,
+    "optim.lr": 0.005,
+    "optim.warmup_epochs": 2.5,
+    "train.epochs": 100,
+    "train.num_workers": 4,
+    "train.use_gpu": True,
+    "model.dim": 768,
+    "model.depth": 12,
+    "model.heads": 12,
+    "model.patch_size": (2, 4, 4),
+    "model.image_size": 224,
+    "model.num_frames": 8,
+}
+
+
+def _args(name: str, profile: str, *argv: str) -> argparse.Namespace:
+    return build_parser(load_sweep(name).SPEC).parse_args(["--profile", profile, *argv])
+
+
+def _reference(row) -> dict:
+    """The row's paper-size model overrides (its ``reference`` without ``model.``)."""
+    return {k.removeprefix("model."): v for k, v in row.reference.items() if k != "model.name"}
+
+
+def _resolved(name: str, profile: str, *argv: str) -> list[dict]:
+    args = _args(name, profile, *argv)
+    spec = load_sweep(name).SPEC
+    base = base_config(spec, args)
+    return [resolve_trial(base, t) for t in trial_overrides(spec, args)]
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_paper_profile_is_the_thesis_recipe_with_verb_noun_heads_on_epic(name):
+    roots = [a for r in PAPER_ROOTS for a in ("--data-root", r)]
+    resolved = _resolved(name, "paper", *roots)
+    assert len(resolved) == 2 * ROWS[name]  # every row on both datasets
+    for config in resolved:
+        for key, want in RECIPE.items():
+            assert config[key] == want, (name, key)
+        assert config["train.batch_size"] * config["train.num_workers"] == 16
+        if config["data.dataset"] == "epic_kitchens_100_actions":  # action accuracy from the verb and noun heads
+            assert config["model.name"] == "ctn_epic" and config["data.root"] == "/d/epic"
+            assert (config["model.num_verbs"], config["model.num_nouns"], config["model.num_classes"]) == (
+                97, 300, 97 * 300,
+            )  # fmt: skip
+        else:
+            assert (config["data.dataset"], config["data.root"]) == ("diving48", "/d/d48")
+            assert (config["model.name"], config["model.num_classes"]) == ("ctn", 48)
+    spec = load_sweep(name).SPEC
+    for config in resolved:  # every trial lands in exactly one row and one column of the report's table
+        assert sum(matches(config, row.match) for row in spec.table.rows) == 1
+        assert sum(matches(config, column.match) for column in spec.table.columns) == 1
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("profile", ["smoke", "local"])
+def test_cpu_profiles_train_the_tiny_ctn_on_synthetic_stand_ins(name, profile):
+    resolved = _resolved(name, profile)
+    spec = load_sweep(name).SPEC.for_profile(profile)
+    assert {c["data.dataset"] for c in resolved} == {"synthetic"}
+    assert len(resolved) == ROWS[name] * (1 if profile == "smoke" else 2)
+    for config in resolved:
+        assert config["model.dim"] == tiny_overrides("ctn")["dim"] != model_config("ctn").dim
+        assert config["optim.name"] == "adamw" and not config["train.use_gpu"]
+        if config["data.protocol"] == "cross_subject":  # EPIC-KITCHENS' stand-in: 8 classes = 2 verbs x 4 nouns
+            assert config["model.name"] == "ctn_epic"
+            assert (config["model.num_verbs"], config["model.num_nouns"], config["model.num_classes"]) == (2, 4, 8)
+        else:
+            assert config["model.name"] == "ctn" and config["model.num_classes"] == 8
+        assert sum(matches(config, row.match) for row in spec.table.rows) == 1
+        assert sum(matches(config, column.match) for column in spec.table.columns) == 1
+
+
+def test_vivit_rows_are_vivit_b():
+    # Table 4.3's ViViT-B rows: CTN with tubelets and the linear mapping has ViViT-B/16x2's layers exactly.
+    rows = load_sweep("ctn_embeddings").SPEC.table.rows
+    vivit = [r for r in rows if r.label.startswith("ViViT-B")]
+    assert len(vivit) == 2
+    with torch.device("meta"):
+        baseline = count_parameters(create_model("vivit_b", num_classes=48))
+        for row in vivit:
+            overrides = _reference(row)
+            count = count_parameters(create_model("ctn", **overrides))
+            assert (count == baseline) is overrides["positional_embedding"]  # no PE: fewer parameters
+
+
+def test_table_4_4_stems_all_give_the_same_196_tokens():
+    # Table 4.4's rows reduce the 8 x 224² clip by 4 in every axis, with a stride-4 conv or stride 2 + max-pool.
+    for row in load_sweep("ctn_tokens_kernels").SPEC.table.rows:
+        ref = row.reference
+        size = stem_output_size(
+            (8, 224, 224), kernel_size=ref["model.v2t_kernel"], stride=ref["model.v2t_stride"],
+            max_pool=ref["model.v2t_max_pool"],
+        )  # fmt: skip
+        assert size == (2, 56, 56), row.label
+        assert token_grid(size, (2, 4, 4)) == (1, 14, 14)
+
+
+def test_mapping_rows_change_only_the_qkv_mapping():
+    rows = load_sweep("ctn_mapping_kernels").SPEC.table.rows
+    with torch.device("meta"):
+        counts = {r.label: count_parameters(create_model("ctn", **_reference(r))) for r in rows}
+    linear, conv3, conv3_bn, conv5, conv5_bn = counts.values()
+    # Depth-wise 3x3 -> 5x5 adds 16 weights per channel for Q, K and V in each of the 12 encoders; BN's scale and
+    # shift (2 per channel) replace the depth-wise conv's bias (1).
+    assert conv5 - conv3 == 12 * 3 * 768 * 16
+    assert conv3_bn - conv3 == conv5_bn - conv5 == 12 * 3 * 768
+    assert linear < conv3
+
+
+@pytest.mark.skipif(not TABLES_MD.exists(), reason="needs ../shared/TABLES.md")
+def test_paper_values_match_tables_md():
+    text = TABLES_MD.read_text()
+    section = text[text.index("## CTN") : text.index("## EPAM-Net")]
+    printed = {float(v) for v in re.findall(r"\d+(?:\.\d+)?", section)}
+    for name in SWEEPS:
+        for row in load_sweep(name).SPEC.table.rows:
+            for value in (*row.paper.values(), *row.paper_complexity.values()):
+                assert value in printed, (name, row.label, value)
+
+
+SLOW_SWEEPS = [pytest.param(name, marks=pytest.mark.slow) for name in SWEEPS]
+
+
+@pytest.mark.parametrize("name", SLOW_SWEEPS)
+def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
+    from tests.conftest import run_smoke
+
+    report, children, _ = run_smoke(name, tmp_path)
+    assert len(children) == ROWS[name] and all(r.info.status == "FINISHED" for r in children)
+    for row in load_sweep(name).SPEC.table.rows:  # every row measured once, on EPIC-KITCHENS' stand-in
+        mine = [r for r in children if matches(r.data.params, row.match)]
+        assert len(mine) == 1, row.label
+        params = mine[0].data.params
+        assert (params["data.dataset"], params["model.name"]) == ("synthetic", "ctn_epic")
+        for value in row.paper.values():
+            assert f"{value:g}" in report
+    for run in children:
+        metrics = run.data.metrics
+        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
+        assert 0.0 <= metrics["val_best_top1"] <= 100.0
+    assert "synthetic stand-in" in report
