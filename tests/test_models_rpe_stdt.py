@@ -223,3 +223,35 @@ def test_config_defaults_are_the_thesis_recipe_and_lists_become_tuples():
 
 def test_tiny_model_is_tiny():
     assert count_parameters(_tiny()) < 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("position_embedding", "expected", "thesis_millions"),
+    [("shared_rpe", 98_744_421, 97.06), ("unshared_rpe", 99_181_157, 97.26), ("absolute", 98_863_973, 100.7)],
+)
+def test_twelve_layer_spatial_reading_is_within_ten_percent_of_table_3_1(position_embedding, expected, thesis_millions):
+    # The full ViT-B (12 layers) as spatial encoder and a 512-wide temporal encoder (8 heads of 64): the reading of
+    # §3.4.2 that matches the thesis' reported totals (see the model docstring); the defaults keep L_(S) = 8.
+    model = _paper(position_embedding=position_embedding, spatial_depth=12, temporal_dim=512)
+    params = count_parameters(model)
+    assert params == expected
+    assert abs(params / (thesis_millions * 1e6) - 1) < 0.10
+    tables = {"shared_rpe": 4 * 8 * 64, "unshared_rpe": 4 * 8 * 8 * 64, "absolute": 0}[position_embedding]
+    temporal = 4 * (12 * 512 * 512 + 13 * 512) + tables  # four pre-norm layers at width 512, (8, 64) cluster tables
+    assert sum(p.numel() for p in model.temporal_blocks.parameters()) == temporal
+    assert model.temporal_proj.weight.shape == (512, D) and model.head.in_features == 512
+
+
+def test_temporal_dim_narrows_the_temporal_encoder_and_trains():
+    model = _tiny(temporal_dim=16, temporal_heads=2)
+    assert model.temporal_norm.normalized_shape == (16,) and model.spatial_norm.normalized_shape == (32,)
+    x = torch.randn(2, 3, 8, 32, 32)
+    logits = model(x)
+    assert logits.shape == (2, 5)
+    logits.sum().backward()
+    assert model.temporal_proj.weight.grad is not None and model.patch_embed.proj.weight.grad is not None
+    assert isinstance(_tiny().temporal_proj, torch.nn.Identity)  # 0: the spatial width, no projection
+    with pytest.raises(ValueError, match="model.temporal_dim = 16 must be divisible by model.temporal_heads = 3"):
+        RPESTDTConfig(temporal_dim=16, temporal_heads=3)
+    with pytest.raises(ValueError, match="model.temporal_dim must be an int >= 0"):
+        RPESTDTConfig(temporal_dim=-1)

@@ -46,7 +46,8 @@ Details the thesis leaves open (or states inconsistently), and the choice made h
   encoder has its own learned class token ("a learnable classification token ... gathers information from all
   the output tokens", §3.3), read after a final LayerNorm.
 * **Temporal width**: the temporal encoder has the spatial width (768) with 8 heads of 96 and MLP ratio 4; the
-  thesis says only "a lighter version ... 4 MHSA layers, each with 8 self-attention heads".
+  thesis says only "a lighter version ... 4 MHSA layers, each with 8 self-attention heads". ``temporal_dim``
+  narrows it (a Linear maps each h_t to that width), e.g. 512 = 8 heads of 64.
 * **Subsampling**: see ``actrec.layers.subsampling`` (stride 2 / keep half, kernel 2 for all uniform methods,
   σ of the softmax attention rows averaged over heads, class token never dropped). ``subsample_layers`` are
   0-based temporal-layer indices: the subsampling acts on that layer's output, Top-K ranking the rows of that
@@ -66,10 +67,16 @@ Parameters at paper size (101 classes, UCF-101; ``count_parameters``), against t
   with the 1D-conv subsampling instead: 88,116,837 (shared RPE).
 
 The gap is the thesis' own inconsistency: 8 + 4 ViT-B-width layers hold 12 × 7.09M = 85.05M whatever the position
-embedding (the relative tables add 3,200 parameters per spatial layer shared, 38,400 unshared); no reading of
-§3.4.2 reaches 97M (12 spatial + 4 temporal layers would be 114M), Top-K has no parameters although Table 3.5
-reports 6.2M fewer with it, and APE costs 0.16M here (197 + 17 learned positions), not the 3.6M of Table 3.1. The
-unshared - shared difference measured here (0.30M) is the order of the thesis' 0.20M.
+embedding (the relative tables add 3,200 parameters per spatial layer shared, 38,400 unshared); 12 spatial + 4
+temporal layers at width 768 would be 114M. Top-K has no parameters although Table 3.5 reports 6.2M fewer with it,
+and APE costs 0.16M here (197 + 17 learned positions), not the 3.6M of Table 3.1. The unshared - shared difference
+measured here (0.30M) is the order of the thesis' 0.20M.
+
+The one reading that fits both reported totals: the full 12-layer ViT-B as spatial encoder ("we follow the model
+weights of the ViT-Base approach") and a "lighter" temporal encoder of 4 layers at width 512 (8 heads of 64):
+``spatial_depth=12, temporal_dim=512`` has 98,744,421 parameters (+1.7% on 97.06M; unshared RPE 99,181,157, +2.0% on
+97.26M; APE 98,863,973, -1.8% on 100.7M) and 282.9 GFLOPs (+3.6% on 273).
+It contradicts §3.4.2's explicit L_(S) = 8, so the defaults keep the text; tests check both.
 
 GFLOPs at 16 × 224² (fvcore, ``count_gflops``): 189.4 (spatial-only scheme 189.1; APE without subsampling 188.6) vs
 the 273 of Table 3.3, whose 269 for ViT corresponds to the 12-layer ViT-B per frame (``vit_spatial``: 281.3); an
@@ -133,6 +140,7 @@ class RPESTDTConfig:
     spatial_heads: int = 12  # spatial attention heads (§3.4.2: 12)
     temporal_depth: int = 4  # temporal encoder layers L_(T) (§3.4.2: 4)
     temporal_heads: int = 8  # temporal attention heads (§3.4.2: 8)
+    temporal_dim: int = 0  # temporal encoder width; 0: the spatial width ``dim`` (a Linear maps d to it otherwise)
     mlp_ratio: float = 4.0  # MLP hidden width / token width (ViT-B: 4)
     attention_scheme: str = "decoupled"  # Table 3.3: "decoupled" (spatial + temporal) or "spatial" (time-averaged)
     position_embedding: str = "shared_rpe"  # Table 3.1: "shared_rpe", "unshared_rpe" or "absolute"
@@ -173,9 +181,15 @@ class RPESTDTConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"model.{name} must be an int >= 1, got {value!r}")
-        for name in ("spatial_heads", "temporal_heads"):
-            if self.dim % getattr(self, name) != 0:
-                raise ValueError(f"model.dim = {self.dim} must be divisible by model.{name} = {getattr(self, name)}")
+        if not _is_int(self.temporal_dim) or self.temporal_dim < 0:
+            raise ValueError(f"model.temporal_dim must be an int >= 0 (0: model.dim), got {self.temporal_dim!r}")
+        for name, width, width_name in (
+            ("spatial_heads", self.dim, "dim"),
+            ("temporal_heads", self.temporal_width, "temporal_dim" if self.temporal_dim else "dim"),
+        ):
+            heads = getattr(self, name)
+            if width % heads != 0:
+                raise ValueError(f"model.{width_name} = {width} must be divisible by model.{name} = {heads}")
         if self.image_size % self.patch_size != 0:
             raise ValueError(
                 f"model.image_size = {self.image_size} must be a multiple of model.patch_size = {self.patch_size}"
@@ -222,6 +236,11 @@ class RPESTDTConfig:
                 )
 
     @property
+    def temporal_width(self) -> int:
+        """Token width of the temporal encoder: ``temporal_dim``, or ``dim`` when it is 0."""
+        return self.temporal_dim or self.dim
+
+    @property
     def relative(self) -> bool:
         """Whether attention uses relative positions (shared or unshared RPE) rather than absolute ones."""
         return self.position_embedding != "absolute"
@@ -242,51 +261,54 @@ class RPESTDT(nn.Module):
         grid = config.image_size // config.patch_size
         self.patch_embed = PatchEmbedding2d(config.in_channels, dim, config.patch_size)
         self.spatial_cls = ClassToken(dim)
-        self.spatial_positions = self._absolute_positions((grid, grid))
+        self.spatial_positions = self._absolute_positions((grid, grid), dim)
         self.embed_drop = nn.Dropout(config.dropout)
         self.spatial_blocks = nn.ModuleList(
-            self._block(config.spatial_heads, axes=2) for _ in range(config.spatial_depth)
+            self._block(config.spatial_heads, axes=2, dim=dim) for _ in range(config.spatial_depth)
         )
         self.spatial_norm = nn.LayerNorm(dim)
         self.decoupled = config.attention_scheme == "decoupled"
         if self.decoupled:
-            self.temporal_cls = ClassToken(dim)
-            self.temporal_positions = self._absolute_positions((config.num_frames,))
+            width = config.temporal_width
+            # h_t of width d mapped to the temporal width when the temporal encoder is narrower (``temporal_dim``).
+            self.temporal_proj = nn.Linear(dim, width) if width != dim else nn.Identity()
+            self.temporal_cls = ClassToken(width)
+            self.temporal_positions = self._absolute_positions((config.num_frames,), width)
             self.temporal_blocks = nn.ModuleList(
-                self._block(config.temporal_heads, axes=1) for _ in range(config.temporal_depth)
+                self._block(config.temporal_heads, axes=1, dim=width) for _ in range(config.temporal_depth)
             )
             self.subsamplers = nn.ModuleDict()
             if config.subsampling != "none":
                 for layer in config.subsample_layers:
                     self.subsamplers[str(layer)] = TemporalSubsampling(
-                        config.subsampling, dim, keep=config.topk_keep, kernel_size=config.subsample_kernel
+                        config.subsampling, width, keep=config.topk_keep, kernel_size=config.subsample_kernel
                     )
-            self.temporal_norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, config.num_classes)
+            self.temporal_norm = nn.LayerNorm(width)
+        self.head = nn.Linear(config.temporal_width if self.decoupled else dim, config.num_classes)
         self.apply(init_vit_weights)
         self._spatial_index: dict[tuple[int, int, str], torch.Tensor] = {}
 
-    def _absolute_positions(self, grid: tuple[int, ...]) -> nn.Module | None:
+    def _absolute_positions(self, grid: tuple[int, ...], dim: int) -> nn.Module | None:
         if self.config.relative:
             return None
         if self.config.absolute_kind == "learned":
-            return LearnedPositions(grid, self.config.dim, prefix_tokens=1)
-        return SinusoidalPositions(self.config.dim)
+            return LearnedPositions(grid, dim, prefix_tokens=1)
+        return SinusoidalPositions(dim)
 
-    def _block(self, heads: int, *, axes: int) -> EncoderBlock:
+    def _block(self, heads: int, *, axes: int, dim: int) -> EncoderBlock:
         config = self.config
         if config.relative:
             clusters = num_clusters(config.rpe_y, axes=axes, distance=config.rpe_distance)
             attention: nn.Module = RelativePositionAttention(
-                config.dim,
+                dim,
                 heads,
                 clusters,
                 shared_heads=config.position_embedding == "shared_rpe",
                 dropout=config.dropout,
             )
         else:
-            attention = MultiheadSelfAttention(config.dim, heads, dropout=config.dropout)
-        return EncoderBlock(config.dim, attention, mlp_ratio=config.mlp_ratio, dropout=config.dropout)
+            attention = MultiheadSelfAttention(dim, heads, dropout=config.dropout)
+        return EncoderBlock(dim, attention, mlp_ratio=config.mlp_ratio, dropout=config.dropout)
 
     def _rpe_kwargs(self) -> dict[str, Any]:
         config = self.config
@@ -324,7 +346,7 @@ class RPESTDT(nn.Module):
         """Temporal encoder with subsampling: H ``(B, T, D)`` -> the temporal class token ``(B, D)`` (§3.3.4-3.3.5)."""
         batch, count, _ = frames.shape
         positions = repeat(torch.arange(count, device=frames.device, dtype=frames.dtype), "t -> b t", b=batch)
-        tokens = self.temporal_cls(frames)  # (B, 1 + T, D)
+        tokens = self.temporal_cls(self.temporal_proj(frames))  # (B, 1 + T, temporal width)
         if not self.config.relative:
             tokens = self.temporal_positions(tokens, (count,))
         tokens = self.embed_drop(tokens)
