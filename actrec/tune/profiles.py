@@ -299,30 +299,50 @@ def rpe_profiles(model: str = "rpe_stdt") -> dict[str, dict[str, Any]]:
 def rpe_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, ...], plot=None):
     """The ``SweepSpec`` of an RPE-STDT table (thesis chapter 3): ``rows`` on every ``datasets`` column, the
     ``rpe_profiles``, synthetic stand-ins for UCF-101 / HMDB-51 in the CPU profiles."""
-    from actrec.tune.spec import SweepSpec, TableSpec
-
-    columns, _ = dataset_columns(datasets, RPE_DATASETS)
-    spec = TableSpec(
+    return _thesis_sweep(
         sweep=sweep,
-        paper=RPE_PAPER,
-        paper_file=THESIS_FILE,
         table=table,
         title=title,
+        rows=rows,
+        datasets=datasets,
+        plot=plot,
+        paper=RPE_PAPER,
         paper_setting="RGB, UCF-101 split 1 / HMDB-51 split 1 / Diving48 V2, 16 frames at 224², ViT-B spatial "
         "encoder (8 layers, from ImageNet weights) + 4-layer temporal encoder, 100 epochs on 4×A100 (actrec's paper "
         "profile trains from scratch: no ImageNet weights)",
+        dataset_values=RPE_DATASETS,
+        stand_ins=RPE_STAND_INS,
+        profiles=rpe_profiles(),
+    )
+
+
+def _thesis_sweep(
+    *, sweep, table, title, rows, datasets, plot, paper, paper_setting, dataset_values, stand_ins, profiles
+):
+    """A thesis table with dataset columns: ``rows`` on every ``datasets`` column of ``dataset_values``, with
+    parameter and GFLOPs columns, and the columns' synthetic ``stand_ins`` (profile -> column -> values)."""
+    from actrec.tune.spec import SweepSpec, TableSpec
+
+    columns, _ = dataset_columns(datasets, dataset_values)
+    spec = TableSpec(
+        sweep=sweep,
+        paper=paper,
+        paper_file=THESIS_FILE,
+        table=table,
+        title=title,
+        paper_setting=paper_setting,
         rows=tuple(rows),
         columns=columns,
         plot=plot,
         complexity=("params_m", "gflops"),
     )
-    stand_ins = {name: {k: v for k, v in values.items() if k in datasets} for name, values in RPE_STAND_INS.items()}
+    used = {name: {k: v for k, v in values.items() if k in datasets} for name, values in stand_ins.items()}
     return SweepSpec(
         table=spec,
-        cells=derecouple_cells(rows, datasets, RPE_DATASETS),
+        cells=derecouple_cells(rows, datasets, dataset_values),
         axes={},
-        profiles=rpe_profiles(),
-        column_stand_ins={profile: values for profile, values in stand_ins.items() if values},
+        profiles=profiles,
+        column_stand_ins={profile: values for profile, values in used.items() if values},
     )
 
 
@@ -375,28 +395,19 @@ def ctn_profiles() -> dict[str, dict[str, Any]]:
 def ctn_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, ...] = ("EPIC-KITCHENS", "Diving48")):
     """The ``SweepSpec`` of a CTN table (thesis chapter 4): ``rows`` on every ``datasets`` column, the
     ``ctn_profiles``, synthetic stand-ins for EPIC-KITCHENS (as 2 verbs × 4 nouns) and Diving48 in the CPU
-    profiles. Reports show the paper-size parameters and GFLOPs of each row (rows' ``reference``)."""
-    from actrec.tune.spec import SweepSpec, TableSpec
-
-    columns, _ = dataset_columns(datasets, CTN_DATASETS)
-    spec = TableSpec(
+    profiles. Reports show the paper-size parameters of each row (rows' ``reference``) and the GFLOPs."""
+    return _thesis_sweep(
         sweep=sweep,
-        paper=CTN_PAPER,
-        paper_file=THESIS_FILE,
         table=table,
         title=title,
+        rows=rows,
+        datasets=datasets,
+        plot=None,
+        paper=CTN_PAPER,
         paper_setting="RGB, EPIC-KITCHENS-100 actions (verb + noun heads) / Diving48 V2, 8 frames at 224², CTN-B "
         "(12 encoders × 12 heads, dim 768) fine-tuned from ImageNet ViViT weights, SGD lr 0.005, 100 epochs on "
         "4×A100 (actrec's paper profile trains from scratch: no pre-trained weights)",
-        rows=tuple(rows),
-        columns=columns,
-        complexity=("params_m", "gflops"),
-    )
-    stand_ins = {name: {k: v for k, v in values.items() if k in datasets} for name, values in CTN_STAND_INS.items()}
-    return SweepSpec(
-        table=spec,
-        cells=derecouple_cells(rows, datasets, CTN_DATASETS),
-        axes={},
+        dataset_values=CTN_DATASETS,
+        stand_ins=CTN_STAND_INS,
         profiles=ctn_profiles(),
-        column_stand_ins={profile: values for profile, values in stand_ins.items() if values},
     )
