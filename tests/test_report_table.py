@@ -19,7 +19,7 @@ from actrec.report.table import (
     row_normalised,
     write_report,
 )
-from actrec.tune.spec import Column, PlotSpec, Row, TableSpec
+from actrec.tune.spec import Column, PlotSpec, Row, TableSpec, matches
 
 REFERENCE = {"model.name": "mfst_base", "model.num_classes": 60}
 CONFUSION = {"matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 3]], "class_names": ["wave", "clap", "jump"]}
@@ -244,3 +244,18 @@ def test_missing_table_spec_is_a_clear_error(tmp_path):
 def test_unknown_sweep_is_a_clear_error(store):
     with pytest.raises(SystemExit, match="run the sweep first"):
         load_sweep(store, "nope")
+
+
+def test_tuple_valued_rows_match_after_the_spec_round_trips_through_json():
+    # A row keyed by a tuple knob (CTN's v2t_kernel) reads back from table_spec.json as a list; MLflow holds the
+    # trial's value as the tuple's text. Both must still meet, and a different tuple must not.
+    row = Row(label="7³", match={"model.v2t_kernel": (7, 7, 7)}, paper={"X": 1.0})
+    spec = TableSpec(
+        sweep="s", paper="p", paper_file="f", table="T", title="t", paper_setting="x", rows=(row,),
+        columns=(Column(label="X", match={}),),
+    )
+    back = TableSpec.from_json(spec.to_json()).rows[0].match
+    assert matches({"model.v2t_kernel": "(7, 7, 7)"}, back)
+    assert matches({"model.v2t_kernel": (7, 7, 7)}, row.match)
+    assert not matches({"model.v2t_kernel": "(5, 5, 5)"}, back)
+    assert not matches({"model.v2t_kernel": "(7, 7)"}, back)

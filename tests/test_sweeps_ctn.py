@@ -163,6 +163,8 @@ def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
         assert (params["data.dataset"], params["model.name"]) == ("synthetic", "ctn_epic")
         for value in row.paper.values():
             assert f"{value:g}" in report
+        line = next(line for line in report.splitlines() if line.startswith(f"| {row.label} |"))
+        assert line.split(" | ")[1] != "—", f"row {row.label!r} shows no measurement: {line}"
     for run in children:
         metrics = run.data.metrics
         assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0

@@ -218,8 +218,15 @@ def _describe(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
+def _text(value: Any) -> str:
+    # Sequences compare as the tuple text MLflow params hold ("(7, 7, 7)"), also when a spec read back from JSON
+    # turned the tuple into a list.
+    return str(tuple(value)) if isinstance(value, list | tuple) else str(value)
+
+
 def matches(config: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
-    """Whether a trial's dotted config has every value of ``match`` (floats compared to 1e-9)."""
+    """Whether a trial's dotted config has every value of ``match`` (floats compared to 1e-9; lists and tuples
+    alike)."""
     for key, want in match.items():
         have = config.get(key)
         if isinstance(want, float) or isinstance(have, float):
@@ -228,6 +235,6 @@ def matches(config: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
                     return False
             except (TypeError, ValueError):
                 return False
-        elif str(have) != str(want):
+        elif _text(have) != _text(want):
             return False
     return True
