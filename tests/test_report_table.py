@@ -251,7 +251,13 @@ def test_tuple_valued_rows_match_after_the_spec_round_trips_through_json():
     # trial's value as the tuple's text. Both must still meet, and a different tuple must not.
     row = Row(label="7³", match={"model.v2t_kernel": (7, 7, 7)}, paper={"X": 1.0})
     spec = TableSpec(
-        sweep="s", paper="p", paper_file="f", table="T", title="t", paper_setting="x", rows=(row,),
+        sweep="s",
+        paper="p",
+        paper_file="f",
+        table="T",
+        title="t",
+        paper_setting="x",
+        rows=(row,),
         columns=(Column(label="X", match={}),),
     )
     back = TableSpec.from_json(spec.to_json()).rows[0].match
