@@ -53,6 +53,10 @@ Details the thesis leaves open (or states inconsistently), and the choice made h
   0-based temporal-layer indices: the subsampling acts on that layer's output, Top-K ranking the rows of that
   layer's attention (applied before the token-wise MLP, which is the same). Table 3.4's "[Layer 1, 3]" (best,
   the default) vs "[Layer 0, 2]" ("subsampling at the beginning of the temporal encoder ... drops performance").
+* **Initialisation from ViT-B** (§3.4.2 "we follow the model weights of the ViT-Base approach"): ``spatial_init``
+  names a ViT checkpoint file (timm naming or an actrec ``vit_spatial`` / ``rpe_stdt`` checkpoint) whose patch
+  projection, class token, first ``spatial_depth`` blocks, final LayerNorm and (APE) positions start the spatial
+  encoder; the relative tables and the temporal encoder start fresh (``actrec.models.spatial_init``).
 * **Head**: "MLP head" on the class token: one Linear (ViT fine-tuning head), after the final LayerNorm.
 * **Norms / blocks**: pre-norm ViT blocks (``actrec.layers.vit.EncoderBlock``), GELU MLP, qkv bias, no dropout by
   default; initialisation as ViT (truncated normal 0.02), relative tables truncated normal 0.02.
@@ -111,6 +115,7 @@ from actrec.layers.vit import (
     init_vit_weights,
 )
 from actrec.models.registry import register_model
+from actrec.models.spatial_init import load_spatial_encoder
 
 POSITION_EMBEDDINGS = ("shared_rpe", "unshared_rpe", "absolute")  # Table 3.1
 ABSOLUTE_KINDS = ("learned", "sinusoidal")
@@ -154,6 +159,7 @@ class RPESTDTConfig:
     subsample_kernel: int = 2  # window of the pooling / 1D conv subsampling (stride 2; §3.3.5: kernel 2)
     topk_keep: int | float = 0.5  # Top-K frames kept per subsampling: int count or fraction in (0, 1] (half)
     dropout: float = 0.0  # dropout on the token embeddings, attention weights and MLPs
+    spatial_init: str = ""  # ViT checkpoint file starting the spatial encoder (§3.4.2 "ViT-Base"); "" from scratch
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from a CLI or Ray param_space) but store tuples so the config stays hashable.
@@ -225,6 +231,8 @@ class RPESTDTConfig:
             raise ValueError(f"model.topk_keep must be an int >= 1 or a float in (0, 1], got {keep!r}")
         if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.spatial_init, str):
+            raise ValueError(f"model.spatial_init must be a file path or '', got {self.spatial_init!r}")
         if self.attention_scheme == "decoupled" and self.subsampling in ("max_pool", "avg_pool", "conv"):
             frames, padding = self.num_frames, (self.subsample_kernel - 1) // 2
             for _ in layers:
@@ -286,6 +294,8 @@ class RPESTDT(nn.Module):
             self.temporal_norm = nn.LayerNorm(width)
         self.head = nn.Linear(config.temporal_width if self.decoupled else dim, config.num_classes)
         self.apply(init_vit_weights)
+        if config.spatial_init:
+            load_spatial_encoder(self, config.spatial_init, "rpe_stdt")
         self._spatial_index: dict[tuple[int, int, str], torch.Tensor] = {}
 
     def _absolute_positions(self, grid: tuple[int, ...], dim: int) -> nn.Module | None:

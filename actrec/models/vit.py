@@ -57,6 +57,7 @@ from actrec.layers.vit import (
     init_vit_weights,
 )
 from actrec.models.registry import register_model
+from actrec.models.spatial_init import load_spatial_encoder
 
 POSITION_KINDS = ("learned", "sinusoidal")
 
@@ -121,9 +122,12 @@ class ViTSpatialConfig:
     positional_embedding: bool = True  # add absolute positions to the tokens of each frame
     position_kind: str = "learned"  # "learned" (ViT) or "sinusoidal" (Eq. (3.1) text)
     dropout: float = 0.0  # dropout on embeddings, attention weights and MLPs
+    spatial_init: str = ""  # ViT checkpoint file starting the encoder (actrec.models.spatial_init); "" from scratch
 
     def __post_init__(self) -> None:
         _validate_common(self, ("num_classes", "in_channels", "image_size", "patch_size", "dim", "depth", "heads"))
+        if not isinstance(self.spatial_init, str):
+            raise ValueError(f"model.spatial_init must be a file path or '', got {self.spatial_init!r}")
         if self.image_size % self.patch_size != 0:
             raise ValueError(
                 f"model.image_size = {self.image_size} must be a multiple of model.patch_size = {self.patch_size}"
@@ -150,6 +154,8 @@ class ViTSpatial(nn.Module):
         self.norm = nn.LayerNorm(config.dim)
         self.head = nn.Linear(config.dim, config.num_classes)
         self.apply(init_vit_weights)
+        if config.spatial_init:
+            load_spatial_encoder(self, config.spatial_init, "vit_spatial")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:

@@ -279,11 +279,14 @@ def rpe_profiles(model: str = "rpe_stdt") -> dict[str, dict[str, Any]]:
     (tiny ViViT: 53-66% after 30 epochs in-process). Local: 4×4 patches on the 32² crops, so a frame has an 8×8
     grid and the cluster count y matters (Fig. 3.4), 30 epochs of batch 8 (``CPU_TRANSFORMER_LOCAL``).
 
-    Known limitation: the tiny RPE-STDT itself stays at chance on the synthetic set with this recipe (in-process,
-    30 epochs; also at lr 1e-3 / 1e-2, width 64, 4 spatial layers, 8×8 patches, absolute positions, no
-    subsampling). At this size its per-frame class tokens vary 8× less over time than across clips at
-    initialisation (the actor is small in a 32² frame), so the temporal encoder sees little of the motion the
-    synthetic classes differ by; the spatial-only scheme, ViViT and CTN learn.
+    Known limitation: the tiny frame-wise models (RPE-STDT in every variant, its spatial-only scheme) stay at chance
+    on the synthetic set with this recipe (in-process, 30-150 epochs; also at lr 1e-4 to 1e-2, width 64, 4 spatial
+    or 1 temporal layer, absolute positions, no subsampling). The synthetic classes differ only by motion, in
+    time-reversed pairs; near-uniform attention at initialisation pools a clip to about the time average of its frame
+    features, which carries almost no class signal, so there is no first-order gradient towards the order-aware
+    attention they need. The spatial encoder itself learns the actor's position (a linear head on the concatenated
+    frame tokens separates move left / right in 8 epochs); ViViT and CTN learn because tubelets and the Conv3d stem
+    see motion in their first layer.
     """
     cpu = {"model.name": model, "model.size": "tiny", "data.modality": "rgb", "optim.name": "adamw", "optim.lr": 3e-3}
     return {
