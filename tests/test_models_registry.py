@@ -16,6 +16,7 @@ from actrec.models import (
 )
 from actrec.models.ctn import CTN, CTNConfig, CTNVerbNoun, CTNVerbNounConfig
 from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
+from actrec.models.epam import EPAMX3D, EPAMX3DConfig
 from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
 from actrec.models.rpe_stdt import RPESTDT, RPESTDTConfig
 from actrec.models.vit import ViTSpatial, ViTSpatialConfig, ViViT, ViViTConfig
@@ -32,6 +33,7 @@ EXPECTED = {
     ViViTConfig: (ViViT, (), ()),
     CTNConfig: (CTN, (), ()),
     CTNVerbNounConfig: (CTNVerbNoun, None, ("training_loss", "class_scores")),
+    EPAMX3DConfig: (EPAMX3D, (), ()),
 }
 PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
 

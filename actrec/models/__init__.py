@@ -1,10 +1,10 @@
 """Paper models, one file per paper, registered by name (see ``actrec.models.registry``).
 
-Importing a paper's model module (``mfst``, ``derecouple``, ``rpe_stdt``, ``vit``, ``ctn`` below) registers its
-variants, so ``import actrec.models`` is enough for ``list_models()`` / ``create_model(name)`` to see them.
+Importing a paper's model module (``mfst``, ``derecouple``, ``rpe_stdt``, ``vit``, ``ctn``, ``epam`` below) registers
+its variants, so ``import actrec.models`` is enough for ``list_models()`` / ``create_model(name)`` to see them.
 """
 
-from actrec.models import ctn, derecouple, mfst, rpe_stdt, vit
+from actrec.models import ctn, derecouple, epam, mfst, rpe_stdt, vit
 from actrec.models.registry import (
     UnknownModelError,
     build_model,
@@ -21,6 +21,7 @@ __all__ = [
     "create_model",
     "ctn",
     "derecouple",
+    "epam",
     "list_models",
     "mfst",
     "model_config",
