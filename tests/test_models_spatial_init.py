@@ -67,6 +67,13 @@ def test_actrec_checkpoints_load_both_ways_and_relative_tables_stay_fresh(tmp_pa
     torch.testing.assert_close(vit.norm.bias, rpe.spatial_norm.bias)
     assert not torch.allclose(vit.positions.positions, torch.zeros_like(vit.positions.positions))  # kept its own
 
+    trial = tmp_path / "checkpoint_000003"  # a trial's checkpoint directory: best.pt is read
+    trial.mkdir()
+    torch.save({"model": rpe.state_dict()}, trial / "best.pt")
+    torch.save({"model": _vit().state_dict()}, trial / "state.pt")  # other weights: must not be read
+    from_dir = _vit(spatial_init=str(trial))
+    torch.testing.assert_close(from_dir.blocks[0].attn.qkv.weight, rpe.spatial_blocks[0].attn.qkv.weight)
+
     back = tmp_path / "vit.pt"
     torch.save({"model": vit.state_dict()}, back)
     again = _rpe(spatial_init=str(back))
@@ -104,8 +111,10 @@ def test_positions_are_resampled_to_the_models_patch_grid(tmp_path):
 
 
 def test_bad_files_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.spatial_init: no such file"):
+    with pytest.raises(ValueError, match=r"model.spatial_init: no checkpoint at .*missing.pth"):
         _rpe(spatial_init=str(tmp_path / "missing.pth"))
+    with pytest.raises(ValueError, match=r"model.spatial_init: checkpoint directory .* holds none of best.pt"):
+        _rpe(spatial_init=str(tmp_path))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read .*garbage.pth"):

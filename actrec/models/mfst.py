@@ -58,7 +58,6 @@ Details the paper leaves open, and the choice made here:
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,13 +70,12 @@ from torch import nn
 from actrec.layers.cdc import CDCConv3d
 from actrec.layers.inception import SpaceCentricInception3d
 from actrec.layers.transformer import Transformer, sinusoidal_positions
+from actrec.models.checkpoints import read_checkpoint
 from actrec.models.registry import register_model
 
 STEMS = ("vanilla", "CDC-ST", "CDC-T")
 TEMPORAL_BLOCKS = ("WMS-Trans", "V-Trans")
 RGBD_STREAMS = ("rgb", "depth")  # order of the two-stream input channels (3 + 3) and of its (B, 2, K) logits
-# Files of a checkpoint directory a stream is loaded from, in order of preference (written by actrec.train.loop).
-STREAM_CHECKPOINT_FILES = ("best.pt", "state.pt")
 
 
 def _is_int(value: object) -> bool:
@@ -441,36 +439,13 @@ class TwoStreamMFSTConfig(MFSTConfig):
         return MFSTConfig(**shared)
 
 
-def resolve_stream_checkpoint(path: str, *, field: str) -> Path:
-    """The file a stream checkpoint ``path`` names: ``<dir>/best.pt`` (preferred) or ``<dir>/state.pt``, or the file.
-
-    ``field`` (e.g. ``"model.rgb_checkpoint"``) is named in the ValueError raised when there is none.
-    """
-    location = Path(path).expanduser()
-    if location.is_dir():
-        for name in STREAM_CHECKPOINT_FILES:
-            if (location / name).is_file():
-                return location / name
-        raise ValueError(f"{field}: checkpoint directory {location} holds none of {', '.join(STREAM_CHECKPOINT_FILES)}")
-    if location.is_file():
-        return location
-    raise ValueError(
-        f"{field}: no checkpoint at {location} (expected a directory holding "
-        f"{' or '.join(STREAM_CHECKPOINT_FILES)}, or a .pt file)"
-    )
-
-
 def load_stream_checkpoint(stream: MFST, path: str, *, field: str) -> Path:
     """Load the ``"model"`` entry (a single-modality MFST state_dict) of checkpoint ``path`` into ``stream``.
 
     Returns the file read. Raises ValueError naming ``field`` and the file when it is missing, unreadable, has no
     ``"model"`` entry, or does not fit the stream (other widths, stages, classes or switches).
     """
-    file = resolve_stream_checkpoint(path, field=field)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        raise ValueError(f"{field}: cannot read checkpoint {file}: {error}"[:800]) from error
+    file, state = read_checkpoint(path, field=field)
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise ValueError(f"{field}: checkpoint {file} has no 'model' state_dict entry")
     try:

@@ -8,7 +8,8 @@ has them passes the file. Accepted files (``torch.load`` with ``weights_only=Tru
 * a ViT in timm's naming (``patch_embed.proj.*``, ``cls_token``, ``pos_embed``, ``blocks.<i>.norm1 / attn.qkv /
   attn.proj / norm2 / mlp.fc1 / mlp.fc2``, ``norm.*``), e.g. ViT-B/16 from ImageNet saved with ``torch.save``
   (``safetensors`` files: ``torch.save(safetensors.torch.load_file(path), "vit.pth")`` first);
-* an actrec trial checkpoint (``state.pt`` / ``best.pt``) of ``vit_spatial`` or ``rpe_stdt``.
+* an actrec trial checkpoint of ``vit_spatial`` or ``rpe_stdt``: the ``best.pt`` / ``state.pt`` file, or the trial's
+  checkpoint directory (``actrec.models.checkpoints``: ``best.pt`` preferred).
 
 What is loaded: the patch projection, the class token, blocks 0..L-1 of the checkpoint into the encoder's L blocks
 (ViT-B's first 8 of 12 for §3.4.2's L_(S) = 8; blocks the checkpoint lacks keep their initialisation), the final
@@ -21,7 +22,6 @@ width, patch size or channel count) is a ``ValueError`` naming the file and the 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 
@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from actrec.layers.vit import LearnedPositions
+from actrec.models.checkpoints import read_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +113,13 @@ def canonical_vit_state(state: Mapping[str, torch.Tensor], path: str = "<state>"
 
 
 def load_spatial_encoder(model: nn.Module, path: str, layout: str) -> dict[str, int]:
-    """Copy a ViT checkpoint's per-frame encoder into ``model`` (``ENCODER_LAYOUTS[layout]``) in place.
+    """Copy a ViT checkpoint's per-frame encoder (file or checkpoint directory ``path``) into ``model``
+    (``ENCODER_LAYOUTS[layout]``) in place.
 
     Returns counts: ``tensors`` copied, ``blocks`` loaded, ``blocks_kept`` (the model's blocks the checkpoint lacks).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model.spatial_init: no such file {path!r}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling / zip errors: name the file
-        raise ValueError(f"model.spatial_init: cannot read {path}: {err}") from err
+    file, raw = read_checkpoint(path, field="model.spatial_init")
+    path = str(file)
     source = canonical_vit_state(_unwrap(raw, path), path)
     target = ENCODER_LAYOUTS[layout]
     params = dict(model.named_parameters())
