@@ -56,16 +56,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from einops import einsum
 from torch import nn
 
 from actrec.layers.pose_attention import CBAMSpatialTemporalAttention, NestingSpatialTemporalAttention
 from actrec.models.epam import EPAMX3D, EPAMX3DConfig
 from actrec.models.registry import list_models, model_config
+from actrec.models.two_stream import FUSIONS, fuse_stream_scores, stream_weights, summed_stream_loss
 
 ATTENTIONS = ("nesting", "cbam", "none")  # §3.3 nesting STA, §4.3 CBAM-style STA, Table 5 plain score fusion
-FUSIONS = ("logits", "softmax")  # score fusion: softmax of weighted logits, or weighted mean of softmaxes
 STREAMS = ("rgb", "pose")  # order of the stream axis of the output (B, 2, K)
 Overrides = Mapping[str, Any] | tuple[tuple[str, Any], ...]
 PAPER_PARAMETERS = 3.76e6  # Table 4, "RGB-X3D + Pose-X3D", NTU RGB+D 120
@@ -223,18 +221,12 @@ class EPAMNet(nn.Module):
 
     def stream_weights(self, *, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Score-fusion weights ``(rgb_weight, 1 - rgb_weight)`` of the streams, shape (2,)."""
-        weight = float(self.config.rgb_weight)
-        return torch.tensor([weight, 1.0 - weight], device=device, dtype=dtype)
+        return stream_weights(self.config.rgb_weight, device=device, dtype=dtype)
 
     def fuse_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
         """Score fusion (§3 step 3): stream logits ``(B, 2, K)`` -> class probabilities ``(B, K)``; ``"logits"``:
         softmax of the weighted sum of the logits, ``"softmax"``: weighted sum of the streams' softmaxes."""
-        if stream_logits.ndim != 3 or stream_logits.shape[1] != len(STREAMS):
-            raise ValueError(f"fuse_scores expects stream logits (B, 2, K), got {tuple(stream_logits.shape)}")
-        weights = self.stream_weights(device=stream_logits.device, dtype=stream_logits.dtype)
-        if self.config.fusion == "logits":
-            return F.softmax(einsum(stream_logits, weights, "b s k, s -> b k"), dim=-1)
-        return einsum(F.softmax(stream_logits, dim=-1), weights, "b s k, s -> b k")
+        return fuse_stream_scores(stream_logits, self.config.rgb_weight, self.config.fusion)
 
     def class_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
         """Training-loop protocol: the class probabilities are the fused scores (``fuse_scores``)."""
@@ -245,5 +237,4 @@ class EPAMNet(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training-loop protocol, Eq. (5): ``CE_rgb + CE_pose`` against ``target`` (class indices or (B, K) soft
         targets), each the batch mean; terms ``ce_rgb``, ``ce_pose``."""
-        terms = {f"ce_{name}": F.cross_entropy(stream_logits[:, i], target) for i, name in enumerate(STREAMS)}
-        return torch.stack(list(terms.values())).sum(), {k: v.detach() for k, v in terms.items()}
+        return summed_stream_loss(stream_logits, target, STREAMS)

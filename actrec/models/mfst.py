@@ -64,7 +64,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from einops import einsum, rearrange, reduce, repeat
+from einops import rearrange, reduce, repeat
 from torch import nn
 
 from actrec.layers.cdc import CDCConv3d
@@ -72,6 +72,7 @@ from actrec.layers.inception import SpaceCentricInception3d
 from actrec.layers.transformer import Transformer, sinusoidal_positions
 from actrec.models.checkpoints import read_checkpoint
 from actrec.models.registry import register_model
+from actrec.models.two_stream import fuse_stream_scores, stream_weights, summed_stream_loss
 
 STEMS = ("vanilla", "CDC-ST", "CDC-T")
 TEMPORAL_BLOCKS = ("WMS-Trans", "V-Trans")
@@ -488,16 +489,11 @@ class TwoStreamMFST(nn.Module):
 
     def stream_weights(self, *, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Late-fusion weights ``(rgb_weight, 1 - rgb_weight)`` of the streams, shape (2,)."""
-        weight = float(self.config.rgb_weight)
-        return torch.tensor([weight, 1.0 - weight], device=device, dtype=dtype)
+        return stream_weights(self.config.rgb_weight, device=device, dtype=dtype)
 
     def fuse_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
         """Late score fusion: stream logits ``(B, 2, K)`` -> weighted mean of the streams' softmaxes ``(B, K)``."""
-        if stream_logits.ndim != 3 or stream_logits.shape[1] != len(RGBD_STREAMS):
-            raise ValueError(f"fuse_scores expects stream logits (B, 2, K), got {tuple(stream_logits.shape)}")
-        probs = F.softmax(stream_logits, dim=-1)
-        weights = self.stream_weights(device=probs.device, dtype=probs.dtype)
-        return einsum(probs, weights, "b s k, s -> b k")
+        return fuse_stream_scores(stream_logits, self.config.rgb_weight, "softmax")
 
     def class_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
         """Training-loop protocol: the class probabilities are the late-fused scores (``fuse_scores``)."""
@@ -508,8 +504,7 @@ class TwoStreamMFST(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training-loop protocol, joint training: the sum of each stream's cross-entropy against ``target`` (class
         indices or (B, K) soft targets), so the streams learn as they would apart; terms ``ce_rgb``, ``ce_depth``."""
-        terms = {f"ce_{name}": F.cross_entropy(stream_logits[:, i], target) for i, name in enumerate(RGBD_STREAMS)}
-        return torch.stack(list(terms.values())).sum(), {k: v.detach() for k, v in terms.items()}
+        return summed_stream_loss(stream_logits, target, RGBD_STREAMS)
 
 
 _TINY = {"stem_channels": (8, 16), "dims": (16, 24, 32, 32, 40), "spatial_layers": 1, "layers": 1, "heads": 2}
