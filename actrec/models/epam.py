@@ -69,7 +69,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from actrec.layers.x3d import INNER_ACTIVATIONS, X3DBackbone, X3DHead, init_x3d_weights
+from actrec.layers.x3d import INNER_ACTIVATIONS, X3D_M, X3DBackbone, X3DHead, init_x3d_weights
 from actrec.models.registry import register_model
 
 PAPER_PARAMETERS = {"epam_rgb_x3d": 3.22e6, "epam_pose_x3d": 543.76e3}  # Table 4 (RGB: 120 classes; pose: 60)
@@ -96,12 +96,14 @@ class EPAMX3DConfig:
     in_channels: int = 3  # input channels: 3 (RGB) or K = 17 joint heatmaps (pose, §3.2)
     num_frames: int = 16  # frames of the paper clip (RGB 16, pose 48); not enforced
     image_size: int = 224  # crop size of the paper clip (RGB 224, pose 56); not enforced
-    stem_width: int = 24  # conv1 channels (Tables 1-2: 24)
+    stem_width: int = X3D_M.stem_width  # conv1 channels (Tables 1-2: 24)
     stem_spatial_stride: int = 2  # conv1 spatial stride (X3D 2; Pose-X3D 1, §3.2)
     stem_temporal_kernel: int = 5  # depth-wise temporal kernel of conv1 (X3D's 5; Tables 1-2 print 3); odd
-    stage_widths: tuple[int, ...] = (24, 48, 96, 192)  # output channels of res2, res3, … (Table 1; Table 2: 24, 48, 96)
-    stage_depths: tuple[int, ...] = (3, 5, 11, 7)  # blocks per stage (Table 1; Table 2: 5, 11, 7)
-    bottleneck_factor: float = 2.25  # γ_b: inner width / stage width, also conv5 / last width (54 = 2.25 · 24)
+    stage_widths: tuple[int, ...] = (
+        X3D_M.stage_widths
+    )  # res2… widths (Table 1: 24, 48, 96, 192; Table 2: 24, 48, 96)
+    stage_depths: tuple[int, ...] = X3D_M.stage_depths  # blocks per stage (Table 1: 3, 5, 11, 7; Table 2: 5, 11, 7)
+    bottleneck_factor: float = X3D_M.bottleneck_factor  # γ_b: inner / stage width, also conv5 / last width (2.25)
     se_ratio: float = 1 / 16  # SE reduced width / inner width on every other block (X3D); 0 = no SE (Pose-X3D)
     inner_activation: str = "swish"  # after each depth-wise conv: "swish" (X3D), "relu" or "none" (Pose-X3D)
     head_channels: int = 2048  # width of the head's fc1 (X3D: 2048); 0 = GAP → fc only (Pose-X3D, Table 2)
