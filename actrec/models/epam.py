@@ -99,9 +99,7 @@ class EPAMX3DConfig:
     stem_width: int = X3D_M.stem_width  # conv1 channels (Tables 1-2: 24)
     stem_spatial_stride: int = 2  # conv1 spatial stride (X3D 2; Pose-X3D 1, §3.2)
     stem_temporal_kernel: int = 5  # depth-wise temporal kernel of conv1 (X3D's 5; Tables 1-2 print 3); odd
-    stage_widths: tuple[int, ...] = (
-        X3D_M.stage_widths
-    )  # res2… widths (Table 1: 24, 48, 96, 192; Table 2: 24, 48, 96)
+    stage_widths: tuple[int, ...] = X3D_M.stage_widths  # res2… widths (Table 1: 24, 48, 96, 192; Table 2: 24, 48, 96)
     stage_depths: tuple[int, ...] = X3D_M.stage_depths  # blocks per stage (Table 1: 3, 5, 11, 7; Table 2: 5, 11, 7)
     bottleneck_factor: float = X3D_M.bottleneck_factor  # γ_b: inner / stage width, also conv5 / last width (2.25)
     se_ratio: float = 1 / 16  # SE reduced width / inner width on every other block (X3D); 0 = no SE (Pose-X3D)
