@@ -7,6 +7,7 @@
     actrec report --all [--tracking-uri URI] [--out reports]      every sweep's report + reports/index.html
     actrec models                                                list registered models and their sizes
     actrec config [key=value ...]                                print a resolved experiment config
+    actrec pretrain-frames [--out FILE] [--epochs 20] key=value ... label-free per-frame ViT pretraining
 
 Sweeps are scripts: ``python sweeps/<table>.py --help``.
 """
@@ -14,6 +15,7 @@ Sweeps are scripts: ``python sweeps/<table>.py --help``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -120,6 +122,20 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain_frames(args: argparse.Namespace) -> int:
+    from actrec.config import from_flat, parse_overrides
+    from actrec.train.frame_pretrain import FramePretrainConfig, pretrain_frames, pretrained_path
+
+    cfg = from_flat(parse_overrides(args.overrides))
+    pretrain = FramePretrainConfig(
+        epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size, seed=args.seed
+    )
+    out = args.out or pretrained_path(args.storage_path, cfg, pretrain)
+    path = pretrain_frames(cfg, out, pretrain)
+    print(f"start a run from it with model.spatial_init={path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="actrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -183,6 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list registered models with parameter counts")
     models.set_defaults(func=_models)
+
+    pretrain = sub.add_parser(
+        "pretrain-frames",
+        help="pretrain a frame-wise ViT encoder (rpe_stdt, vit_spatial) by regressing each frame's pose joints",
+        description="Label-free stand-in for the thesis' ImageNet ViT-B start (actrec.train.frame_pretrain): the "
+        "model's per-frame encoder, with learned absolute positions, learns to regress every frame's joints of the "
+        "training split; the file it writes is a model.spatial_init checkpoint. Sweeps do this themselves for "
+        "model.spatial_init=pose_pretrain.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pretrain.add_argument("overrides", nargs="*", help="dotted config: model.name=rpe_stdt model.size=tiny data.* ...")
+    pretrain.add_argument("--out", default=None, help="checkpoint file (default: the sweeps' cache in --storage-path)")
+    pretrain.add_argument("--storage-path", default=os.environ.get("ACTREC_STORAGE", "~/actrec_runs"))
+    pretrain.add_argument("--epochs", type=int, default=20)
+    pretrain.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine decay")
+    pretrain.add_argument("--weight-decay", type=float, default=0.05)
+    pretrain.add_argument("--batch-size", type=int, default=32, help="frames per step")
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.set_defaults(func=_pretrain_frames)
 
     config = sub.add_parser("config", help="print the resolved dotted config for overrides")
     config.add_argument("overrides", nargs="*", help="e.g. model.name=mfst_large model.theta=0.8")

@@ -2,6 +2,7 @@
 profiles, and (slow) each sweep's smoke profile end to end on an embedded Ray."""
 
 import argparse
+import os
 import pathlib
 import re
 
@@ -84,7 +85,7 @@ def test_paper_profile_is_the_thesis_recipe_on_its_datasets(name):
 
 @pytest.mark.parametrize("name", SWEEPS)
 @pytest.mark.parametrize("profile", ["smoke", "local"])
-def test_cpu_profiles_train_the_tiny_model_from_scratch_on_synthetic_stand_ins(name, profile):
+def test_cpu_profiles_train_the_tiny_model_pose_pretrained_on_synthetic_stand_ins(name, profile):
     resolved = _resolved(name, profile)
     spec = _spec(name, _args(name, profile)).for_profile(profile)
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
@@ -92,6 +93,7 @@ def test_cpu_profiles_train_the_tiny_model_from_scratch_on_synthetic_stand_ins(n
         model = config["model.name"]
         assert config["model.dim"] == tiny_overrides(model)["dim"] != model_config(model).dim
         assert config["optim.name"] == "adamw" and not config["train.use_gpu"]
+        assert config["model.spatial_init"] == ("pose_pretrain:1" if profile == "smoke" else "pose_pretrain")
         assert sum(matches(config, row.match) for row in spec.table.rows) == 1
         assert sum(matches(config, column.match) for column in spec.table.columns) == 1
     measured = [c for c in spec.table.columns if c.match.get("data.dataset") == "synthetic"]
@@ -150,7 +152,9 @@ def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
         assert mine[0].data.params["data.dataset"] == "synthetic"
         for value in row.paper.values():
             assert f"{value:g}" in report or str(value) in report
-    for run in children:
+    for run in children:  # every trial's spatial encoder started from the driver's pose pretraining
+        init = run.data.params["model.spatial_init"]
+        assert init.startswith(str(tmp_path / "runs" / "pretrain")) and os.path.isfile(init)
         metrics = run.data.metrics
         assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
         assert 0.0 <= metrics["val_best_top1"] <= 100.0

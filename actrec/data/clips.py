@@ -132,6 +132,56 @@ def load_views(
         raise ValueError("training needs an rng")
     clips = 1 if training else cfg.test_clips
     width, height = decoded_size(frame_size, cfg.resize)
+    choose = _chooser(cfg, training=training, rng=rng, clips=clips)
+    if member.endswith(".mp4"):
+        frames = read_clip(data, choose, width=width, height=height)  # (clips*T, h, w, 3) uint8
+        if modality == "depth":
+            frames = frames[..., :1].astype(np.float32) / 255.0  # grey depth video: R = G = B
+    elif member.endswith(".tar"):
+        frames = _read_depth16(data, choose, width=width, height=height)
+        frames = depth_to_unit(frames, near=cfg.depth_near_mm, far=cfg.depth_far_mm)[..., None]
+    elif member.endswith(".npy"):
+        frames = _read_pose(data, choose, scale=(width / int(frame_size[1]), height / int(frame_size[0])))
+    else:
+        raise ValueError(f"unknown member type {member!r}")
+
+    views = []
+    for clip_frames in np.split(frames, clips):
+        for geometry in _geometries(height, width, cfg, training=training, rng=rng):
+            views.append(_render(clip_frames, geometry, cfg, modality=modality, training=training, rng=rng))
+    return np.ascontiguousarray(np.stack(views))
+
+
+def load_joint_views(
+    data: bytes,
+    cfg: DataConfig,
+    *,
+    training: bool,
+    rng: np.random.Generator | None,
+    frame_size: Sequence[int],
+) -> np.ndarray:
+    """A ``pose.npy`` member -> float32 (V, T, M, J, 3) joints (x, y, confidence) in pixels of the crop.
+
+    The frames, crops and flips are the ones ``load_views`` gives the RGB member for the same ``cfg`` and views
+    (at evaluation exactly; when training, the same draws for an ``rng`` in the same state), so the joints of
+    view v, frame t locate the actor in ``load_views(rgb)[v][:, t]``. Raises CorruptVideoError when unreadable.
+    """
+    if training and rng is None:
+        raise ValueError("training needs an rng")
+    clips = 1 if training else cfg.test_clips
+    width, height = decoded_size(frame_size, cfg.resize)
+    choose = _chooser(cfg, training=training, rng=rng, clips=clips)
+    joints = _read_pose(data, choose, scale=(width / int(frame_size[1]), height / int(frame_size[0])))
+    views = [
+        _view_joints(clip_joints, geometry)
+        for clip_joints in np.split(joints, clips)
+        for geometry in _geometries(height, width, cfg, training=training, rng=rng)
+    ]
+    return np.ascontiguousarray(np.stack(views)).astype(np.float32)
+
+
+def _chooser(cfg: DataConfig, *, training: bool, rng: np.random.Generator | None, clips: int):
+    """Frame indices of ``clips`` clips of ``cfg.num_frames`` frames for a video of ``total`` frames."""
 
     def choose(total: int) -> np.ndarray:
         return np.concatenate(
@@ -150,23 +200,14 @@ def load_views(
             ]
         )
 
-    if member.endswith(".mp4"):
-        frames = read_clip(data, choose, width=width, height=height)  # (clips*T, h, w, 3) uint8
-        if modality == "depth":
-            frames = frames[..., :1].astype(np.float32) / 255.0  # grey depth video: R = G = B
-    elif member.endswith(".tar"):
-        frames = _read_depth16(data, choose, width=width, height=height)
-        frames = depth_to_unit(frames, near=cfg.depth_near_mm, far=cfg.depth_far_mm)[..., None]
-    elif member.endswith(".npy"):
-        frames = _read_pose(data, choose, scale=(width / int(frame_size[1]), height / int(frame_size[0])))
-    else:
-        raise ValueError(f"unknown member type {member!r}")
+    return choose
 
-    views = []
-    for clip_frames in np.split(frames, clips):
-        for geometry in _geometries(height, width, cfg, training=training, rng=rng):
-            views.append(_render(clip_frames, geometry, cfg, modality=modality, training=training, rng=rng))
-    return np.ascontiguousarray(np.stack(views))
+
+def _view_joints(joints: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Joints (T, M, J, 3) in decoded pixels -> the same joints in pixels of the view ``geometry`` crops."""
+    joints = joints.copy()
+    joints[..., :2] = transform_points(joints[..., :2], geometry)
+    return flip_joints(joints) if geometry.flip else joints
 
 
 def load_modality_views(
@@ -227,10 +268,7 @@ def _render(
 ) -> np.ndarray:
     """One view: frames of one clip (decoded) of one single ``modality`` -> float32 (C, T, S, S)."""
     if modality == "pose":
-        joints = frames.copy()  # (T, M, J, 3) in decoded pixels
-        joints[..., :2] = transform_points(joints[..., :2], geometry)
-        if geometry.flip:
-            joints = flip_joints(joints)
+        joints = _view_joints(frames, geometry)
         limbs = limbs_for(joints.shape[-2]) if cfg.pose_limbs else None
         return pose_heatmaps(joints, height=cfg.crop_size, width=cfg.crop_size, sigma=cfg.pose_sigma, limbs=limbs)
     if modality == "depth":

@@ -158,6 +158,10 @@ class ViTSpatial(nn.Module):
             load_spatial_encoder(self, config.spatial_init, "vit_spatial")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(reduce(self.encode_frames(x), "b t d -> b d", "mean"))
+
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Clip ``(B, C, T, H, W)`` -> every frame's class token after the final LayerNorm, ``(B, T, D)``."""
         if x.ndim != 5 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"ViTSpatial expects (B, {self.config.in_channels}, T, H, W), got {tuple(x.shape)}")
         batch, _, _, height, width = x.shape
@@ -168,8 +172,7 @@ class ViTSpatial(nn.Module):
         tokens = self.embed_drop(tokens)
         for block in self.blocks:
             tokens = block(tokens)
-        frames = rearrange(self.norm(tokens[:, 0]), "(b t) d -> b t d", b=batch)  # per-frame class features
-        return self.head(reduce(frames, "b t d -> b d", "mean"))
+        return rearrange(self.norm(tokens[:, 0]), "(b t) d -> b t d", b=batch)  # per-frame class features
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

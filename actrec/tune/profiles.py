@@ -270,32 +270,44 @@ RPE_STAND_INS = {
 }
 
 
+POSE_SMOKE = "pose_pretrain:1"  # model.spatial_init of the smoke profile: one epoch of actrec.train.frame_pretrain
+
+
 def rpe_profiles(model: str = "rpe_stdt") -> dict[str, dict[str, Any]]:
     """``smoke`` / ``local`` / ``paper`` dotted overrides of an RPE-STDT table; datasets come from the cells.
 
     The CPU profiles train the tiny version of each row's model (``model.size=tiny``: RPE-STDT, or the ViT of Table
-    3.3) from scratch with AdamW (lr 3e-3, weight decay 0.05): with SGD
-    (lr 0.01-0.2) tiny ViT-style models stayed at chance on the synthetic set after 12 epochs, with AdamW they learn
-    (tiny ViViT: 53-66% after 30 epochs in-process). Local: 4×4 patches on the 32² crops, so a frame has an 8×8
-    grid and the cluster count y matters (Fig. 3.4), 30 epochs of batch 8 (``CPU_TRANSFORMER_LOCAL``).
+    3.3) with AdamW (weight decay 0.05): with SGD (lr 0.01-0.2) tiny ViT-style models stayed at chance on the
+    synthetic set after 12 epochs. Local: 4×4 patches on the 32² crops, so a frame has an 8×8 grid and the cluster
+    count y matters (Fig. 3.4), 30 epochs of batch 8 (``CPU_TRANSFORMER_LOCAL``), lr 5e-4.
 
-    Known limitation: the tiny frame-wise models (RPE-STDT in every variant, its spatial-only scheme) stay at chance
-    on the synthetic set with this recipe (in-process, 30-150 epochs; also at lr 1e-4 to 1e-2, width 64, 4 spatial
-    or 1 temporal layer, absolute positions, no subsampling). The synthetic classes differ only by motion, in
-    time-reversed pairs; near-uniform attention at initialisation pools a clip to about the time average of its frame
-    features, which carries almost no class signal, so there is no first-order gradient towards the order-aware
-    attention they need. The spatial encoder itself learns the actor's position (a linear head on the concatenated
-    frame tokens separates move left / right in 8 epochs); ViViT and CTN learn because tubelets and the Conv3d stem
-    see motion in their first layer. After a label-free per-frame pretraining of the spatial encoder (regressing the
-    pose member's joints) the APE variants learn (42-49% in a probe) and the RPE ones still do not: with relative
-    positions only, a frame's class token barely depends on where a lone actor stands.
+    Spatial encoder start: ``model.spatial_init=pose_pretrain`` (smoke: ``pose_pretrain:1``), the offline stand-in
+    for the thesis' ImageNet ViT-B start (``actrec.train.frame_pretrain``): before the trials, the driver pretrains
+    an APE ViT of the trial's encoder shape to regress every frame's joints of the training split (labels unused),
+    once per protocol, and every row starts its per-frame encoder from it. Without it, the tiny frame-wise models
+    stay at chance on the synthetic set (in-process, 30-150 epochs; lr 1e-4 to 1e-2, width 64, 4 spatial or 1
+    temporal layer, absolute positions, no subsampling): the classes differ only by motion, in time-reversed pairs;
+    near-uniform attention at initialisation pools a clip to about the time average of its frame features, which
+    carries almost no class signal, so there is no first-order gradient towards the order-aware attention they need
+    (ViViT and CTN learn because tubelets and the Conv3d stem see motion in their first layer). In-process checks
+    (cross-subject, 30 epochs, evaluation views, no augmentation; one seed): APE RPE-STDT with Top-K from the
+    pretrained encoder 27% at lr 5e-4 (collapses to 12.5% at 1e-3 and 3e-3), from scratch 12.5%; shared-RPE from the
+    same encoder 12.5%: with relative positions only, a frame's class token barely depends on where a lone actor
+    stands, so the RPE rows are expected near chance on this set.
     """
-    cpu = {"model.name": model, "model.size": "tiny", "data.modality": "rgb", "optim.name": "adamw", "optim.lr": 3e-3}
+    cpu = {"model.name": model, "model.size": "tiny", "data.modality": "rgb", "optim.name": "adamw"}
     return {
-        # A minute or two on 2 cores: the pipeline end to end, not a meaningful accuracy.
-        "smoke": {**cpu, **SMOKE, "optim.weight_decay": 0.05},
-        # Synthetic RGB, tiny model, 8×8 patches per frame.
-        "local": {**cpu, **LOCAL, **CPU_TRANSFORMER_LOCAL, "model.patch_size": 4},
+        # A minute or two on 2 cores: the pipeline end to end (one pretraining epoch), not a meaningful accuracy.
+        "smoke": {**cpu, **SMOKE, "optim.lr": 3e-3, "optim.weight_decay": 0.05, "model.spatial_init": POSE_SMOKE},
+        # Synthetic RGB, tiny model, 8×8 patches per frame, spatial encoder pose-pretrained (20 epochs).
+        "local": {
+            **cpu,
+            **LOCAL,
+            **CPU_TRANSFORMER_LOCAL,
+            "optim.lr": 5e-4,
+            "model.patch_size": 4,
+            "model.spatial_init": "pose_pretrain",
+        },
         # §3.4.2 on the real datasets: needs --data-root DATASET=DIR per dataset and 4 GPUs per trial.
         "paper": {"model.name": model, **RPE_PAPER_RECIPE},
     }

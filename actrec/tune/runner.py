@@ -255,6 +255,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     resolved = [resolve_trial(base, t) for t in trials]
     first = from_flat(resolved[0])
     _prepare_data(resolved)
+    base, trials, resolved = _pretrained_spatial_init(args, base, trials, resolved)
     prepare_skipped = sum(_prepare_skipped(cfg) for cfg in _distinct_datasets(resolved))
 
     sweep_dir, resuming = _sweep_dir(spec, args)
@@ -448,6 +449,30 @@ def _prepare_data(resolved: list[dict[str, Any]]) -> None:
             if key not in seen:
                 seen.add(key)
                 ensure_synthetic(data)
+
+
+def _pretrained_spatial_init(
+    args: argparse.Namespace, base: dict[str, Any], trials: list[dict[str, Any]], resolved: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``model.spatial_init=pose_pretrain[:EPOCHS]`` -> the pretrained file (``actrec.train.frame_pretrain``),
+    pretrained here in the driver, once per distinct (data, encoder), before any trial starts; cached under
+    ``<storage>/pretrain`` so other sweeps and a resumed sweep reuse it."""
+    from actrec.train.frame_pretrain import parse_spatial_init, resolve_spatial_init
+
+    if not any(parse_spatial_init(flat.get("model.spatial_init")) for flat in resolved):
+        return base, trials, resolved
+    if args.search != "grid":  # one search space: the base config's data and encoder
+        path = resolve_spatial_init(resolved[0], args.storage_path)["model.spatial_init"]
+        base = {**base, "model.spatial_init": path}
+        trials = [{k: v for k, v in t.items() if k != "model.spatial_init"} for t in trials]
+    else:
+        trials = [
+            {**trial, "model.spatial_init": resolve_spatial_init(flat, args.storage_path)["model.spatial_init"]}
+            if parse_spatial_init(flat.get("model.spatial_init"))
+            else trial
+            for trial, flat in zip(trials, resolved, strict=True)
+        ]
+    return base, trials, [resolve_trial(base, t) for t in trials]
 
 
 def _distinct_datasets(resolved: list[dict[str, Any]]) -> list:
