@@ -51,6 +51,39 @@ class ExperimentConfig:
                 f"model.in_channels ({in_channels}) must equal the input channels of data.modality="
                 f"{self.data.modality!r} ({self.data.input_channels})"
             )
+        self._check_pose_input()
+
+    def _check_pose_input(self) -> None:
+        """A model with a second, pose heatmap input (``pose_channels``: EPAM-Net) goes with data.modality "rgb_pose"
+        and the other way round; its channels and (if fixed) RGB frames match the data's; no MixUp / CutMix, which
+        would mix the RGB clips but not their heatmaps."""
+        pose_channels = getattr(self.model, "pose_channels", None)
+        two_inputs = self.data.modality == "rgb_pose"
+        if two_inputs != (pose_channels is not None):
+            raise ValueError(
+                f"data.modality={self.data.modality!r} and model.name={self.model_name!r} do not fit: "
+                "data.modality='rgb_pose' gives two inputs (RGB clip, pose heatmaps), which only a two-input model "
+                "(model.name='epam_net') takes, and such a model needs data.modality='rgb_pose'"
+            )
+        if not two_inputs:
+            return
+        if pose_channels != self.data.pose_channels:
+            raise ValueError(
+                f"model.pose_channels ({pose_channels}) must equal the heatmap channels of data.dataset="
+                f"{self.data.dataset!r} with data.pose_limbs={self.data.pose_limbs} ({self.data.pose_channels})"
+            )
+        rgb_frames = getattr(self.model, "rgb_frames", None)
+        if rgb_frames is not None and rgb_frames != self.data.num_frames:
+            raise ValueError(
+                f"data.num_frames ({self.data.num_frames}) must equal the RGB frames model.name={self.model_name!r} "
+                f"is built for ({rgb_frames}, model.rgb_overrides num_frames; its attention spans time)"
+            )
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            if getattr(self.train, name) > 0:
+                raise ValueError(
+                    f"train.{name} must be 0 with data.modality='rgb_pose': mixing would blend the RGB clips but "
+                    f"not their pose heatmaps, got {getattr(self.train, name)}"
+                )
 
 
 def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -66,9 +99,9 @@ def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
 def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
     """Build an :class:`ExperimentConfig` from dotted keys; unspecified fields take their defaults.
 
-    ``model.num_classes`` (and ``model.in_channels`` where the model has it) are derived from the data config
-    unless given explicitly. ``model.size=tiny`` applies ``tiny_overrides(model.name)`` under the explicit
-    ``model.*`` values; the result holds the values themselves (``flatten`` has no ``model.size``).
+    ``model.num_classes`` (and ``model.in_channels`` / ``model.pose_channels`` where the model has them) are derived
+    from the data config unless given explicitly. ``model.size=tiny`` applies ``tiny_overrides(model.name)`` under
+    the explicit ``model.*`` values; the result holds the values themselves (``flatten`` has no ``model.size``).
     """
     grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for key, value in values.items():
@@ -87,8 +120,11 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
     model_values = {**(tiny_overrides(model_name) if size == "tiny" else {}), **grouped["model"]}
     model_overrides = _coerce_fields(type(model_config(model_name)), "model", model_values)
     model_overrides.setdefault("num_classes", data.num_classes)
-    if "in_channels" in {f.name for f in dataclasses.fields(type(model_config(model_name)))}:
+    fields = {f.name for f in dataclasses.fields(type(model_config(model_name)))}
+    if "in_channels" in fields:
         model_overrides.setdefault("in_channels", data.input_channels)
+    if "pose_channels" in fields and data.pose_channels is not None:
+        model_overrides.setdefault("pose_channels", data.pose_channels)
     model = model_config(model_name, **model_overrides)
     optim = _build(OptimConfig, "optim", grouped["optim"])
     train = _build(TrainConfig, "train", grouped["train"])

@@ -212,6 +212,8 @@ def test_config_resolves_streams_from_variants_and_overrides():
         ({"fusion": "max"}, "model.fusion"),
         ({"rgb_weight": 1.5}, "model.rgb_weight"),
         ({"rgb_weight": True}, "model.rgb_weight"),
+        ({"pose_channels": 0}, "model.pose_channels"),
+        ({"pose_overrides": {"in_channels": 25}}, "model.pose_overrides"),  # model.pose_channels sets it
     ],
 )
 def test_invalid_config_raises_naming_the_field(overrides, field):
@@ -219,6 +221,15 @@ def test_invalid_config_raises_naming_the_field(overrides, field):
         EPAMNetConfig(**overrides)
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         dataclasses.replace(EPAMNetConfig(), **overrides)
+
+
+def test_pose_channels_set_the_pose_stream_input_and_nesting_fixes_the_rgb_frames():
+    ntu = EPAMNetConfig(pose_channels=25, **TINY)
+    assert ntu.stream_config("pose").in_channels == 25 and ntu.stream_config("rgb").in_channels == 3
+    model = EPAMNet(dataclasses.replace(ntu, num_classes=K))
+    assert model(torch.randn(RGB_SHAPE), torch.randn(2, 25, *POSE_SHAPE[2:])).shape == (2, 2, K)
+    assert (ntu.rgb_frames, EPAMNetConfig().rgb_frames) == (4, 16)  # the nesting block's FC layers span T_M
+    assert EPAMNetConfig(attention="cbam", **TINY).rgb_frames is None
 
 
 def test_mismatched_grids_are_allowed_without_attention():

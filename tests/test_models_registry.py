@@ -17,13 +17,15 @@ from actrec.models import (
 from actrec.models.ctn import CTN, CTNConfig, CTNVerbNoun, CTNVerbNounConfig
 from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
 from actrec.models.epam import EPAMX3D, EPAMX3DConfig
+from actrec.models.epam_net import EPAMNet, EPAMNetConfig
 from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
 from actrec.models.rpe_stdt import RPESTDT, RPESTDTConfig
 from actrec.models.vit import ViTSpatial, ViTSpatialConfig, ViViT, ViViTConfig
 
 # Registered config type -> (model class, dims of a tensor output after the batch (None: a dict of tensors), the
 # training-loop protocol methods it defines (see actrec.train.loop; a model may define any of them)). Two-stream
-# MFST returns one row of logits per stream, (B, S, K), trains on their summed losses and scores by late fusion.
+# MFST and EPAM-Net return one row of logits per stream, (B, S, K), train on their summed losses and score by late
+# fusion.
 EXPECTED = {
     MFSTConfig: (MFST, (), ()),
     TwoStreamMFSTConfig: (TwoStreamMFST, (2,), ("training_loss", "class_scores")),
@@ -34,6 +36,7 @@ EXPECTED = {
     CTNConfig: (CTN, (), ()),
     CTNVerbNounConfig: (CTNVerbNoun, None, ("training_loss", "class_scores")),
     EPAMX3DConfig: (EPAMX3D, (), ()),
+    EPAMNetConfig: (EPAMNet, (2,), ("training_loss", "class_scores")),
 }
 PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
 
@@ -53,6 +56,7 @@ def test_registry_lists_the_paper_variants():
     assert {"derecouple", "derecouple_rgbd"} <= set(names)
     assert {"rpe_stdt", "vit_spatial", "vivit_b"} <= set(names)
     assert {"ctn", "ctn_epic"} <= set(names)
+    assert {"epam_rgb_x3d", "epam_pose_x3d", "epam_net"} <= set(names)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -63,6 +67,14 @@ def test_model_implements_exactly_its_loop_protocol_methods(name):
     assert implemented == set(methods)
 
 
+def _inputs(config) -> tuple[torch.Tensor, ...]:
+    """A batch of 2 of the model's inputs: (B, C, 8, 32, 32) clips; EPAM-Net takes (rgb, pose) as data.modality
+    "rgb_pose" gives them, the tiny model's 4 RGB frames and 3 x 4 heatmap frames at a quarter of the crop size."""
+    if isinstance(config, EPAMNetConfig):
+        return torch.randn(2, 3, config.rgb_frames, 32, 32), torch.randn(2, config.pose_channels, 12, 8, 8)
+    return (torch.randn(2, config.in_channels, 8, 32, 32),)
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_tiny_model_forward_backward(name):
     torch.manual_seed(0)
@@ -71,7 +83,7 @@ def test_tiny_model_forward_backward(name):
     _, dims, methods = EXPECTED[type(config)]
     if "set_progress" in methods:
         model.set_progress(0.5, 2)
-    output = model(torch.randn(2, config.in_channels, 8, 32, 32))
+    output = model(*_inputs(config))
     if dims is None:
         # DDP-friendly output: a dict of tensors (no dataclasses), read by the loop through the protocol only.
         assert isinstance(output, dict) and all(isinstance(v, torch.Tensor) for v in output.values())

@@ -12,7 +12,8 @@ Gaussian pseudo-heatmaps aligned with the RGB crop (PoseC3D: Duan et al., CVPR 2
 (``rgbd``, two-stream late fusion, MFST Tables I/II RGB+DEP rows) reads the rgb and the depth member, renders each
 exactly as its single modality would and stacks them on channels (RGB 3, then depth 3); when training each stream
 draws its own frames, crop and augmentation (late fusion needs no pixel alignment), at evaluation both streams take
-the same deterministic views.
+the same deterministic views. RGB + pose (``rgb_pose``, EPAM-Net's two inputs) reads the rgb and the pose member and
+cuts both from the same frames and skeleton box: ``actrec.data.epam_input.load_rgb_pose_views``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from einops import rearrange
 from PIL import Image
 
-from actrec.data.config import DataConfig
+from actrec.data.config import MODALITY_STREAMS, DataConfig
 from actrec.data.decode import CorruptVideoError, read_clip
 from actrec.data.pose import COCO_LIMBS, NTU_LIMBS, pose_heatmaps
 from actrec.data.sampling import sample_indices
@@ -61,13 +62,16 @@ def member_for(index: Mapping[str, Any], modality: str) -> str:
 
 def members_for(index: Mapping[str, Any], modality: str) -> tuple[str, ...]:
     """Shard members a sample of ``modality`` is read from, one per stream (``DataConfig.streams`` order): one
-    member, or (rgb member, depth member) for "rgbd". ValueError naming data.modality if the dataset lacks one."""
-    if modality != "rgbd":
+    member, (rgb member, depth member) for "rgbd" or (rgb member, pose member) for "rgb_pose". ValueError naming
+    data.modality if the dataset lacks one."""
+    streams = MODALITY_STREAMS.get(modality, (modality,))
+    if len(streams) == 1:
         return (member_for(index, modality),)
     try:
-        return (member_for(index, "rgb"), member_for(index, "depth"))
+        return tuple(member_for(index, stream) for stream in streams)
     except ValueError as error:
-        raise ValueError(f"data.modality='rgbd' reads the rgb and the depth member of each sample: {error}") from None
+        read = " and the ".join(streams)
+        raise ValueError(f"data.modality={modality!r} reads the {read} member of each sample: {error}") from None
 
 
 def decoded_size(frame_size: Sequence[int], short_side: int) -> tuple[int, int]:
@@ -227,6 +231,11 @@ def load_modality_views(
     both streams see the same frames and crops. Raises CorruptVideoError when a member cannot be decoded.
     """
     streams = cfg.streams
+    if cfg.modality == "rgb_pose":
+        raise ValueError(
+            "data.modality='rgb_pose' gives two model inputs, not stacked channels: "
+            "use actrec.data.epam_input.load_rgb_pose_views"
+        )
     if not len(data) == len(members) == len(frame_sizes) == len(streams):
         raise ValueError(
             f"data.modality={cfg.modality!r} reads {len(streams)} member(s) {streams}, got {len(data)} member bytes, "
@@ -274,15 +283,23 @@ def _render(
     if modality == "depth":
         # Nearest neighbour: bilinear would blend no-reading zeros into real depths at object borders.
         depth = apply_geometry(frames, geometry, interpolation="nearest")[..., 0]  # (T, S, S) in [0, 1]
-        unit = depth_to_three_channels(depth, cfg.depth_mode)  # (T, S, S, 3) in [0, 1]
-    else:
-        crop = apply_geometry(frames, geometry)  # (T, S, S, 3) uint8
-        if training and cfg.colour_jitter > 0:
-            strength = cfg.colour_jitter
-            crop = colour_jitter(
-                crop, brightness=strength, contrast=strength, saturation=strength, hue=strength / 4, rng=rng
-            )
-        unit = crop.astype(np.float32) / 255.0
+        return _normalise(depth_to_three_channels(depth, cfg.depth_mode), cfg)
+    return render_rgb(apply_geometry(frames, geometry), cfg, training=training, rng=rng)
+
+
+def render_rgb(crop: np.ndarray, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """An RGB crop uint8 (T, S, S, 3) -> float32 (3, T, S, S): colour jitter when training (``cfg.colour_jitter``),
+    then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std``."""
+    if training and cfg.colour_jitter > 0:
+        strength = cfg.colour_jitter
+        crop = colour_jitter(
+            crop, brightness=strength, contrast=strength, saturation=strength, hue=strength / 4, rng=rng
+        )
+    return _normalise(crop.astype(np.float32) / 255.0, cfg)
+
+
+def _normalise(unit: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """[0, 1] frames (T, S, S, 3) -> float32 (3, T, S, S) normalised by ``cfg.mean`` / ``cfg.std``."""
     mean = np.asarray(cfg.mean, dtype=np.float32)
     std = np.asarray(cfg.std, dtype=np.float32)
     return rearrange((unit - mean) / std, "t h w c -> c t h w").astype(np.float32)
@@ -312,6 +329,13 @@ def _read_depth16(data: bytes, choose, *, width: int, height: int) -> np.ndarray
 
 def _read_pose(data: bytes, choose, *, scale: tuple[float, float]) -> np.ndarray:
     """pose.npy -> float32 (t, M, J, 3) joints of the chosen frames, x/y scaled to the decoded frame size."""
+    joints = read_joints(data, scale=scale)
+    return joints[np.asarray(choose(len(joints)), dtype=np.int64)]
+
+
+def read_joints(data: bytes, *, scale: tuple[float, float]) -> np.ndarray:
+    """pose.npy -> float32 (T, M, J, 3) joints of every frame, x/y multiplied by ``scale`` (x, y) (stored frame pixels
+    -> decoded frame pixels). Raises CorruptVideoError when the array cannot be read or has another shape."""
     try:
         joints = np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32)
     except (OSError, ValueError) as error:
@@ -320,7 +344,6 @@ def _read_pose(data: bytes, choose, *, scale: tuple[float, float]) -> np.ndarray
         joints = joints[:, None]
     if joints.ndim != 4 or joints.shape[-1] != 3 or len(joints) == 0:
         raise CorruptVideoError(f"pose array has shape {joints.shape}, expected (T, M, J, 3)")
-    picked = joints[np.asarray(choose(len(joints)), dtype=np.int64)]
-    picked[..., 0] *= scale[0]
-    picked[..., 1] *= scale[1]
-    return picked
+    joints[..., 0] *= scale[0]
+    joints[..., 1] *= scale[1]
+    return joints

@@ -49,13 +49,24 @@ DATASETS = {
 
 # Single-modality streams each data.modality is read from, in channel order. "rgbd": the rgb and the depth member
 # of each sample, rendered as for "rgb" and "depth" and stacked on channels (3 + 3) for two-stream RGB-D models
-# (MFST Tables I/II, RGB+DEP rows).
-MODALITY_STREAMS = {"rgb": ("rgb",), "depth": ("depth",), "pose": ("pose",), "rgbd": ("rgb", "depth")}
+# (MFST Tables I/II, RGB+DEP rows). "rgb_pose": the rgb and the pose member, cut from the same frames and skeleton
+# box into two model inputs, the RGB clip (``video``) and a pose heatmap volume (``pose``) (EPAM-Net, §3).
+MODALITY_STREAMS = {
+    "rgb": ("rgb",),
+    "depth": ("depth",),
+    "pose": ("pose",),
+    "rgbd": ("rgb", "depth"),
+    "rgb_pose": ("rgb", "pose"),
+}
 MODALITIES = tuple(MODALITY_STREAMS)
 SAMPLING_METHODS = ("segment", "uniform", "dense")
 TRAIN_CROPS = ("random", "random_resized")
 DEPTH_MODES = ("replicate", "jet", "normals")
 SPLITS = ("train", "val")
+# rgb_pose: pose heatmap frames per RGB frame (N / M) and RGB crop side per heatmap side when left at 0, EPAM-Net's
+# 48 / 16 and 224 / 56 (Tables 1, 2).
+POSE_VOLUME_FRAME_RATIO = 3
+POSE_VOLUME_SIZE_RATIO = 4
 # Bump when the synthetic renderer or shard layout changes so cached datasets are regenerated, not reused.
 SYNTHETIC_GENERATOR_VERSION = 1
 
@@ -65,13 +76,16 @@ class DataConfig:
     """Data pipeline configuration (dotted keys ``data.<field>``).
 
     Sampling is TSN segment sampling (Wang et al. 2016, Sec. 3.2); ``protocol`` selects the NTU RGB+D
-    cross-subject / cross-view split (Shahroudy et al. 2016, Sec. 4) defined in the shard index.
+    cross-subject / cross-view split (Shahroudy et al. 2016, Sec. 4) defined in the shard index. ``modality="rgb_pose"``
+    gives EPAM-Net's two inputs (Abdelkawy, Ali & Farag 2024, §3; ``actrec.data.epam_input``): the skeleton-box RGB
+    clip (``num_frames`` at ``crop_size``) and a pose heatmap volume (``pose_volume_*``) of the same frames.
     """
 
     dataset: str = "synthetic"  # dataset name (DATASETS); "synthetic" is generated on first use
     root: str = ""  # directory holding index.json + shards; "" -> synthetic cache dir (see default_synthetic_root)
-    modality: str = "rgb"  # "rgb", "depth" (-> 3 channels, depth_mode), "pose" (heatmaps) or "rgbd" (rgb + depth: 6)
-    num_frames: int = 8  # T, frames sampled per clip
+    modality: str = "rgb"  # "rgb", "depth" (-> 3 channels, depth_mode), "pose" (heatmaps), "rgbd" (rgb + depth: 6)
+    # or "rgb_pose" (two inputs: the skeleton-box RGB clip and pose heatmaps, EPAM-Net; see pose_volume_*)
+    num_frames: int = 8  # T, frames sampled per clip (rgb_pose: M, the RGB frames)
     sampling: str = "segment"  # "segment" (TSN: random frame per segment, centre at eval), "uniform", "dense"
     frame_interval: int = 1  # dense sampling: frames between consecutive sampled frames
     resize: int = 40  # short side of decoded frames (decord resizes while decoding)
@@ -88,6 +102,11 @@ class DataConfig:
     depth_far_mm: int = 4500  # 16-bit depth: distance mapped to 0.0; 0 (no reading) stays 0
     pose_sigma: float = 2.0  # pose heatmaps: Gaussian sigma in pixels of the crop
     pose_limbs: bool = False  # pose heatmaps: one channel per limb (segment) instead of per joint
+    pose_volume_frames: int = (
+        0  # rgb_pose: N heatmap frames, k x num_frames; 0 -> 3 x num_frames (EPAM-Net: 48 = 3 x 16)
+    )
+    pose_volume_size: int = 0  # rgb_pose: heatmap side P; 0 -> crop_size // 4 (EPAM-Net: 56 = 224 / 4)
+    pose_volume_sigma: float = 0.6  # rgb_pose: Gaussian sigma in heatmap pixels (PoseC3D's, used by EPAM-Net)
     protocol: str = ""  # evaluation protocol defined in the index (DATASETS[dataset].protocols); "" -> the first
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45)  # per-channel mean on [0, 1] pixels (Kinetics stats)
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)  # per-channel std on [0, 1] pixels
@@ -141,8 +160,8 @@ class DataConfig:
             raise ValueError(f"data.depth_far_mm must be an integer > depth_near_mm ({self.depth_near_mm})")
         if not self.pose_sigma > 0:
             raise ValueError(f"data.pose_sigma must be > 0, got {self.pose_sigma}")
-        if self.modality == "pose" and DATASETS[self.dataset].pose_joints is None:
-            raise ValueError(f"data.modality='pose' needs a dataset with skeletons; {self.dataset} has none")
+        if "pose" in self.streams and DATASETS[self.dataset].pose_joints is None:
+            raise ValueError(f"data.modality={self.modality!r} needs a dataset with skeletons; {self.dataset} has none")
         if "depth" in self.streams and not DATASETS[self.dataset].depth:
             raise ValueError(
                 f"data.modality={self.modality!r} needs a dataset with depth; {self.dataset} has RGB only "
@@ -163,6 +182,7 @@ class DataConfig:
         if not self.decode_cpus > 0:
             raise ValueError(f"data.decode_cpus must be > 0, got {self.decode_cpus}")
         _check_int_at_least("decode_batch_size", self.decode_batch_size, 1)
+        self._check_pose_volume()
         if not (isinstance(self.synth_num_classes, int) and 2 <= self.synth_num_classes <= 8):
             raise ValueError(f"data.synth_num_classes must be in [2, 8], got {self.synth_num_classes}")
         _check_int_at_least("synth_subjects", self.synth_subjects, 2)
@@ -179,25 +199,74 @@ class DataConfig:
         _check_int_at_least("synth_seed", self.synth_seed, 0)
         _check_int_at_least("samples_per_shard", self.samples_per_shard, 1)
 
+    def _check_pose_volume(self) -> None:
+        """rgb_pose (EPAM-Net §3): resolve the 0 defaults of ``pose_volume_frames`` / ``pose_volume_size`` and reject
+        options its skeleton-box crop and TSN sampling do not apply. Other modalities leave the fields as given."""
+        for name in ("pose_volume_frames", "pose_volume_size"):
+            _check_int_at_least(name, getattr(self, name), 0)
+        if not self.pose_volume_sigma > 0:
+            raise ValueError(f"data.pose_volume_sigma must be > 0, got {self.pose_volume_sigma}")
+        if self.modality != "rgb_pose":
+            return
+        if not self.pose_volume_frames:
+            object.__setattr__(self, "pose_volume_frames", POSE_VOLUME_FRAME_RATIO * self.num_frames)
+        if not self.pose_volume_size:
+            object.__setattr__(self, "pose_volume_size", max(1, self.crop_size // POSE_VOLUME_SIZE_RATIO))
+        if self.pose_volume_frames % self.num_frames:
+            raise ValueError(
+                f"data.pose_volume_frames ({self.pose_volume_frames}) must be a multiple of data.num_frames "
+                f"({self.num_frames}): the RGB frames are every (N / M)-th pose frame (EPAM-Net Fig. 2)"
+            )
+        # The crop is the skeleton box, the frames TSN segments (actrec.data.epam_input): no other crop or sampler.
+        if self.sampling != "segment":
+            raise ValueError(f"data.sampling must be 'segment' for data.modality='rgb_pose', got {self.sampling!r}")
+        if self.train_crop != "random" or self.rotation_deg > 0:
+            raise ValueError(
+                "data.modality='rgb_pose' crops every clip to its skeleton box: data.train_crop='random_resized' and "
+                f"data.rotation_deg > 0 do not apply, got {self.train_crop!r} and {self.rotation_deg}"
+            )
+        if self.test_crops != 1:
+            raise ValueError(
+                f"data.test_crops must be 1 for data.modality='rgb_pose' (one skeleton box per clip), got "
+                f"{self.test_crops}; data.test_clips sets the evaluation views"
+            )
+
     @property
     def streams(self) -> tuple[str, ...]:
-        """Single modalities the input is made of, in channel order: ("rgb", "depth") for "rgbd", else one."""
+        """Single modalities the input is made of, in channel order: ("rgb", "depth") for "rgbd", ("rgb", "pose") for
+        "rgb_pose", else one."""
         return MODALITY_STREAMS[self.modality]
 
     @property
     def input_channels(self) -> int:
-        """Channels of the model input: 3 for RGB and depth, 6 for rgbd (RGB then depth), joints (or limbs) of the
-        pose heatmaps."""
+        """Channels of the model input ``video``: 3 for RGB, depth and rgb_pose (whose heatmaps are the second input,
+        ``pose_channels``), 6 for rgbd (RGB then depth), joints (or limbs) of the pose heatmaps."""
         if self.modality == "rgbd":
             return 6
         if self.modality != "pose":
             return 3
+        return int(self.pose_channels)  # type: ignore[arg-type]  # validated in __post_init__
+
+    @property
+    def pose_channels(self) -> int | None:
+        """Heatmap channels of the dataset's skeletons: its joints, or its limbs with ``pose_limbs`` (COCO 17 / 17,
+        NTU 25 / 24); None for a dataset without skeletons."""
         joints = DATASETS[self.dataset].pose_joints
-        if not self.pose_limbs:
-            return int(joints)  # type: ignore[arg-type]  # validated in __post_init__
+        if joints is None or not self.pose_limbs:
+            return joints
         from actrec.data.clips import limbs_for
 
         return len(limbs_for(joints))
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one view of each model input column, in the order the model takes them: ``video`` (C, T, S, S);
+        for rgb_pose also ``pose`` (J, N, P, P) (``pose_channels``, ``pose_volume_frames``, ``pose_volume_size``)."""
+        shapes = {"video": (self.input_channels, self.num_frames, self.crop_size, self.crop_size)}
+        if self.modality == "rgb_pose":
+            size = self.pose_volume_size
+            shapes["pose"] = (int(self.pose_channels), self.pose_volume_frames, size, size)  # type: ignore[arg-type]
+        return shapes
 
     @property
     def num_views(self) -> int:

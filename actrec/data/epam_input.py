@@ -37,6 +37,21 @@ Details the paper leaves open, and the choice made here:
   features, so the attention compares features of the same instants.
 * **Resize**: bilinear ``actrec.data.transforms.apply_geometry`` without antialiasing, so the box should be at most
   ~2x the output size (decode at a short side near the crop size, as for every other clip).
+
+``load_rgb_pose_views`` runs this recipe on a sample's ``rgb.mp4`` and ``pose.npy`` members for the data pipeline
+(``data.modality="rgb_pose"``): M = ``data.num_frames`` frames at ``data.crop_size``, N = ``data.pose_volume_frames``
+heatmaps of ``data.pose_volume_size`` with ``data.pose_volume_sigma``, frames decoded at short side ``data.resize``.
+Its own choices:
+
+* **Frame count**: when the video and the skeleton sequence differ in length (prepared sets record both,
+  ``rgb_frames`` and ``pose_frames`` in a sample's metadata), frames are sampled over the shorter of the two, so
+  index i is frame i of both.
+* **Flip** (``data.flip_prob``, training only): the RGB crop is mirrored and the joints mirrored about the box's
+  vertical centre line, their left/right joints swapped (``actrec.data.clips.flip_joints``), so the heatmaps are those
+  of the mirrored crop. One draw per sample; the paper lists no augmentation.
+* **Colour jitter** (``data.colour_jitter``) touches the RGB crop only, as for ``rgb``; no random crop or rotation
+  (the crop is the skeleton box).
+* **Evaluation views**: ``data.test_clips`` temporal views (``epam_sample_indices``' ``clip``), one box each.
 """
 
 from __future__ import annotations
@@ -47,7 +62,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from actrec.data.clips import limbs_for
+from actrec.data.clips import decoded_size, flip_joints, limbs_for, read_joints, render_rgb
+from actrec.data.config import DataConfig
+from actrec.data.decode import read_clip
 from actrec.data.pose import pose_heatmaps
 from actrec.data.sampling import segment_indices
 from actrec.data.transforms import Geometry, apply_geometry, transform_points
@@ -229,6 +246,78 @@ def epam_sample_indices(
         int(num_frames_available), int(pose_frames), training=training, rng=rng, clip=clip, num_clips=num_clips
     )
     return pose, pose[:: pose_frames // rgb_frames].copy()
+
+
+def load_rgb_pose_views(
+    data: Sequence[bytes],
+    cfg: DataConfig,
+    *,
+    members: Sequence[str],
+    training: bool,
+    rng: np.random.Generator | None,
+    frame_size: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """One sample's rgb and pose member bytes (``members``: e.g. ``("rgb.mp4", "pose.npy")``) -> the two EPAM-Net
+    inputs of ``data.modality="rgb_pose"`` (§3, Fig. 2): RGB views float32 (V, 3, M, S, S), normalised as ``rgb``, and
+    pose heatmap views float32 (V, C, N, P, P) of the same frames and skeleton box (C = ``cfg.pose_channels``).
+
+    V = 1 when training (random TSN offsets, flip, colour jitter from ``rng``), ``cfg.test_clips`` at evaluation
+    (deterministic). ``frame_size`` is the stored (height, width) of the RGB video, whose pixels the joints are in.
+    Raises CorruptVideoError when a member cannot be decoded.
+    """
+    if cfg.modality != "rgb_pose":
+        raise ValueError(f"load_rgb_pose_views reads data.modality='rgb_pose' samples, got {cfg.modality!r}")
+    if len(data) != 2 or len(members) != 2:
+        raise ValueError(f"data.modality='rgb_pose' reads 2 members (rgb, pose), got {len(data)} bytes for {members}")
+    if not (members[0].endswith(".mp4") and members[1].endswith(".npy")):
+        raise ValueError(f"data.modality='rgb_pose' reads an .mp4 rgb and an .npy pose member, got {tuple(members)}")
+    if training and rng is None:
+        raise ValueError("training needs an rng")
+    clips = 1 if training else cfg.test_clips
+    width, height = decoded_size(frame_size, cfg.resize)
+    joints = read_joints(data[1], scale=(width / int(frame_size[1]), height / int(frame_size[0])))  # (T, M, J, 3)
+    pose_indices: list[np.ndarray] = []
+
+    def choose(video_frames: int) -> np.ndarray:
+        rgb_indices = []
+        for clip in range(clips):
+            pose, rgb = epam_sample_indices(
+                min(video_frames, len(joints)),
+                pose_frames=cfg.pose_volume_frames,
+                rgb_frames=cfg.num_frames,
+                training=training,
+                rng=rng,
+                clip=clip,
+                num_clips=clips,
+            )
+            pose_indices.append(pose)
+            rgb_indices.append(rgb)
+        return np.concatenate(rgb_indices)
+
+    frames = read_clip(data[0], choose, width=width, height=height)  # (clips * M, h, w, 3) uint8
+    box = skeleton_box(joints, (height, width))  # all frames and persons of the clip (§3)
+    flip = training and cfg.flip_prob > 0 and rng.random() < cfg.flip_prob  # type: ignore[union-attr]
+    if flip:
+        joints = joints.copy()
+        joints[..., 0] = box.x0 + box.x1 - joints[..., 0]  # mirrored about the box's vertical centre line
+        joints = flip_joints(joints)
+    rgb_views, pose_views = [], []
+    for clip_frames, pose in zip(np.split(frames, clips), pose_indices, strict=True):
+        crop = crop_frames(clip_frames, box, cfg.crop_size)  # (M, S, S, 3) uint8
+        if flip:
+            crop = np.ascontiguousarray(crop[:, :, ::-1])
+        rgb_views.append(render_rgb(crop, cfg, training=training, rng=rng))
+        pose_views.append(
+            epam_pose_volume(
+                joints,
+                box,
+                size=cfg.pose_volume_size,
+                sigma=cfg.pose_volume_sigma,
+                with_limbs=cfg.pose_limbs,
+                frame_indices=pose,
+            )
+        )
+    return np.stack(rgb_views), np.stack(pose_views)
 
 
 def _check_joints(joints: np.ndarray) -> np.ndarray:

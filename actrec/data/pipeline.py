@@ -7,10 +7,13 @@ cross-view protocols (Shahroudy et al., CVPR 2016, Sec. 4).
 Rows (the data contract): ``video`` float32 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
 ``data.test_clips x data.test_crops`` = V > 1 views --, ``label`` int64, ``valid`` bool. C is 3 for RGB and depth,
 6 for rgbd (RGB then depth, each rendered as its own modality; two-stream late fusion, MFST Tables I/II), the joint
-(or limb) count for pose heatmaps. A sample whose member (any of them, for rgbd) is missing or unreadable
-(truncated/garbled shard) or undecodable (corrupt video) becomes ``valid=False`` with zeros and label -1 instead of
-failing the job; the train loop drops and counts those rows (``split_valid``) and logs the counts to MLflow
-(skipped_train / skipped_val).
+(or limb) count for pose heatmaps. ``rgb_pose`` rows (EPAM-Net's two inputs, ``actrec.data.epam_input``) carry the
+skeleton-box RGB clip as ``video`` (C = 3) and a second input column ``pose`` float32 (J, N, P, P) -- (V, J, N, P, P)
+with V = ``data.test_clips`` > 1 --, pose heatmaps of the same frames and box (J: joints or limbs; N
+``data.pose_volume_frames``, P ``data.pose_volume_size``). A sample whose member (any of them, for rgbd and rgb_pose)
+is missing or unreadable (truncated/garbled shard) or undecodable (corrupt video) becomes ``valid=False`` with zeros
+(``video`` and ``pose``) and label -1 instead of failing the job; the train loop drops and counts those rows
+(``split_valid_inputs``) and logs the counts to MLflow (skipped_train / skipped_val).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import ray.data
 from actrec.data.clips import decoded_size, load_modality_views, load_views, members_for
 from actrec.data.config import DataConfig
 from actrec.data.decode import CorruptVideoError
+from actrec.data.epam_input import load_rgb_pose_views
 from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
 
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MODEL_INPUTS",
     "build_dataset",
     "count_samples",
     "decode_batch",
@@ -44,10 +49,14 @@ __all__ = [
     "prepare_root",
     "read_shard_samples",
     "split_valid",
+    "split_valid_inputs",
     "stream_columns",
 ]
 
 logger = logging.getLogger(__name__)
+
+# Model input columns of the rows, in the order the model takes them: ``pose`` only for data.modality "rgb_pose".
+MODEL_INPUTS = ("video", "pose")
 
 
 def prepare_root(cfg: DataConfig) -> Path:
@@ -165,10 +174,10 @@ def read_shard_samples(
     """One shard row -> one row per expected sample: ``key``, ``label``, per member ``stream_columns(i)``
     (``video_bytes``, ``height``, ``width``; ``video_bytes_1``, ... for a second member), ``readable``.
 
-    ``member`` is one member extension or one per stream (rgbd: rgb then depth). ``height``/``width`` are the
-    stored frame size of that member from the sample's metadata (``depth_size`` for depth members, ``rgb_size``
-    otherwise, pose included), else the dataset-wide ``frame_size``. Samples the tar does not deliver (truncated,
-    garbled, missing file) or that lack one of the members come out with ``readable=False``.
+    ``member`` is one member extension or one per stream (rgbd: rgb then depth; rgb_pose: rgb then pose).
+    ``height``/``width`` are the stored frame size of that member from the sample's metadata (``depth_size`` for
+    depth members, ``rgb_size`` otherwise, pose included), else the dataset-wide ``frame_size``. Samples the tar does
+    not deliver (truncated, garbled, missing file) or that lack one of the members come out with ``readable=False``.
     """
     wanted = _as_members(member)
     keys = [str(k) for k in row["keys"]]
@@ -207,7 +216,8 @@ def read_shard_samples(
 def decode_batch(
     batch: dict[str, np.ndarray], *, cfg: DataConfig, member: str | Sequence[str], training: bool
 ) -> dict[str, np.ndarray]:
-    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid).
+    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid; and pose for
+    rgb_pose).
 
     ``member`` / the batch columns as from ``read_shard_samples``: one member, or one per stream of ``cfg.modality``.
     """
@@ -218,8 +228,8 @@ def decode_batch(
         )
     size = len(batch["label"])
     views = 1 if training else cfg.num_views
-    shape = (views, cfg.input_channels, cfg.num_frames, cfg.crop_size, cfg.crop_size)
-    video = np.zeros((size, *shape), dtype=np.float32)
+    shapes = {name: (views, *shape) for name, shape in cfg.input_shapes.items()}  # video (and pose for rgb_pose)
+    inputs = {name: np.zeros((size, *shape), dtype=np.float32) for name, shape in shapes.items()}
     label = np.full(size, -1, dtype=np.int64)
     valid = np.zeros(size, dtype=bool)
     # Fresh OS entropy per task when training, so every epoch sees new frames and augmentations.
@@ -228,27 +238,33 @@ def decode_batch(
         if not batch["readable"][i]:
             continue
         columns = [stream_columns(stream) for stream in range(len(members))]
+        payloads = [bytes(batch[payload][i]) for payload, _, _ in columns]
+        frame_sizes = [(int(batch[height][i]), int(batch[width][i])) for _, height, width in columns]
         try:
-            clip = load_modality_views(
-                [bytes(batch[data][i]) for data, _, _ in columns],
-                cfg,
-                members=members,
-                training=training,
-                rng=rng,
-                frame_sizes=[(int(batch[height][i]), int(batch[width][i])) for _, height, width in columns],
-            )
+            if cfg.modality == "rgb_pose":  # two model inputs cut from the same frames (pose frames: the RGB video's)
+                clips = load_rgb_pose_views(
+                    payloads, cfg, members=members, training=training, rng=rng, frame_size=frame_sizes[0]
+                )
+            else:
+                clips = (
+                    load_modality_views(
+                        payloads, cfg, members=members, training=training, rng=rng, frame_sizes=frame_sizes
+                    ),
+                )
         except CorruptVideoError as error:
             logger.warning("corrupt sample %s: %s", batch["key"][i], error)
             continue
-        if clip.shape != shape:
-            logger.warning("sample %s decoded to %s, expected %s", batch["key"][i], clip.shape, shape)
+        decoded = tuple(clip.shape for clip in clips)
+        if decoded != tuple(shapes.values()):
+            logger.warning("sample %s decoded to %s, expected %s", batch["key"][i], decoded, tuple(shapes.values()))
             continue
-        video[i] = clip
+        for name, clip in zip(inputs, clips, strict=True):
+            inputs[name][i] = clip
         label[i] = batch["label"][i]
         valid[i] = True
     if views == 1:
-        video = video[:, 0]
-    return {"video": video, "label": label, "valid": valid}
+        inputs = {name: array[:, 0] for name, array in inputs.items()}
+    return {**inputs, "label": label, "valid": valid}
 
 
 def load_clip(
@@ -272,8 +288,17 @@ def load_clip(
 
 
 def split_valid(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Drop ``valid=False`` rows: (video (B', C, T, S, S), label (B',), number of rows dropped)."""
+    """Drop ``valid=False`` rows: (video (B', C, T, S, S), label (B',), number of rows dropped); a ``pose`` column
+    is left out (``split_valid_inputs`` keeps it)."""
+    (video, *_), label, dropped = split_valid_inputs(batch)
+    return video, label, dropped
+
+
+def split_valid_inputs(batch: dict[str, torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, int]:
+    """Drop ``valid=False`` rows of every model input column: ((video, pose) for rgb_pose, else (video,), each
+    (B', ...), in ``MODEL_INPUTS`` order, the order the model takes them), label (B',), number of rows dropped."""
     import torch
 
     valid = batch["valid"].to(torch.bool)
-    return batch["video"][valid], batch["label"][valid], int((~valid).sum().item())
+    inputs = tuple(batch[name][valid] for name in MODEL_INPUTS if name in batch)
+    return inputs, batch["label"][valid], int((~valid).sum().item())

@@ -21,8 +21,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_gflops(model: nn.Module, input_shape: Sequence[int], *, device: torch.device | str | None = None) -> float:
-    """GFLOPs (multiply-adds, fvcore convention) of ``model`` on one input of ``input_shape`` (batch included).
+def count_gflops(
+    model: nn.Module, input_shape: Sequence[int], *more_shapes: Sequence[int], device: torch.device | str | None = None
+) -> float:
+    """GFLOPs (multiply-adds, fvcore convention) of ``model`` on one input of ``input_shape`` (batch included), or on
+    one zero tensor per shape for a model of several inputs (``model(x, y)``: EPAM-Net's RGB clip and heatmaps).
 
     Runs one forward pass in eval mode under ``torch.no_grad`` and restores the model's training mode.
     """
@@ -34,7 +37,8 @@ def count_gflops(model: nn.Module, input_shape: Sequence[int], *, device: torch.
     model.eval()
     try:
         with torch.no_grad():
-            analysis = FlopCountAnalysis(model, torch.zeros(tuple(input_shape), device=device))
+            inputs = tuple(torch.zeros(tuple(shape), device=device) for shape in (input_shape, *more_shapes))
+            analysis = FlopCountAnalysis(model, inputs)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             # fvcore logs one line per unsupported operator type at WARNING; they are expected here (see above).
             logger = logging.getLogger("fvcore.nn.jit_analysis")

@@ -33,9 +33,11 @@ Details the paper leaves open, and the choice made here (the attention's own are
 * **Input check**: the two feature maps must share H × W (§3.3 spatial alignment: 7 × 7 at paper size) and the pose
   frames must be a multiple of the RGB frames (48 = 3 · 16); the nesting block's FC layers fix T_M to the RGB
   stream's ``num_frames``.
-* **Not registered** in ``actrec.models.registry`` yet: ``forward`` takes two tensors, where the loop and the
-  registry tests pass one. ``TINY`` holds the overrides a tiny version needs (matching 3 × 3 feature grids, 4 RGB
-  and 12 pose frames).
+* **Registered** as ``epam_net`` (``TINY``: the overrides a tiny version needs, matching 3 × 3 feature grids at 96²
+  RGB and 24² pose, 4 RGB and 12 pose frames). ``forward`` takes two tensors: the training loop passes the rows'
+  ``video`` and ``pose`` columns of ``data.modality="rgb_pose"`` (``actrec.data.epam_input``), which
+  ``actrec.config.ExperimentConfig`` requires for this model; ``pose_channels`` (the pose stream's ``in_channels``:
+  17 COCO joints, 25 NTU RGB+D joints, or limbs) is derived from the dataset like other models' ``in_channels``.
 
 Parameters at paper size (``count_parameters``), NTU RGB+D 120 (120 classes), vs Table 4's "both 3.76M":
 
@@ -60,7 +62,7 @@ from torch import nn
 
 from actrec.layers.pose_attention import CBAMSpatialTemporalAttention, NestingSpatialTemporalAttention
 from actrec.models.epam import EPAMX3D, EPAMX3DConfig
-from actrec.models.registry import list_models, model_config
+from actrec.models.registry import list_models, model_config, register_model
 from actrec.models.two_stream import FUSIONS, fuse_stream_scores, stream_weights, summed_stream_loss
 
 ATTENTIONS = ("nesting", "cbam", "none")  # §3.3 nesting STA, §4.3 CBAM-style STA, Table 5 plain score fusion
@@ -123,12 +125,17 @@ class EPAMNetConfig:
     attention_residual: bool = False  # False: f'_r = f_r ⊗ A_ST (§3.3); True: f_r + f_r ⊗ A_ST (released code)
     fusion: str = "logits"  # score fusion: "logits" (softmax of weighted logits) or "softmax" (weighted probs)
     rgb_weight: float = 0.5  # fusion weight of the RGB stream; the pose stream gets 1 - rgb_weight
+    pose_channels: int = 17  # heatmap channels = the pose stream's in_channels (K = 17 COCO joints, §3.2; NTU 25)
 
     def __post_init__(self) -> None:
         for name in ("rgb_overrides", "pose_overrides"):  # dicts (JSON / YAML, TINY) become sorted pairs
             object.__setattr__(self, name, _as_pairs(getattr(self, name), name))
         if not _is_int(self.num_classes) or self.num_classes < 1:
             raise ValueError(f"model.num_classes must be an int >= 1, got {self.num_classes!r}")
+        if not _is_int(self.pose_channels) or self.pose_channels < 1:
+            raise ValueError(f"model.pose_channels must be an int >= 1, got {self.pose_channels!r}")
+        if "in_channels" in dict(self.pose_overrides):
+            raise ValueError("model.pose_overrides must not set in_channels (model.pose_channels sets it)")
         for stream in STREAMS:
             variant = getattr(self, f"{stream}_variant")
             if variant not in list_models() or not isinstance(model_config(variant), EPAMX3DConfig):
@@ -167,11 +174,20 @@ class EPAMNetConfig:
         if not _is_real(self.rgb_weight) or not 0.0 <= self.rgb_weight <= 1.0:
             raise ValueError(f"model.rgb_weight must be in [0, 1], got {self.rgb_weight!r}")
 
+    @property
+    def rgb_frames(self) -> int | None:
+        """RGB frames T_M the model is built for: the RGB stream's ``num_frames`` with the nesting attention (its FC
+        layers span time, Eq. (4)); None when any T_M works (``"cbam"``, ``"none"``)."""
+        return self.stream_config("rgb").num_frames if self.attention == "nesting" else None
+
     def stream_config(self, stream: str) -> EPAMX3DConfig:
-        """The ``EPAMX3DConfig`` of stream ``"rgb"`` or ``"pose"``: its variant, its overrides, ``num_classes``."""
+        """The ``EPAMX3DConfig`` of stream ``"rgb"`` or ``"pose"``: its variant, its overrides, ``num_classes`` (and
+        ``pose_channels`` as the pose stream's ``in_channels``)."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         overrides = dict(getattr(self, f"{stream}_overrides"))
+        if stream == "pose":
+            overrides["in_channels"] = self.pose_channels
         try:
             return model_config(getattr(self, f"{stream}_variant"), **overrides, num_classes=self.num_classes)
         except (TypeError, ValueError) as error:
@@ -238,3 +254,10 @@ class EPAMNet(nn.Module):
         """Training-loop protocol, Eq. (5): ``CE_rgb + CE_pose`` against ``target`` (class indices or (B, K) soft
         targets), each the batch mean; terms ``ce_rgb``, ``ce_pose``."""
         return summed_stream_loss(stream_logits, target, STREAMS)
+
+
+@register_model(EPAMNet, tiny={name: _as_pairs(value, name) for name, value in TINY.items()})
+def epam_net(**overrides: Any) -> EPAMNetConfig:
+    """EPAM-Net (§3, Fig. 2; Table 4 "RGB-X3D + Pose-X3D"): RGB-X3D and Pose-X3D with the nesting pose-driven
+    attention (§3.3) and score fusion; inputs 16 × 224² RGB and 48 × 56² heatmaps of 17 joints."""
+    return EPAMNetConfig(**overrides)

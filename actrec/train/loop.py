@@ -19,8 +19,12 @@ epoch and reported as ``train_<name>``), ``class_scores(output) -> (B, K)`` prob
 averaging, confusion), and ``set_progress(epoch, total_epochs)`` (called before every training step with the
 fractional epoch and before evaluation, e.g. for a temperature schedule). Two-stream MFST (RGB+DEP rows of MFST
 Tables I/II) trains on the sum of its streams' losses and scores by late fusion this way; De+Recouple adds its
-multi-loss, distillation and CAPF terms and its sharpness schedule. Other models: soft-target cross-entropy on
-(B, K) logits, softmax scores.
+multi-loss, distillation and CAPF terms and its sharpness schedule; EPAM-Net sums its streams' losses (Eq. (5)) and
+fuses their scores. Other models: soft-target cross-entropy on (B, K) logits, softmax scores.
+
+Inputs: the model is called on the rows' ``video`` column, and on ``video`` and ``pose`` when the rows carry pose
+heatmaps (``data.modality="rgb_pose"``, EPAM-Net's ``model(rgb, pose)``; ``split_valid_inputs``); MixUp / CutMix mix
+``video`` only, which is why the ExperimentConfig rejects them with a pose input.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 
 from actrec.config import ExperimentConfig, from_flat
-from actrec.data.pipeline import count_samples, split_valid
+from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
@@ -68,9 +72,10 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
 
     model = build_model(cfg.model)
     num_params = count_parameters(model)
-    # One view as the model sees it (the ExperimentConfig guarantees model.in_channels == data.input_channels).
-    view_shape = (1, cfg.data.input_channels, cfg.data.num_frames, cfg.data.crop_size, cfg.data.crop_size)
-    gflops = count_gflops(model.to(device), view_shape, device=device)
+    # One view of each input as the model sees it (the ExperimentConfig guarantees model.in_channels ==
+    # data.input_channels, and model.pose_channels == data.pose_channels for a second, pose input).
+    view_shapes = [(1, *shape) for shape in cfg.data.input_shapes.values()]
+    gflops = count_gflops(model.to(device), *view_shapes, device=device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     start_epoch, best = 0, _Best()
     checkpoint = ray.train.get_checkpoint()
@@ -201,7 +206,7 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
     stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
     step = 0
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size, local_shuffle_buffer_size=64):
-        video, label, skipped = split_valid(batch)
+        inputs, label, skipped = split_valid_inputs(batch)  # (video,) or, for rgb_pose, (video, pose)
         stats["train_skipped"] += skipped
         weight = 1.0
         if label.numel() == 0:
@@ -209,14 +214,16 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
                 continue
             # Every clip of this batch was unreadable. DDP workers must all join each step's gradient all-reduce
             # (and step alike), so take a zero-weighted step on one zeroed clip rather than skip it.
-            video, label, weight = torch.zeros_like(batch["video"][:1]), torch.zeros(1, dtype=torch.long), 0.0
+            inputs = tuple(x.new_zeros((1, *x.shape[1:])) for x in inputs)
+            label, weight = torch.zeros(1, dtype=torch.long), 0.0
         lr = warmup_cosine_lr(cfg.optim, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        video, label = video.to(device), label.to(device)
+        (video, *extra), label = [x.to(device) for x in inputs], label.to(device)
         set_progress(model, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
+        # MixUp / CutMix touch the video only: the ExperimentConfig rejects them with a second (pose) input.
         mixed, target = _mix(video, label, cfg, generator)
-        output = model(mixed)  # (B, K) logits, (B, S, K) stream logits, or a protocol model's own output
+        output = model(mixed, *extra)  # (B, K) logits, (B, S, K) stream logits, or a protocol model's own output
         if cfg.optim.label_smoothing > 0:
             target = target * (1 - cfg.optim.label_smoothing) + cfg.optim.label_smoothing / cfg.model.num_classes
         loss, terms = training_loss(model, output, target)
@@ -278,13 +285,16 @@ def class_scores(model, output) -> torch.Tensor:
     return F.softmax(output, dim=-1)
 
 
-def view_scores(model, video: torch.Tensor) -> torch.Tensor:
+def view_scores(model, video: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
     """Class probabilities of (B, C, T, H, W) clips, or of (B, V, C, T, H, W) views averaged over V (the streams of
-    a two-stream model are fused first, then the views averaged)."""
+    a two-stream model are fused first, then the views averaged). ``extra``: the model's further inputs with the
+    same leading axes, e.g. EPAM-Net's pose heatmaps (B, J, N, P, P) or (B, V, J, N, P, P) of ``model(video, pose)``.
+    """
     if video.ndim == 5:
-        return class_scores(model, model(video))
+        return class_scores(model, model(video, *extra))
     views = video.shape[1]
-    probs = class_scores(model, model(rearrange(video, "b v c t h w -> (b v) c t h w")))
+    flat = [rearrange(x, "b v c t h w -> (b v) c t h w") for x in (video, *extra)]
+    probs = class_scores(model, model(*flat))
     return reduce(probs, "(b v) k -> b k", "mean", v=views)
 
 
@@ -302,12 +312,12 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, fl
     confusion = torch.zeros(cells, dtype=torch.int64, device=device)
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size):
-        video, label, skipped = split_valid(batch)
+        inputs, label, skipped = split_valid_inputs(batch)  # (video,) or, for rgb_pose, (video, pose)
         stats["val_skipped"] += skipped
         if label.numel() == 0:
             continue
-        video, label = video.to(device), label.to(device)
-        probs = view_scores(model, video)  # multi-view testing: scores averaged over clips x crops
+        inputs, label = [x.to(device) for x in inputs], label.to(device)
+        probs = view_scores(model, *inputs)  # multi-view testing: scores averaged over clips x crops
         stats["val_loss_sum"] += float(F.nll_loss(torch.log(probs.clamp_min(1e-12)), label, reduction="sum"))
         top = probs.topk(min(5, probs.shape[-1]), dim=-1).indices
         stats["val_correct1"] += float((top[:, 0] == label).sum())
