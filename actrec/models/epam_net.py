@@ -30,6 +30,11 @@ Details the paper leaves open, and the choice made here (the attention's own are
   with ``rgb_overrides`` / ``pose_overrides``; both take ``num_classes`` from this config. Their initialisation is
   X3D's; the paper fine-tunes from single-stream pre-training (§3.4), which is the training recipe's job, not this
   class's.
+* **Training recipe** (§3.4: "each stream is first trained separately ... then the whole network is fine-tuned"):
+  ``streams="rgb"`` / ``"pose"`` builds one stream alone (``attention="none"``; forward ``(B, 1, K)``, loss
+  ``CE_<stream>``, scores its softmax), the "Pose only" / "RGB only" rows of Table 5 and phase 1; phase 2 is
+  ``streams="both"`` with ``rgb_checkpoint`` / ``pose_checkpoint`` pointing at the phase-1 trials' checkpoints
+  (``load_stream_weights``; ``sweeps/epam_components.py`` wires them). The attention starts fresh.
 * **Input check**: the two feature maps must share H × W (§3.3 spatial alignment: 7 × 7 at paper size) and the pose
   frames must be a multiple of the RGB frames (48 = 3 · 16); the nesting block's FC layers fix T_M to the RGB
   stream's ``num_frames``.
@@ -55,18 +60,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from actrec.layers.pose_attention import CBAMSpatialTemporalAttention, NestingSpatialTemporalAttention
+from actrec.models.checkpoints import read_checkpoint
 from actrec.models.epam import EPAMX3D, EPAMX3DConfig
 from actrec.models.registry import list_models, model_config, register_model
 from actrec.models.two_stream import FUSIONS, fuse_stream_scores, stream_weights, summed_stream_loss
 
 ATTENTIONS = ("nesting", "cbam", "none")  # §3.3 nesting STA, §4.3 CBAM-style STA, Table 5 plain score fusion
 STREAMS = ("rgb", "pose")  # order of the stream axis of the output (B, 2, K)
+STREAM_CHOICES = ("both", *STREAMS)  # model.streams
 Overrides = Mapping[str, Any] | tuple[tuple[str, Any], ...]
 PAPER_PARAMETERS = 3.76e6  # Table 4, "RGB-X3D + Pose-X3D", NTU RGB+D 120
 TINY: dict[str, Any] = {
@@ -126,6 +135,9 @@ class EPAMNetConfig:
     fusion: str = "logits"  # score fusion: "logits" (softmax of weighted logits) or "softmax" (weighted probs)
     rgb_weight: float = 0.5  # fusion weight of the RGB stream; the pose stream gets 1 - rgb_weight
     pose_channels: int = 17  # heatmap channels = the pose stream's in_channels (K = 17 COCO joints, §3.2; NTU 25)
+    streams: str = "both"  # "both" (EPAM-Net), or "rgb" / "pose": one stream alone (§3.4 phase 1; Table 5 rows 1-2)
+    rgb_checkpoint: str = ""  # "" or a checkpoint to start the RGB stream from (§3.4 phase 2; see load_stream_weights)
+    pose_checkpoint: str = ""  # "" or a checkpoint to start the pose stream from
 
     def __post_init__(self) -> None:
         for name in ("rgb_overrides", "pose_overrides"):  # dicts (JSON / YAML, TINY) become sorted pairs
@@ -146,6 +158,19 @@ class EPAMNetConfig:
             self.stream_config(stream)  # validates the overrides
         if self.attention not in ATTENTIONS:
             raise ValueError(f"model.attention must be one of {ATTENTIONS}, got {self.attention!r}")
+        if self.streams not in STREAM_CHOICES:
+            raise ValueError(f"model.streams must be one of {STREAM_CHOICES}, got {self.streams!r}")
+        if self.streams != "both" and self.attention != "none":
+            raise ValueError(
+                f"model.streams={self.streams!r} trains one stream alone, which has no pose-driven attention: set "
+                f"model.attention='none' (got {self.attention!r})"
+            )
+        for stream in STREAMS:
+            path = getattr(self, f"{stream}_checkpoint")
+            if not isinstance(path, str):
+                raise ValueError(f"model.{stream}_checkpoint must be a path or '', got {path!r}")
+            if path and stream not in self.active_streams:
+                raise ValueError(f"model.{stream}_checkpoint is set but model.streams={self.streams!r} has no {stream}")
         rgb, pose = self.stream_config("rgb"), self.stream_config("pose")
         if self.attention != "none":
             if rgb.feature_shape[1:] != pose.feature_shape[1:]:
@@ -173,6 +198,11 @@ class EPAMNetConfig:
             raise ValueError(f"model.fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if not _is_real(self.rgb_weight) or not 0.0 <= self.rgb_weight <= 1.0:
             raise ValueError(f"model.rgb_weight must be in [0, 1], got {self.rgb_weight!r}")
+
+    @property
+    def active_streams(self) -> tuple[str, ...]:
+        """The streams the model has, in ``STREAMS`` order: both, or the one of ``streams``."""
+        return STREAMS if self.streams == "both" else (self.streams,)
 
     @property
     def rgb_frames(self) -> int | None:
@@ -207,8 +237,13 @@ class EPAMNet(nn.Module):
         if not isinstance(config, EPAMNetConfig):
             raise TypeError(f"EPAMNet expects an EPAMNetConfig, got {type(config).__name__}")
         self.config = config
-        self.rgb = EPAMX3D(config.stream_config("rgb"))
-        self.pose = EPAMX3D(config.stream_config("pose"))
+        self.streams = config.active_streams
+        self.rgb = EPAMX3D(config.stream_config("rgb")) if "rgb" in self.streams else None
+        self.pose = EPAMX3D(config.stream_config("pose")) if "pose" in self.streams else None
+        for stream in self.streams:
+            path = getattr(config, f"{stream}_checkpoint")
+            if path:
+                load_stream_weights(getattr(self, stream), path, name=stream)
         self.attention: nn.Module | None
         if config.attention == "nesting":
             self.attention = NestingSpatialTemporalAttention(
@@ -229,6 +264,9 @@ class EPAMNet(nn.Module):
             raise ValueError(
                 f"EPAMNet expects RGB and pose clips of one batch, got {tuple(rgb.shape)}, {tuple(pose.shape)}"
             )
+        if self.rgb is None or self.pose is None:  # one stream alone (model.streams): (B, 1, K)
+            stream, clip = (self.rgb, rgb) if self.pose is None else (self.pose, pose)
+            return stream.head(stream.features(clip))[:, None]
         rgb_features = self.rgb.features(rgb)  # f_r (B, 432, T_M, 7, 7)
         pose_features = self.pose.features(pose)  # f_s (B, 216, T_N, 7, 7)
         if self.attention is not None:
@@ -245,7 +283,10 @@ class EPAMNet(nn.Module):
         return fuse_stream_scores(stream_logits, self.config.rgb_weight, self.config.fusion)
 
     def class_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
-        """Training-loop protocol: the class probabilities are the fused scores (``fuse_scores``)."""
+        """Training-loop protocol: the class probabilities are the fused scores (``fuse_scores``), or the one
+        stream's softmax."""
+        if len(self.streams) == 1:
+            return F.softmax(stream_logits[:, 0], dim=-1)
         return self.fuse_scores(stream_logits)
 
     def training_loss(
@@ -253,7 +294,31 @@ class EPAMNet(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training-loop protocol, Eq. (5): ``CE_rgb + CE_pose`` against ``target`` (class indices or (B, K) soft
         targets), each the batch mean; terms ``ce_rgb``, ``ce_pose``."""
-        return summed_stream_loss(stream_logits, target, STREAMS)
+        return summed_stream_loss(stream_logits, target, self.streams)
+
+
+def load_stream_weights(stream: EPAMX3D, path: str, *, name: str) -> Path:
+    """Start EPAM-Net stream ``name`` ("rgb" / "pose") from checkpoint ``path`` (a trial's checkpoint directory or a
+    ``.pt`` file, as ``actrec.models.checkpoints`` reads them). Its ``"model"`` entry is an ``epam_net`` state dict
+    holding that stream (``<name>.*``: a phase-1 trial with ``model.streams=<name>``, or a full EPAM-Net) or the
+    single-stream state dict of ``epam_rgb_x3d`` / ``epam_pose_x3d``. Every tensor of the stream, its head included,
+    is loaded; errors name ``model.<name>_checkpoint`` and the file. Returns the file read."""
+    field = f"model.{name}_checkpoint"
+    file, saved = read_checkpoint(path, field=field)
+    state = saved.get("model") if isinstance(saved, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{field}: checkpoint {file} has no 'model' state_dict entry")
+    prefix = f"{name}."
+    if any(key.startswith(prefix) for key in state):
+        state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+    try:
+        stream.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{field}: checkpoint {file} does not fit the {name} stream (the same variant, overrides and classes are "
+            f"expected): {error}"[:1200]
+        ) from error
+    return file
 
 
 @register_model(EPAMNet, tiny={name: _as_pairs(value, name) for name, value in TINY.items()})

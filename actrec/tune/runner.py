@@ -144,7 +144,8 @@ def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str,
                 combo["data.root"] = roots[dataset]
     trials = [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
     if spec.fusion is not None and getattr(args, "fusion", "") == "joint":
-        trials += [spec.fusion.fused_trial(trials[i], trials[j]) for i, j in spec.fusion.pairs(trials)]
+        pairs = spec.fusion.pairs(trials)
+        trials += [fused for i, j in pairs for fused in spec.fusion.fused_trials(trials[i], trials[j])]
     return trials
 
 
@@ -156,24 +157,23 @@ def checkpoint_fusion(spec: SweepSpec, args: argparse.Namespace) -> bool:
 def fusion_trial_overrides(
     spec: SweepSpec, trials: list[dict[str, Any]], checkpoints: Mapping[int, str]
 ) -> list[dict[str, Any]]:
-    """Evaluate-only RGB+DEP trials, one per (rgb, depth) pair whose two trials both left a checkpoint.
+    """Fused trials of every (rgb, depth) pair whose two trials both left a checkpoint (``FusionSpec``): evaluate-only
+    (``train.epochs=0``) or, with ``fine_tune``, trained from the two checkpoints.
 
     ``checkpoints`` maps a trial's index in ``trials`` to its newest checkpoint directory.
     """
-    assert spec.fusion is not None
+    fusion = spec.fusion
+    assert fusion is not None
+    rgb_key, depth_key = fusion.checkpoint_keys
     fused = []
-    for i, j in spec.fusion.pairs(trials):
+    for i, j in fusion.pairs(trials):
         if i not in checkpoints or j not in checkpoints:
-            print(f"[actrec] no RGB+DEP fusion for {trials[i]}: its RGB or depth trial left no checkpoint")
+            print(f"[actrec] no fused trial for {trials[i]}: one of its two stream trials left no checkpoint")
             continue
-        fused.append(
-            {
-                **spec.fusion.fused_trial(trials[i], trials[j]),
-                "train.epochs": 0,
-                "model.rgb_checkpoint": checkpoints[i],
-                "model.depth_checkpoint": checkpoints[j],
-            }
-        )
+        for trial in fusion.fused_trials(trials[i], trials[j]):
+            if not fusion.fine_tune:
+                trial["train.epochs"] = 0
+            fused.append({**trial, rgb_key: checkpoints[i], depth_key: checkpoints[j]})
     return fused
 
 
@@ -272,7 +272,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
             resolve_trial(base, fused)
     planned = len(trials) if args.search == "grid" else args.num_samples
     if fusing:
-        planned += len(spec.fusion.pairs(trials))
+        planned += len(spec.fusion.pairs(trials)) * len(spec.fusion.variants)
     tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
     tracker = SweepTracker(tracking_uri, spec.name)
     tracker.start(
@@ -323,11 +323,12 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
             checkpoints = _trial_checkpoints(results, trials, train_storage)
             fused = fusion_trial_overrides(spec, trials, checkpoints)
             if fused:
-                print(f"[actrec] RGB+DEP: late score fusion of {len(fused)} RGB/depth checkpoint pair(s)")
+                what = "fine-tuned from" if spec.fusion.fine_tune else "late score fusion of"
+                print(f"[actrec] fused rows: {len(fused)} trial(s) {what} the two streams' checkpoints")
                 fusion_dir = os.path.join(sweep_dir, FUSION_DIR)
                 fusion_callbacks = [
                     MLflowTuneCallback(tracker, _trial_params, tags),
-                    ProgressPrinter(_trial_params, 0, len(fused)),
+                    ProgressPrinter(_trial_params, _trial_params({**base, **fused[0]})["train.epochs"], len(fused)),
                 ]
                 results += list(
                     _fit(

@@ -91,25 +91,35 @@ class TableSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FusionSpec:
-    """RGB+DEP trials: late score fusion of the RGB and the depth trial of the same cell and seed (MFST Tables I, II).
+    """Rows made from two single-stream trials: late score fusion of the RGB and the depth trial of the same cell and
+    seed (MFST Tables I, II), or EPAM-Net's phase 2, the joint network fine-tuned from its RGB and pose streams'
+    phase-1 checkpoints (§3.4, Table 5). ``depth`` marks the second stream, whatever its modality.
 
-    Trials are paired when their own values agree outside ``rgb`` / ``depth`` / ``depth_keys``. The fused trial
-    takes the RGB trial's values, the depth trial's ``depth_keys`` values under their fused names (e.g. the depth
-    stream's ``model.stem`` becomes ``model.depth_stem``) and ``fused`` on top. ``--fusion checkpoints`` (the
-    default) evaluates the two finished trials' best checkpoints together (``train.epochs=0``); ``--fusion joint``
-    trains the two-stream model from scratch as one more trial.
+    Trials are paired when their own values agree outside ``rgb`` / ``depth`` / ``depth_keys`` / ``pair_ignore``. A
+    fused trial takes the RGB trial's values, the depth trial's ``depth_keys`` values under their fused names (e.g.
+    the depth stream's ``model.stem`` becomes ``model.depth_stem``), ``fused`` on top, then each of ``variants`` (one
+    fused trial per variant: EPAM-Net's score fusion and +STA rows). ``--fusion checkpoints`` (the default) starts
+    the fused trials from the two finished trials' checkpoints (``checkpoint_keys``), evaluating them together
+    (``train.epochs=0``) or, with ``fine_tune``, training the fused model from them for its own epochs; ``--fusion
+    joint`` trains the fused model from scratch as more trials of the grid.
     """
 
     rgb: Mapping[str, Any]  # values marking the RGB-stream trials, e.g. {"data.modality": "rgb"}
-    depth: Mapping[str, Any]  # values marking the depth-stream trials, e.g. {"data.modality": "depth"}
+    depth: Mapping[str, Any]  # values marking the second stream's trials, e.g. {"data.modality": "depth"}
     fused: Mapping[str, Any]  # values of the fused trial, e.g. {"data.modality": "rgbd", "model.name": "..."}
     depth_keys: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: {"model.stem": "model.depth_stem", "model.theta": "model.depth_theta"}
     )
+    variants: tuple[Mapping[str, Any], ...] = ({},)  # values over ``fused``, one fused trial each
+    checkpoint_keys: tuple[str, str] = ("model.rgb_checkpoint", "model.depth_checkpoint")  # where the paths go
+    fine_tune: bool = False  # train the fused trial from the checkpoints (True) or only evaluate them (False)
+    # Keys the second stream's trials do not depend on, ignored when pairing, so one depth trial pairs with every RGB
+    # trial that differs only there (e.g. EPAM-Net's model.rgb_variant: one pose stream for RGB-X3D and -wide).
+    pair_ignore: tuple[str, ...] = ()
 
     def pairs(self, trials: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
-        """Index pairs (rgb, depth) of ``trials`` (dotted override dicts) that fuse into one RGB+DEP trial."""
-        ignored = set(self.rgb) | set(self.depth) | set(self.depth_keys)
+        """Index pairs (rgb, depth) of ``trials`` (dotted override dicts) that fuse into fused trials."""
+        ignored = set(self.rgb) | set(self.depth) | set(self.depth_keys) | set(self.pair_ignore)
 
         def key(trial: Mapping[str, Any]) -> str:
             return json.dumps({k: v for k, v in trial.items() if k not in ignored}, sort_keys=True, default=str)
@@ -121,13 +131,13 @@ class FusionSpec:
                 found.append((i, depth_by_key[key(trial)]))
         return found
 
-    def fused_trial(self, rgb_trial: Mapping[str, Any], depth_trial: Mapping[str, Any]) -> dict[str, Any]:
-        """The fused trial's own values for one (rgb, depth) pair."""
+    def fused_trials(self, rgb_trial: Mapping[str, Any], depth_trial: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The fused trials' own values for one (rgb, depth) pair, one per variant."""
         fused = {k: v for k, v in rgb_trial.items() if k not in self.rgb}
         for key, fused_key in self.depth_keys.items():
             if key in depth_trial:
                 fused[fused_key] = depth_trial[key]
-        return {**fused, **self.fused}
+        return [{**fused, **self.fused, **variant} for variant in self.variants]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
