@@ -239,9 +239,9 @@ def derecouple_sweep(
 # chosen here: one short side (256: actrec resizes to a fixed side), the learning rate, weight decay and warm-up
 # (the thesis' chapter 2 recipe: 0.01, 3e-4, 3 epochs), the per-GPU batch (8). The thesis starts the spatial encoder
 # from ViT-B ImageNet weights, which actrec cannot download: the paper profile trains from scratch.
-# The local profile of the thesis' Transformers (RPE-STDT, CTN, their ViT / ViViT baselines) trained from scratch at
-# tiny size on the synthetic set (after ``LOCAL``): AdamW's usual weight decay, more and smaller steps than the
-# convolutional models need.
+# The local profile of the thesis' Transformers (RPE-STDT, CTN, their ViT / ViViT baselines) at tiny size on the
+# synthetic set (after ``LOCAL``; CTN from scratch, the frame-wise RPE-STDT / ViT from a pose-pretrained encoder, see
+# ``rpe_profiles``): AdamW's usual weight decay, more and smaller steps than the convolutional models need.
 CPU_TRANSFORMER_LOCAL: dict[str, Any] = {
     "train.epochs": 30,
     "train.batch_size": 8,
