@@ -1,4 +1,5 @@
-"""EPAM-Net streams: Tables 1-2 architectures, tiny forward/backward, config validation, Table 4 counts."""
+"""EPAM-Net streams: Tables 1-2 architectures, RGB-X3D-wide (§4.2), tiny forward/backward, config validation,
+Table 4 counts."""
 
 import dataclasses
 
@@ -108,6 +109,8 @@ def test_list_fields_become_tuples():
         ("num_frames", 0),
         ("image_size", True),
         ("stem_width", 0),
+        ("width_factor", 0),
+        ("width_factor", 1.5),
         ("stem_spatial_stride", 0),
         ("stem_temporal_kernel", 4),
         ("stage_widths", ()),
@@ -155,3 +158,59 @@ def test_paper_gflops_table_4(paper_models, name):
     gflops = count_gflops(paper_models[name], PAPER_INPUT[name])
     assert abs(gflops / PAPER_GFLOPS[name] - 1) < 0.10
     assert gflops == pytest.approx({"epam_rgb_x3d": 4.898, "epam_pose_x3d": 3.977}[name], abs=0.001)
+
+
+def _conv_widths(model: EPAMX3D) -> dict[str, list[int]]:
+    """Output channels of every convolution of the backbone and both head widths, by kind."""
+    backbone = model.backbone
+    return {
+        "stem": [backbone.stem.conv_xy.out_channels, backbone.stem.conv_t.out_channels],
+        "inner": [stage.inner_channels for stage in backbone.stages],
+        "stage": [block.conv_c.out_channels for stage in backbone.stages for block in stage],
+        "conv5": [backbone.out_channels],
+        "se": [block.se.reduced_channels for stage in backbone.stages for block in stage if block.se is not None],
+        "head": [model.head.fc1[0].out_features, model.head.fc2.out_features],
+    }
+
+
+@pytest.mark.parametrize("size", ["paper", "tiny"])
+def test_rgb_x3d_wide_doubles_every_stage_width(size):
+    overrides = {"num_classes": 60, **(tiny_overrides("epam_rgb_x3d") if size == "tiny" else {})}
+    with torch.device("meta"):  # shapes only
+        rgb = create_model("epam_rgb_x3d", **overrides)
+        wide = create_model("epam_rgb_x3d_wide", **overrides)
+    assert tiny_overrides("epam_rgb_x3d_wide") == tiny_overrides("epam_rgb_x3d")  # so tiny-wide is 2 × tiny
+    narrow, doubled = _conv_widths(rgb), _conv_widths(wide)
+    for kind in ("stem", "inner", "stage", "conv5"):  # "double the number of filters per layer" (§4.2)
+        assert doubled[kind] == [2 * width for width in narrow[kind]], kind
+    assert doubled["head"] == narrow["head"]  # fc1 (2048 at paper size) and the classifier keep their widths
+    assert [len(stage) for stage in wide.backbone.stages] == [len(stage) for stage in rgb.backbone.stages]
+    assert wide.config.feature_channels == 2 * rgb.config.feature_channels
+    assert wide.config.feature_shape == rgb.config.feature_shape
+    if size == "paper":
+        assert doubled["stem"][0] == 48 and doubled["inner"] == [108, 216, 432, 864] and doubled["conv5"] == [864]
+        assert sorted(set(doubled["se"])) == [8, 16, 32, 56]  # round_width(inner, 1/16) of the doubled widths
+        assert (count_parameters(rgb), count_parameters(wide)) == (3_097_662, 9_792_144)
+
+
+def test_rgb_x3d_wide_is_rgb_x3d_with_width_factor_2():
+    wide = model_config("epam_rgb_x3d_wide")
+    assert wide == dataclasses.replace(model_config("epam_rgb_x3d"), width_factor=2)
+    assert wide.stage_widths == (24, 48, 96, 192) and wide.stage_channels == (48, 96, 192, 384)
+    assert model_config("epam_rgb_x3d_wide", width_factor=1) == model_config("epam_rgb_x3d")
+
+
+def test_tiny_rgb_x3d_wide_forward_backward():
+    torch.manual_seed(0)
+    model = _tiny("epam_rgb_x3d_wide")
+    x = torch.randn(2, 3, 8, 32, 32)
+    features = model.features(x)
+    assert features.shape == (2, 2 * int(2.25 * 24), 8, 1, 1)  # tiny widths (8, 16, 16, 24) doubled
+    torch.nn.functional.cross_entropy(model.head(features), torch.tensor([0, 3])).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_rgb_x3d_wide_gflops_at_the_paper_input():
+    torch.manual_seed(0)
+    wide = create_model("epam_rgb_x3d_wide", num_classes=60)
+    assert count_gflops(wide, PAPER_INPUT["epam_rgb_x3d"]) == pytest.approx(17.614, abs=0.001)  # the docstring's

@@ -56,7 +56,7 @@ def test_registry_lists_the_paper_variants():
     assert {"derecouple", "derecouple_rgbd"} <= set(names)
     assert {"rpe_stdt", "vit_spatial", "vivit_b"} <= set(names)
     assert {"ctn", "ctn_epic"} <= set(names)
-    assert {"epam_rgb_x3d", "epam_pose_x3d", "epam_net"} <= set(names)
+    assert {"epam_rgb_x3d", "epam_rgb_x3d_wide", "epam_pose_x3d", "epam_net"} <= set(names)
 
 
 @pytest.mark.parametrize("name", list_models())

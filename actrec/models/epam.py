@@ -1,12 +1,19 @@
 """EPAM-Net's single-stream backbones (Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided
 Multimodal Network for Video Action Recognition", 2024), §3.1-§3.2, Tables 1, 2, 4, 6 and 7.
 
-Both streams are X3D networks (``actrec.layers.x3d``) and share one config class, ``EPAMX3DConfig``:
+Every stream is an X3D network (``actrec.layers.x3d``) and they share one config class, ``EPAMX3DConfig``:
 
 * ``epam_rgb_x3d`` — RGB-X3D (§3.1, Table 1): "the architecture of the adapted RGB-X3D remains unchanged from the
   original X3D-M". ``(B, 3, 16, 224, 224)`` → stem (B, 24, 16, 112, 112) → res2-res5 (24, 48, 96, 192 channels ×
   3, 5, 11, 7 blocks; 56², 28², 14², 7²) → conv5 (B, 432, 16, 7, 7) = ``features(x)`` → GAP → fc 2048 → ReLU →
   dropout → fc → logits (B, num_classes).
+* ``epam_rgb_x3d_wide`` — RGB-X3D-wide (§4.2, Table 3's last row): RGB-X3D "wider (double the number of filters per
+  layer)", ``width_factor=2``. Doubled: the stem (24 → 48), every stage's output width (24, 48, 96, 192 → 48, 96, 192,
+  384) and with them the bottlenecks' inner widths (γ_b · w: 54 … 432 → 108 … 864), conv5 (432 → 864) and the
+  shortcuts' projections. Not doubled (not conv filters of a stage, and the paper names no other change): the head's
+  2048-wide fc1 (its input doubles, 864 → 2048), the classifier, the SE widths (``round_width(inner, 1/16)`` follows
+  the inner widths: 8, 16, 32, 56 instead of 8, 8, 16, 32), the depths, kernels and the input. ``(B, 3, 16, 224, 224)``
+  → features (B, 864, 16, 7, 7).
 * ``epam_pose_x3d`` — Pose-X3D (§3.2, Table 2): X3D-S on K = 17 joint pseudo-heatmaps (Eq. (1)) with "1) remove the
   first stage, 2) change the spatial stride of the first convolution layer of stem layer from 2 to 1".
   ``(B, 17, 48, 56, 56)`` → stem (B, 24, 48, 56, 56) → res2-res4 (24, 48, 96 channels × 5, 11, 7 blocks; 28², 14²,
@@ -58,6 +65,11 @@ Of the measured GFLOPs the convolutions are 4.731 (the 4.73 X3D reports for X3D-
 element in eval) 0.166 and 0.154; fvcore leaves out activations, residual additions, pooling and the SE gating,
 which a counter that includes them (the paper does not name its counter) would add — the size of the remaining
 ~1.4%. Both are well within 10% of Table 4.
+
+RGB-X3D-wide, for which the paper gives no count (measured here, same counters): 9,792,144 parameters with 60 classes
+(NTU 60, Table 3), 9,915,084 with 120 — 3.16× RGB-X3D's (1×1² convolutions grow 4×, the stem, depth-wise convs and
+fc1's input 2×); 17.614 GFLOPs at 1×3×16×224² (3.60×). EPAM-Net with it (``rgb_variant="epam_rgb_x3d_wide"``, nesting
+attention, 60 classes): 10,338,413 parameters and 21.592 GFLOPs on one paper clip pair.
 """
 
 from __future__ import annotations
@@ -73,7 +85,7 @@ from actrec.layers.x3d import INNER_ACTIVATIONS, X3D_M, X3DBackbone, X3DHead, in
 from actrec.models.registry import register_model
 
 PAPER_PARAMETERS = {"epam_rgb_x3d": 3.22e6, "epam_pose_x3d": 543.76e3}  # Table 4 (RGB: 120 classes; pose: 60)
-PAPER_GFLOPS = {"epam_rgb_x3d": 4.97, "epam_pose_x3d": 4.03}  # Table 4
+PAPER_GFLOPS = {"epam_rgb_x3d": 4.97, "epam_pose_x3d": 4.03}  # Table 4 (none for RGB-X3D-wide)
 _TUPLE_FIELDS = ("stage_widths", "stage_depths")
 
 
@@ -97,6 +109,7 @@ class EPAMX3DConfig:
     num_frames: int = 16  # frames of the paper clip (RGB 16, pose 48); not enforced
     image_size: int = 224  # crop size of the paper clip (RGB 224, pose 56); not enforced
     stem_width: int = X3D_M.stem_width  # conv1 channels (Tables 1-2: 24)
+    width_factor: int = 1  # multiplies stem_width and stage_widths (RGB-X3D-wide: 2, §4.2 "double the filters")
     stem_spatial_stride: int = 2  # conv1 spatial stride (X3D 2; Pose-X3D 1, §3.2)
     stem_temporal_kernel: int = 5  # depth-wise temporal kernel of conv1 (X3D's 5; Tables 1-2 print 3); odd
     stage_widths: tuple[int, ...] = X3D_M.stage_widths  # res2… widths (Table 1: 24, 48, 96, 192; Table 2: 24, 48, 96)
@@ -111,7 +124,15 @@ class EPAMX3DConfig:
         for name in _TUPLE_FIELDS:  # lists (JSON / YAML) become tuples
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
-        for name in ("num_classes", "in_channels", "num_frames", "image_size", "stem_width", "stem_spatial_stride"):
+        for name in (
+            "num_classes",
+            "in_channels",
+            "num_frames",
+            "image_size",
+            "stem_width",
+            "width_factor",
+            "stem_spatial_stride",
+        ):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"model.{name} must be an int >= 1, got {value!r}")
@@ -143,9 +164,19 @@ class EPAMX3DConfig:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
 
     @property
+    def stem_channels(self) -> int:
+        """conv1's output channels: ``width_factor · stem_width`` (RGB-X3D 24, RGB-X3D-wide 48)."""
+        return self.width_factor * self.stem_width
+
+    @property
+    def stage_channels(self) -> tuple[int, ...]:
+        """res2…'s output channels: ``width_factor · stage_widths`` (RGB-X3D 24 … 192, RGB-X3D-wide 48 … 384)."""
+        return tuple(self.width_factor * width for width in self.stage_widths)
+
+    @property
     def feature_channels(self) -> int:
-        """Channels of ``features(x)``: conv5's ``int(γ_b · last width)`` (RGB-X3D 432, Pose-X3D 216)."""
-        return int(self.bottleneck_factor * self.stage_widths[-1])
+        """Channels of ``features(x)``: conv5's ``int(γ_b · last width)`` (RGB-X3D 432, -wide 864, Pose-X3D 216)."""
+        return int(self.bottleneck_factor * self.stage_channels[-1])
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
@@ -170,8 +201,8 @@ class EPAMX3D(nn.Module):
         self.config = config
         self.backbone = X3DBackbone(
             config.in_channels,
-            stem_width=config.stem_width,
-            stage_widths=config.stage_widths,
+            stem_width=config.stem_channels,
+            stage_widths=config.stage_channels,
             stage_depths=config.stage_depths,
             stem_spatial_stride=config.stem_spatial_stride,
             stem_temporal_kernel=config.stem_temporal_kernel,
@@ -210,20 +241,28 @@ _POSE: dict[str, Any] = {
 }
 
 
-@register_model(
-    EPAMX3D,
-    tiny={
-        "num_frames": 8,
-        "image_size": 32,
-        "stem_width": 8,
-        "stage_widths": (8, 16, 16, 24),
-        "stage_depths": (1, 2, 1, 2),
-        "head_channels": 32,
-    },
-)
+# RGB-X3D's CPU-tiny overrides; RGB-X3D-wide takes the same ones, which its width_factor then doubles.
+_RGB_TINY: dict[str, Any] = {
+    "num_frames": 8,
+    "image_size": 32,
+    "stem_width": 8,
+    "stage_widths": (8, 16, 16, 24),
+    "stage_depths": (1, 2, 1, 2),
+    "head_channels": 32,
+}
+
+
+@register_model(EPAMX3D, tiny=_RGB_TINY)
 def epam_rgb_x3d(**overrides: Any) -> EPAMX3DConfig:
     """RGB-X3D (§3.1, Table 1): X3D-M unchanged on 16 × 224² RGB clips; features (B, 432, 16, 7, 7)."""
     return dataclasses.replace(EPAMX3DConfig(), **overrides)
+
+
+@register_model(EPAMX3D, tiny=_RGB_TINY)
+def epam_rgb_x3d_wide(**overrides: Any) -> EPAMX3DConfig:
+    """RGB-X3D-wide (§4.2, Table 3's last row): RGB-X3D with "double the number of filters per layer"
+    (``width_factor=2``); features (B, 864, 16, 7, 7)."""
+    return EPAMX3DConfig(**{"width_factor": 2, **overrides})
 
 
 @register_model(

@@ -26,15 +26,18 @@ Details the paper leaves open, and the choice made here (the attention's own are
   does); only the attention sees the time-strided 16 frames.
 * **RGB head input**: f'_r (§3.3 "re-weight visual features accordingly"); ``attention_residual=True`` gives the
   released code's ``f_r + f'_r`` instead.
-* **Streams** are the registered variants ``rgb_variant`` / ``pose_variant`` (``epam_rgb_x3d``, ``epam_pose_x3d``)
-  with ``rgb_overrides`` / ``pose_overrides``; both take ``num_classes`` from this config. Their initialisation is
+* **Streams** are the registered variants ``rgb_variant`` / ``pose_variant`` (``epam_rgb_x3d``, ``epam_pose_x3d``;
+  ``rgb_variant="epam_rgb_x3d_wide"`` is Table 3's "RGB-X3D-wide" row, §4.2) with ``rgb_overrides`` /
+  ``pose_overrides``; both take ``num_classes`` from this config. ``TINY``'s RGB overrides keep the wide variant
+  twice as wide (its ``width_factor`` doubles whichever widths it is given). Their initialisation is
   X3D's; the paper fine-tunes from single-stream pre-training (§3.4), which is the training recipe's job, not this
   class's.
 * **Training recipe** (§3.4: "each stream is first trained separately ... then the whole network is fine-tuned"):
   ``streams="rgb"`` / ``"pose"`` builds one stream alone (``attention="none"``; forward ``(B, 1, K)``, loss
   ``CE_<stream>``, scores its softmax), the "Pose only" / "RGB only" rows of Table 5 and phase 1; phase 2 is
   ``streams="both"`` with ``rgb_checkpoint`` / ``pose_checkpoint`` pointing at the phase-1 trials' checkpoints
-  (``load_stream_weights``; ``sweeps/epam_components.py`` wires them). The attention starts fresh.
+  (``load_stream_weights``; the ``sweeps/epam_*.py`` tables wire them through ``actrec.tune.profiles.epam_sweep``).
+  The attention starts fresh.
 * **Input check**: the two feature maps must share H × W (§3.3 spatial alignment: 7 × 7 at paper size) and the pose
   frames must be a multiple of the RGB frames (48 = 3 · 16); the nesting block's FC layers fix T_M to the RGB
   stream's ``num_frames``.
@@ -124,7 +127,7 @@ class EPAMNetConfig:
     """Configuration of ``EPAMNet`` (§3, Fig. 2; Tables 4-5 and the §4.3 attention ablation); keys ``model.<field>``."""
 
     num_classes: int = 60  # output classes of both heads (NTU RGB+D 60: 60, NTU RGB+D 120: 120)
-    rgb_variant: str = "epam_rgb_x3d"  # registered variant of the RGB stream (§3.1, Table 1)
+    rgb_variant: str = "epam_rgb_x3d"  # registered variant of the RGB stream (§3.1, Table 1; §4.2: "_wide")
     pose_variant: str = "epam_pose_x3d"  # registered variant of the pose stream (§3.2, Table 2)
     rgb_overrides: Overrides = ()  # EPAMX3DConfig fields over rgb_variant's (a dict; kept as sorted pairs)
     pose_overrides: Overrides = ()  # EPAMX3DConfig fields over pose_variant's (a dict; kept as sorted pairs)

@@ -16,6 +16,9 @@ SHOWN_KEYS = (
     "model.theta",
     "model.residual",
     "model.temporal_block",
+    "model.streams",  # EPAM-Net: the phase-1 stream alone ("rgb", "pose") or the joint network ("both")
+    "model.rgb_variant",
+    "model.attention",
     "data.modality",
     "data.protocol",
     "train.seed",

@@ -1,0 +1,316 @@
+"""EPAM-Net's sweeps (Tables 3-5, the §4.3 attention block): §3.4's two phases as trials (phase-1 streams, phase-2
+joint networks fine-tuned from their checkpoints), paper profiles, stand-in columns, the checkpoint handoff between
+the phases, and (slow) each sweep's smoke profile end to end on an embedded Ray."""
+
+import argparse
+import os
+import pathlib
+import re
+
+import pytest
+import torch
+
+from actrec.config import from_flat
+from actrec.models import build_model, tiny_overrides
+from actrec.report.table import reference_parameters
+from actrec.train.loop import BEST_FILE
+from actrec.tune.profiles import EPAM_PHASES
+from actrec.tune.runner import base_config, build_parser, fusion_trial_overrides, resolve_trial, trial_overrides
+from actrec.tune.spec import matches
+from tests.conftest import load_sweep
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
+TABLES_MD = SHARED / "TABLES.md"
+PAPER_TXT = SHARED / "papers" / "epam_net_2024.txt"
+SWEEPS = ("epam_components", "epam_attention", "epam_complexity", "epam_width")
+PAPER_ROOTS = ("ntu_rgbd_60=/d/ntu60", "ntu_rgbd_120=/d/ntu120")
+ROOTS = {"ntu_rgbd_60": "/d/ntu60", "ntu_rgbd_120": "/d/ntu120"}
+# sweep -> (dataset, protocol) of its columns, the phase-2 attentions, the RGB variants of phase 1.
+TABLES = {
+    "epam_components": (
+        {
+            ("ntu_rgbd_60", "cross_subject"),
+            ("ntu_rgbd_60", "cross_view"),
+            ("ntu_rgbd_120", "cross_subject"),
+            ("ntu_rgbd_120", "cross_setup"),
+        },
+        {"none", "nesting"},
+        {"epam_rgb_x3d"},
+    ),
+    "epam_attention": (
+        {("ntu_rgbd_60", "cross_subject"), ("ntu_rgbd_60", "cross_view")},
+        {"nesting", "cbam"},
+        {"epam_rgb_x3d"},
+    ),
+    "epam_complexity": (
+        {("ntu_rgbd_120", "cross_subject"), ("ntu_rgbd_120", "cross_setup")},
+        {"nesting"},
+        {"epam_rgb_x3d"},
+    ),
+    "epam_width": (
+        {("ntu_rgbd_60", "cross_subject"), ("ntu_rgbd_60", "cross_view")},
+        {"nesting"},
+        {"epam_rgb_x3d", "epam_rgb_x3d_wide"},
+    ),
+}
+# §3.4 / TABLES.md: "RGB stream batch 16 lr 0.0125 240 epochs; pose batch 64 lr 0.1 240 epochs; joint fine-tune batch
+# 16 lr 0.001 20 epochs; SGD momentum 0.9, cosine", 16 RGB frames at 224², 48 heatmaps of 56².
+PAPER_PHASES = {
+    "rgb": {"optim.lr": 0.0125, "train.batch_size": 16, "train.epochs": 240},
+    "pose": {"optim.lr": 0.1, "train.batch_size": 64, "train.epochs": 240},
+    "both": {"optim.lr": 0.001, "train.batch_size": 16, "train.epochs": 20},
+}
+RECIPE = {
+    "model.name": "epam_net",
+    "data.modality": "rgb_pose",
+    "data.num_frames": 16,
+    "data.crop_size": 224,
+    "data.pose_volume_frames": 48,
+    "data.pose_volume_size": 56,
+    "data.test_clips": 1,
+    "optim.name": "sgd",
+    "optim.momentum": 0.9,
+    "optim.warmup_epochs": 0.0,  # cosine annealing from the first step, down to 0
+    "optim.min_lr": 0.0,
+    "train.mixup_alpha": 0.0,
+    "train.use_gpu": True,
+}
+SMOKE_TRIALS = {"epam_components": 4, "epam_attention": 4, "epam_complexity": 3, "epam_width": 5}
+LOCAL_TRIALS = {"epam_components": 8, "epam_attention": 8, "epam_complexity": 6, "epam_width": 10}
+
+
+def _args(name: str, profile: str, *argv: str) -> argparse.Namespace:
+    roots = [a for r in PAPER_ROOTS for a in ("--data-root", r)] if profile == "paper" else []
+    return build_parser(load_sweep(name).SPEC).parse_args(["--profile", profile, *roots, *argv])
+
+
+def _spec(name: str, args: argparse.Namespace):
+    sweep = load_sweep(name)
+    return sweep.extend(sweep.SPEC, args).for_profile(args.profile)
+
+
+def _trials(name: str, profile: str, *argv: str):
+    """(spec, phase-1 trials, phase-2 trials from fake checkpoint paths "/ckpt/<index>", base config)."""
+    args = _args(name, profile, *argv)
+    spec = _spec(name, args)
+    grid = trial_overrides(spec, args)
+    fused = fusion_trial_overrides(spec, grid, {i: f"/ckpt/{i}" for i in range(len(grid))})
+    return spec, grid, fused, base_config(spec, args)
+
+
+def _phase(config) -> str:
+    return config["model.streams"]
+
+
+def _source(path: str, grid: list[dict]) -> dict:
+    return grid[int(path.rsplit("/", 1)[1])]
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_paper_profile_is_section_3_4_on_the_papers_datasets(name):
+    spec, grid, fused, base = _trials(name, "paper")
+    columns, attentions, variants = TABLES[name]
+    resolved = [resolve_trial(base, t) for t in grid + fused]
+    for config in resolved:
+        for key, want in {**RECIPE, **PAPER_PHASES[_phase(config)]}.items():
+            assert config[key] == (pytest.approx(want) if isinstance(want, float) else want), (name, key)
+        assert config["data.root"] == ROOTS[config["data.dataset"]]
+        assert config["model.num_classes"] == {"ntu_rgbd_60": 60, "ntu_rgbd_120": 120}[config["data.dataset"]]
+        assert config["data.resize"] >= config["data.crop_size"]
+    assert {(c["data.dataset"], c["data.protocol"]) for c in resolved} == columns
+    phase1 = [c for c in resolved if c["model.streams"] != "both"]
+    assert {c["model.attention"] for c in phase1} == {"none"}  # one stream alone: no pose-driven attention
+    assert {c["model.rgb_variant"] for c in phase1 if c["model.streams"] == "rgb"} == variants
+    assert not any(c["model.rgb_checkpoint"] or c["model.pose_checkpoint"] for c in phase1)
+    assert {c["model.attention"] for c in resolved if c["model.streams"] == "both"} == attentions
+    # Per column: one RGB trial per variant and one pose trial; the joint networks of every pair and attention.
+    assert len(grid) == len(columns) * (len(variants) + 1)
+    assert len(fused) == len(columns) * len(variants) * len(attentions)
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("profile", ["smoke", "local", "paper"])
+def test_fused_trials_fine_tune_from_both_phase_1_checkpoints_of_their_column(name, profile):
+    _, grid, fused, base = _trials(name, profile)
+    joint = EPAM_PHASES[profile]["joint"]
+    assert fused
+    for trial in fused:
+        rgb, pose = _source(trial["model.rgb_checkpoint"], grid), _source(trial["model.pose_checkpoint"], grid)
+        assert (rgb["model.streams"], pose["model.streams"]) == ("rgb", "pose")
+        for key in ("data.dataset", "data.protocol", "train.seed"):
+            assert rgb[key] == pose[key] == trial[key], key
+        assert trial["model.rgb_variant"] == rgb["model.rgb_variant"]  # the RGB stream it starts from
+        assert trial["model.streams"] == "both"
+        for key, value in joint.items():  # the joint network's recipe, not the RGB stream's
+            assert trial[key] == value, key
+        config = resolve_trial(base, trial)
+        assert config["train.epochs"] == joint["train.epochs"] > 0  # fine-tuned, not only evaluated
+        assert config["model.rgb_checkpoint"] == trial["model.rgb_checkpoint"]
+        assert config["model.pose_checkpoint"] == trial["model.pose_checkpoint"]
+    # Each phase-1 stream trial carries its own §3.4 recipe.
+    for trial in grid:
+        for key, value in EPAM_PHASES[profile][_phase(trial)].items():
+            assert trial[key] == value, key
+    # A pair whose pose trial left no checkpoint makes no joint network.
+    rgb_only = {i: f"/ckpt/{i}" for i, t in enumerate(grid) if t["model.streams"] == "rgb"}
+    spec = _spec(name, _args(name, profile))
+    assert fusion_trial_overrides(spec, grid, rgb_only) == []
+
+
+def test_width_sweep_shares_one_pose_trial_between_both_rgb_variants():
+    _, grid, fused, _ = _trials("epam_width", "local")
+    for protocol in ("cross_subject", "cross_view"):
+        mine = [t for t in fused if t["data.protocol"] == protocol]
+        assert sorted(t["model.rgb_variant"] for t in mine) == ["epam_rgb_x3d", "epam_rgb_x3d_wide"]
+        assert len({t["model.pose_checkpoint"] for t in mine}) == 1
+        assert len({t["model.rgb_checkpoint"] for t in mine}) == 2
+    assert sum(t["model.streams"] == "pose" for t in grid) == 2  # one per column, not one per RGB variant
+
+
+def test_set_overrides_every_phase_of_the_recipe():
+    _, grid, fused, _ = _trials("epam_components", "local", "--set", "train.epochs=3", "--set", "optim.lr=0.02")
+    for trial in grid + fused:
+        assert (trial["train.epochs"], trial["optim.lr"]) == ("3", "0.02")
+    assert [t["train.batch_size"] for t in grid[:2]] == [16, 64]  # keys not given keep each phase's value
+
+
+def test_joint_fusion_from_scratch_is_refused():
+    with pytest.raises(SystemExit, match="--fusion joint.*phase-1 stream checkpoints"):
+        _spec("epam_components", _args("epam_components", "local", "--fusion", "joint"))
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("profile", ["smoke", "local"])
+def test_cpu_profiles_train_tiny_epam_net_on_synthetic_stand_ins(name, profile):
+    spec, grid, fused, base = _trials(name, profile)
+    assert len(grid) + len(fused) == (SMOKE_TRIALS if profile == "smoke" else LOCAL_TRIALS)[name]
+    resolved = [resolve_trial(base, t) for t in grid + fused]
+    assert {c["data.dataset"] for c in resolved} == {"synthetic"}
+    for config in resolved:
+        assert not config["train.use_gpu"]
+        # The tiny EPAM-Net and the inputs its TINY overrides are built for: 4 RGB frames at 96², 12 heatmaps of 24².
+        for key, value in tiny_overrides("epam_net").items():
+            assert config[f"model.{key}"] == value, key
+        assert (config["data.num_frames"], config["data.crop_size"]) == (4, 96)
+        assert (config["data.pose_volume_frames"], config["data.pose_volume_size"]) == (12, 24)
+        assert config["model.pose_channels"] == 17  # the synthetic set's COCO joints
+        from_flat(config)  # the data and model configs agree (ExperimentConfig checks)
+        assert sum(matches(config, row.match) for row in spec.table.rows) <= 1
+        assert sum(matches(config, column.match) for column in spec.table.columns) == 1
+    measured = [c for c in spec.table.columns if c.match.get("data.dataset") == "synthetic"]
+    assert len(measured) == (1 if profile == "smoke" else 2)
+    for row in spec.table.rows:  # every row of the table is measured in every measured column
+        for column in measured:
+            assert any(matches(c, {**row.match, **column.match}) for c in resolved), (row.label, column.label)
+    assert all(column.note for column in spec.table.columns)  # stand-in or "paper values only"
+
+
+def test_phase_1_checkpoints_load_into_the_joint_network(tmp_path):
+    """The handoff the sweeps rely on, without Ray: the phase-1 models of a smoke trial list, saved as the training
+    loop saves a trial's best epoch (``best.pt``: ``{"model": state_dict, ...}``), start the phase-2 model's streams
+    with exactly their weights; a checkpoint of the wrong stream is refused naming the field."""
+    _, grid, _, base = _trials("epam_width", "smoke")
+    torch.manual_seed(0)
+    checkpoints, models = {}, {}
+    for index, trial in enumerate(grid):
+        model = build_model(from_flat(resolve_trial(base, trial)).model)
+        for param in model.parameters():  # not the initialisation a fresh model would have anyway
+            param.data.normal_()
+        directory = tmp_path / f"trial_{index}" / "checkpoint_000000"
+        directory.mkdir(parents=True)
+        torch.save({"model": model.state_dict(), "epoch": 1, "val_top1": 12.5}, directory / BEST_FILE)
+        checkpoints[index], models[index] = str(directory), model
+    spec = _spec("epam_width", _args("epam_width", "smoke"))
+    fused = fusion_trial_overrides(spec, grid, checkpoints)
+    assert len(fused) == 2
+    for trial in fused:
+        joint = build_model(from_flat(resolve_trial(base, trial)).model)
+        rgb = models[next(i for i, p in checkpoints.items() if p == trial["model.rgb_checkpoint"])]
+        pose = models[next(i for i, p in checkpoints.items() if p == trial["model.pose_checkpoint"])]
+        assert joint.attention is not None and rgb.pose is None and pose.rgb is None
+        for stream, source in (("rgb", rgb), ("pose", pose)):
+            mine, theirs = getattr(joint, stream).state_dict(), getattr(source, stream).state_dict()
+            assert mine.keys() == theirs.keys()
+            assert all(torch.equal(mine[k], theirs[k]) for k in mine), stream
+    # The RGB-X3D checkpoint does not fit the twice as wide RGB stream, nor a pose checkpoint an RGB stream.
+    wide = next(t for t in fused if t["model.rgb_variant"] == "epam_rgb_x3d_wide")
+    narrow = next(t for t in fused if t["model.rgb_variant"] == "epam_rgb_x3d")
+    for wrong in (narrow["model.rgb_checkpoint"], narrow["model.pose_checkpoint"]):
+        config = resolve_trial(base, {**wide, "model.rgb_checkpoint": wrong})
+        with pytest.raises(ValueError, match=r"model\.rgb_checkpoint: checkpoint .*best\.pt does not fit the rgb"):
+            build_model(from_flat(config).model)
+    with pytest.raises(ValueError, match=r"model\.pose_checkpoint: no checkpoint at"):
+        build_model(from_flat(resolve_trial(base, {**wide, "model.pose_checkpoint": str(tmp_path / "no")})).model)
+
+
+def test_complexity_rows_reference_the_paper_size_models():
+    rows = {row.label: row for row in load_sweep("epam_complexity").SPEC.table.rows}
+    measured = {label: reference_parameters(row.reference) for label, row in rows.items()}
+    # actrec.models.epam / epam_net: 3,220,602; 556,782 (120 classes; Table 4's 543.76k has 60); 3,779,891.
+    assert measured == pytest.approx({"RGB-X3D": 3.220602, "Pose-X3D": 0.556782, "RGB-X3D + Pose-X3D": 3.779891})
+    for label, row in rows.items():
+        assert measured[label] == pytest.approx(row.paper_complexity["params_m"], rel=0.025), label
+    width = {row.label: reference_parameters(row.reference) for row in load_sweep("epam_width").SPEC.table.rows}
+    assert width["EPAM-Net (RGB-X3D-wide)"] == pytest.approx(10.338413)  # 9,792,144 + 543,762 + 2,507
+    assert width["EPAM-Net (RGB-X3D)"] == pytest.approx(3.097662 + 0.543762 + 0.002507)
+
+
+@pytest.mark.skipif(not (TABLES_MD.exists() and PAPER_TXT.exists()), reason="needs ../shared")
+def test_paper_values_match_tables_md_and_the_paper():
+    text = TABLES_MD.read_text()
+    start = text.index("## EPAM-Net")
+    end = text.find("\n## ", start)
+    section = text[start : end if end >= 0 else None]
+    printed = {float(v) for v in re.findall(r"\d+(?:\.\d+)?", section)}
+    recipe = " ".join(section[section.index("Recipe:") : section.index("| table |")].split())
+    for phrase in ("batch 16 lr 0.0125 240 epochs", "batch 64 lr 0.1 240 epochs", "batch 16 lr 0.001 20 epochs"):
+        assert phrase in recipe
+    for name in ("epam_components", "epam_attention", "epam_complexity"):
+        for row in load_sweep(name).SPEC.table.rows:
+            assert row.paper and all(value in printed for value in row.paper.values()), (name, row.label)
+            for key, value in row.paper_complexity.items():  # 543.76k is printed in thousands
+                assert (value * 1000 if value < 1 else value) in printed, (name, row.label, key)
+    assert [len(r.paper) for r in load_sweep("epam_components").SPEC.table.rows] == [4, 4, 4, 4]
+    # Table 3's last two rows are not in TABLES.md: read them from the paper.
+    paper = PAPER_TXT.read_text().splitlines()
+    for row in load_sweep("epam_width").SPEC.table.rows:
+        variant = "RGB-X3D-wide" if row.match["model.rgb_variant"].endswith("wide") else "RGB-X3D"
+        line = next(ln for ln in paper if ln.startswith(f"Our proposed approach ({variant})"))
+        assert [float(v) for v in re.findall(r"\d+\.\d+", line)][:2] == list(row.paper.values())
+
+
+SLOW_SWEEPS = [pytest.param(name, marks=pytest.mark.slow) for name in SWEEPS]
+
+
+@pytest.mark.parametrize("name", SLOW_SWEEPS)
+def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
+    from tests.conftest import run_smoke
+
+    report, children, _ = run_smoke(name, tmp_path)
+    assert len(children) == SMOKE_TRIALS[name] and all(r.info.status == "FINISHED" for r in children)
+    spec = _spec(name, _args(name, "smoke"))
+    for row in spec.table.rows:  # every row measured, on the synthetic stand-in of the first column
+        mine = [r for r in children if matches(r.data.params, row.match)]
+        assert len(mine) == 1, row.label
+        assert mine[0].data.params["data.dataset"] == "synthetic"
+        assert 0.0 <= mine[0].data.metrics["val_best_top1"] <= 100.0
+        for value in row.paper.values():
+            assert f"{value:g}" in report or str(value) in report
+    phase1 = {r.data.tags["trial_id"]: r for r in children if r.data.params["model.streams"] != "both"}
+    fused = [r for r in children if r.data.params["model.streams"] == "both"]
+    assert fused and len(phase1) + len(fused) == len(children)
+    for run in fused:  # fine-tuned from the checkpoint directories of two phase-1 trials of this sweep
+        params = run.data.params
+        assert params["train.epochs"] == str(EPAM_PHASES["smoke"]["joint"]["train.epochs"])
+        sources = {}
+        for stream in ("rgb", "pose"):
+            path = params[f"model.{stream}_checkpoint"]
+            assert os.path.isdir(path), path
+            (trial_id,) = [t for t in phase1 if f"{os.sep}{t}{os.sep}" in path]
+            sources[stream] = phase1[trial_id].data.params
+            assert sources[stream]["model.streams"] == stream
+        assert sources["rgb"]["model.rgb_variant"] == params["model.rgb_variant"]
+    for run in children:
+        metrics = run.data.metrics
+        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
+    assert "synthetic stand-in" in report
