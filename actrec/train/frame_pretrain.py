@@ -336,7 +336,7 @@ def pretrain_frames(
     meta: dict[str, Any] = {
         "kind": "actrec pose_pretrain",
         "version": PRETRAIN_VERSION,
-        "encoder": {k: v for k, v in dataclasses.asdict(encoder_cfg).items()},
+        "encoder": dataclasses.asdict(encoder_cfg),
         "pretrain": dataclasses.asdict(pretrain),
         "data": {k: str(v) for k, v in flatten(cfg).items() if k.startswith("data.")},
         "train_mse": train_loss,
