@@ -1,10 +1,12 @@
 """End to end: the smoke cdc_theta sweep on a real embedded Ray, interrupted and resumed, into MLflow and a report.
 
-One sweep run covers: trials in MLflow (params + per-epoch metrics), resume after the driver is killed
-re-runs nothing finished, a corrupt shard member is skipped and counted (not fatal), the report shows all
-ten Table IV cells with the paper's values and is logged on the parent run.
+One sweep run covers: trials in MLflow (params + per-epoch metrics), a SIGTERM to the driver leaves no run
+RUNNING (interrupted trials FAILED, the parent tagged), resume re-runs nothing finished, a corrupt shard member is
+skipped and counted (not fatal), the report shows all ten Table IV cells with the paper's values and is logged on the
+parent run.
 """
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -96,8 +98,21 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
             break
     assert first.poll() is None, f"sweep ended before it could be interrupted:\n{(tmp_path / 'first.log').read_text()}"
     assert len(finished_before) >= 2, (tmp_path / "first.log").read_text()[-5000:]
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    # SIGTERM to the driver alone, as `ray job stop` or a shutdown sends it: it marks its runs and exits.
+    os.kill(first.pid, signal.SIGTERM)
+    try:
+        code = first.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # whatever of its embedded Ray outlived it
+            os.killpg(first.pid, signal.SIGKILL)
+    log_text = (tmp_path / "first.log").read_text()
+    assert code == 128 + signal.SIGTERM, log_text[-5000:]
+    assert "SIGTERM: sweep interrupted" in log_text and "--resume" in log_text
+    experiment = client.get_experiment_by_name("actrec/cdc_theta")
+    interrupted = _children(client, experiment.experiment_id)
+    assert {r.info.status for r in interrupted} <= {"FINISHED", "FAILED"}, "no run is left RUNNING"
+    parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
+    assert parent.info.status == "FAILED" and parent.data.tags["interrupted_by"] == "SIGTERM"
     time.sleep(3)
     ends = {r.info.run_id: r.info.end_time for r in finished_before}
 

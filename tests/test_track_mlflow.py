@@ -109,3 +109,24 @@ def test_a_failing_artifact_upload_never_fails_the_sweep(tracked, tmp_path, monk
     callback.on_trial_complete(0, [], trial)
     assert client.get_run(tracker.live_run_id("e")).info.status == "FINISHED"
     assert "artifact store unreachable" in capsys.readouterr().err
+
+
+def test_resume_marks_runs_a_dead_driver_left_running_failed_then_reopens_them(tracked, tmp_path):
+    tracker, callback, client = tracked
+    callback.on_trial_start(0, [], FakeTrial("t1", {"a": 1}))
+    callback.on_trial_start(0, [], FakeTrial("t2", {"a": 2}))
+    callback.on_trial_complete(0, [], FakeTrial("t1", {"a": 1}))
+    done, killed = tracker.live_run_id("t1"), tracker.live_run_id("t2")
+    # The driver dies here without closing anything: t2's run and the parent stay RUNNING.
+    assert client.get_run(killed).info.status == "RUNNING"
+
+    again = SweepTracker(tracker.tracking_uri, "toy")
+    parent = again.start(sweep_dir=str(tmp_path / "sweep"), tags={}, params={}, resume=True)
+    assert parent == tracker.parent_run_id
+    assert client.get_run(killed).info.status == "FAILED"
+    assert client.get_run(done).info.status == "FINISHED"
+    # Tune restarts t2: the same run reopens (each trial shown once); the finished t1 is left alone.
+    assert again.child_run("t2", run_name="t2", tags={}, params={}) == killed
+    assert client.get_run(killed).info.status == "RUNNING"
+    assert again.child_run("t1", run_name="t1", tags={}, params={}) is None
+    assert len(client.search_runs([again.experiment_id], "tags.role = 'trial'")) == 2

@@ -102,3 +102,73 @@ def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
     config = _tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
     assert isinstance(config.search_alg, OptunaSearch) and config.num_samples == 7
     assert (config.metric, config.mode) == ("val_best_top1", "max")
+
+
+def test_asha_is_on_by_default_where_early_stopping_is_allowed_only(cdc):
+    import dataclasses
+
+    from ray.tune.schedulers import ASHAScheduler
+
+    from actrec.tune.runner import _tune_config, use_asha
+
+    parse = cdc.parser().parse_args
+    # Table IV's grid is exact: every cell runs all its epochs.
+    assert not use_asha(cdc.SPEC, parse([])) and _tune_config(cdc.SPEC, parse([]), 2, 12).scheduler is None
+    # An Optuna search looks for the best θ, not a table of every cell: ASHA by default, over the trials' epochs.
+    optuna = parse(["--search", "optuna"])
+    scheduler = _tune_config(cdc.SPEC, optuna, 2, 12).scheduler
+    assert use_asha(cdc.SPEC, optuna) and isinstance(scheduler, ASHAScheduler)
+    assert scheduler._max_t == 12 and scheduler._reduction_factor == 3
+    assert not use_asha(cdc.SPEC, parse(["--search", "optuna", "--asha", "off"]))
+    assert use_asha(cdc.SPEC, parse(["--search", "optuna", "--asha"]))
+    # A grid whose table allows early stopping gets it by default, and can turn it off.
+    loose = dataclasses.replace(cdc.SPEC, early_stopping=True)
+    assert use_asha(loose, parse([])) and not use_asha(loose, parse(["--asha", "off"]))
+    with pytest.raises(SystemExit):
+        parse(["--asha", "sometimes"])
+
+
+def test_sigterm_and_ctrl_c_stop_the_sweep_and_the_handlers_come_back():
+    import os
+    import signal
+    import time
+
+    from actrec.tune import runner
+    from actrec.tune.runner import SweepInterrupted, _raise_if_interrupted, _signals_interrupt
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    # Outside Tuner.fit: either signal ends the sweep at once.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with pytest.raises(SweepInterrupted) as caught, _signals_interrupt() as received:
+            assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1", "Tune must leave Ctrl-C to the driver"
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # the handler raises here at the latest
+        assert caught.value.signal_name == signal.Signals(sig).name and caught.value.signal_number == sig
+        assert received == [sig]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
+
+    # During Tuner.fit: the first signal goes to Tune's graceful-stop handler (which ends fit()); afterwards the
+    # received signal ends the sweep. A second signal ends it at once.
+    calls = []
+
+    def signal_interrupt_tune_run(sig, frame):  # named as Tune names its handler
+        calls.append(sig)
+
+    saved_usr1 = signal.signal(signal.SIGUSR1, signal_interrupt_tune_run)
+    try:
+        with _signals_interrupt() as received:
+            runner._fitting.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+            assert calls == [signal.SIGTERM]
+            with pytest.raises(SweepInterrupted, match="SIGINT"):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            runner._fitting.clear()
+            with pytest.raises(SweepInterrupted, match="SIGTERM"):
+                _raise_if_interrupted(received)
+    finally:
+        runner._fitting.clear()
+        signal.signal(signal.SIGUSR1, saved_usr1)
+    _raise_if_interrupted([])  # nothing received: a finished fit

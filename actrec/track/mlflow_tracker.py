@@ -88,6 +88,10 @@ class SweepTracker:
                 self._children[trial_id] = child.info.run_id
                 if child.info.status == "FINISHED":
                     self._finished.add(trial_id)
+                elif child.info.status == "RUNNING":
+                    # Left RUNNING by a driver that died without cleaning up (SIGKILL, a lost head node): it was
+                    # interrupted. FAILED until Tune restarts the trial, which reopens this same run.
+                    self.client.set_terminated(child.info.run_id, status="FAILED")
             return self.parent_run_id
         run = self.client.create_run(
             self.experiment_id,
@@ -147,8 +151,12 @@ class SweepTracker:
         """A text artifact on any run of this sweep (e.g. a trial's ``confusion_best.json``)."""
         self.client.log_text(run_id, text, artifact_file)
 
+    def set_tag(self, key: str, value: str) -> None:
+        """A tag on the parent run."""
+        self.client.set_tag(self.parent_run_id, key, value)
+
     def close(self, status: str) -> None:
-        """End the parent run and mark any child still RUNNING with ``status`` (e.g. KILLED on interrupt)."""
+        """End the parent run and mark any child still RUNNING with ``status`` (e.g. FAILED on interrupt)."""
         if self.parent_run_id is None:
             return
         for run_id in self._children.values():

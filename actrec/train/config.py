@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 OPTIMIZERS = ("sgd", "adamw")  # optim.name
+PRECISIONS = ("fp32", "bf16")  # train.precision
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -59,6 +60,11 @@ class TrainConfig:
     seed: int = 0  # model init and sampling seed
     max_failures: int = 0  # worker-group restarts from the last checkpoint before the trial fails
     checkpoints_to_keep: int = 2  # newest checkpoints kept per trial
+    # Speed (actrec.train.accel; benchmarks/train_throughput.py measures each against eager fp32):
+    precision: str = "fp32"  # "fp32" or "bf16": bf16 autocast around forward and loss (weights, optimiser in fp32)
+    channels_last: bool = False  # channels-last 3D memory format for the model and its 5D inputs
+    compile: bool = False  # torch.compile the model (inductor); the first steps pay for the compilation
+    pin_memory: bool = True  # page-locked batches for asynchronous host-to-GPU copies (GPU workers only)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 0, "train.epochs", "must be >= 0 (0 = evaluate only)", self.epochs)
@@ -72,6 +78,7 @@ class TrainConfig:
         _check(self.seed >= 0, "train.seed", "must be >= 0", self.seed)
         _check(self.max_failures >= -1, "train.max_failures", "must be >= -1 (-1 = unlimited)", self.max_failures)
         _check(self.checkpoints_to_keep >= 1, "train.checkpoints_to_keep", "must be >= 1", self.checkpoints_to_keep)
+        _check(self.precision in PRECISIONS, "train.precision", f"must be one of {PRECISIONS}", self.precision)
 
 
 def _check(ok: bool, field: str, rule: str, value: object) -> None:

@@ -47,6 +47,7 @@ from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
+from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
 CHECKPOINT_FILE = "state.pt"  # resume state: model, optimiser, epoch, best so far, RNG
@@ -91,7 +92,10 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         start_epoch = state["epoch"] + 1
         torch.set_rng_state(state["torch_rng"])
         best = _Best.restore(state, best_saved, rank=rank)
-    model = ray.train.torch.prepare_model(model)
+    # The fast path (actrec.train.accel): channels-last layout before DDP wraps the model, torch.compile after.
+    # ``raw`` is the plain module inside: checkpoints, the best weights and evaluation use it.
+    raw = accel.prepare_module(model, cfg.train)
+    model = accel.compile_module(ray.train.torch.prepare_model(raw), cfg.train)
 
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
@@ -110,14 +114,13 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
         # Evaluate as the model stands at the end of this epoch (an evaluate-only run: at the end of training).
         set_progress(model, 1.0 if evaluate_only else epoch + 1.0, max(cfg.train.epochs, 1))
-        val_stats, confusion = _evaluate(model, val_shard, cfg, device)
+        val_stats, confusion = _evaluate(raw, val_shard, cfg, device)
         totals = _all_reduce({**train_stats, **val_stats}, world, device)
         confusion = _all_reduce_confusion(confusion, world)
         seen, val_seen = max(totals["train_seen"], 1.0), max(totals["val_seen"], 1.0)
         val_top1 = 100.0 * totals["val_correct1"] / val_seen
         reported_epoch = 0 if evaluate_only else epoch + 1
-        unwrapped = model.module if hasattr(model, "module") else model
-        best.update(val_top1, reported_epoch, confusion, unwrapped, keep_weights=rank == 0)
+        best.update(val_top1, reported_epoch, confusion, raw, keep_weights=rank == 0)
         nan = float("nan")  # evaluate-only: no training step, so no training loss, accuracy or learning rate
         metrics = {
             "epoch": reported_epoch,
@@ -142,7 +145,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             saved = None
             if rank == 0:
                 state = {
-                    "model": unwrapped.state_dict(),
+                    "model": raw.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "epoch": -1 if evaluate_only else epoch,
                     "torch_rng": torch.get_rng_state(),
@@ -205,7 +208,10 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
     model.train()
     stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
     step = 0
-    for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size, local_shuffle_buffer_size=64):
+    batches = shard.iter_torch_batches(
+        batch_size=cfg.train.batch_size, local_shuffle_buffer_size=64, **accel.iter_options(cfg.train, device)
+    )
+    for batch in batches:
         inputs, label, skipped = split_valid_inputs(batch)  # (video,) or, for rgb_pose, (video, pose)
         stats["train_skipped"] += skipped
         weight = 1.0
@@ -219,14 +225,15 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
         lr = warmup_cosine_lr(cfg.optim, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        (video, *extra), label = [x.to(device) for x in inputs], label.to(device)
+        (video, *extra), label = [accel.to_device(x, device, cfg.train) for x in inputs], label.to(device)
         set_progress(model, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         # MixUp / CutMix touch the video only: the ExperimentConfig rejects them with a second (pose) input.
         mixed, target = _mix(video, label, cfg, generator)
-        output = model(mixed, *extra)  # (B, K) logits, (B, S, K) stream logits, or a protocol model's own output
         if cfg.optim.label_smoothing > 0:
             target = target * (1 - cfg.optim.label_smoothing) + cfg.optim.label_smoothing / cfg.model.num_classes
-        loss, terms = training_loss(model, output, target)
+        with accel.autocast(cfg.train, device):  # bf16 forward and loss with train.precision="bf16"
+            output = model(mixed, *extra)  # (B, K) logits, (B, S, K) stream logits, or a protocol model's own output
+            loss, terms = training_loss(model, output, target)
         optimizer.zero_grad(set_to_none=True)
         (loss * weight).backward()
         if cfg.optim.clip_grad_norm > 0:  # after backward, so DDP has already averaged the gradients
@@ -302,22 +309,22 @@ def view_scores(model, video: torch.Tensor, *extra: torch.Tensor) -> torch.Tenso
 def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, float], torch.Tensor]:
     """This worker's validation counters and its (K, K) int64 confusion matrix (rows true, columns predicted); a
     (0, 0) one when K > ``MAX_CONFUSION_CLASSES``."""
-    # The unwrapped module: DDP's forward syncs buffers with a collective, which would hang when validation shards
-    # are uneven (ValidationSafeDataConfig) and one worker has more batches than another. Replicas hold the same
-    # weights, so evaluating the local copy is exact.
-    model = getattr(model, "module", model)
+    # ``model`` is the plain module, not the DDP (or compiled) wrapper: DDP's forward syncs buffers with a collective,
+    # which would hang when validation shards are uneven (ValidationSafeDataConfig) and one worker has more batches
+    # than another. Replicas hold the same weights, so evaluating the local copy is exact.
     model.eval()
     num_classes = cfg.model.num_classes
     cells = num_classes * num_classes if num_classes <= MAX_CONFUSION_CLASSES else 0
     confusion = torch.zeros(cells, dtype=torch.int64, device=device)
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
-    for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size):
+    for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size, **accel.iter_options(cfg.train, device)):
         inputs, label, skipped = split_valid_inputs(batch)  # (video,) or, for rgb_pose, (video, pose)
         stats["val_skipped"] += skipped
         if label.numel() == 0:
             continue
-        inputs, label = [x.to(device) for x in inputs], label.to(device)
-        probs = view_scores(model, *inputs)  # multi-view testing: scores averaged over clips x crops
+        inputs, label = [accel.to_device(x, device, cfg.train) for x in inputs], label.to(device)
+        with accel.autocast(cfg.train, device):
+            probs = view_scores(model, *inputs).float()  # multi-view testing: scores averaged over clips x crops
         stats["val_loss_sum"] += float(F.nll_loss(torch.log(probs.clamp_min(1e-12)), label, reduction="sum"))
         top = probs.topk(min(5, probs.shape[-1]), dim=-1).indices
         stats["val_correct1"] += float((top[:, 0] == label).sum())

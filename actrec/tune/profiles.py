@@ -35,6 +35,8 @@ MFST_PAPER_RECIPE: dict[str, Any] = {
     "train.num_workers": 4,
     "train.use_gpu": True,
     "train.cpus_per_worker": 8.0,
+    # GPU clusters run on spot nodes: a lost worker restarts the trial's worker group from its newest checkpoint.
+    "train.max_failures": 3,
 }
 
 
@@ -469,6 +471,8 @@ EPAM_PAPER_RECIPE: dict[str, Any] = {
     "train.num_workers": 1,
     "train.use_gpu": True,
     "train.cpus_per_worker": 8.0,
+    # GPU clusters run on spot nodes: a lost worker restarts the trial's worker group from its newest checkpoint.
+    "train.max_failures": 3,
 }
 EPAM_PAPER = "EPAM-Net (Abdelkawy, Ali & Farag, 2024)"
 EPAM_PAPER_FILE = "shared/papers/epam_net_2024.txt"

@@ -9,12 +9,14 @@ and, at the end, the report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import glob
 import json
-import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +25,7 @@ from actrec.config import flatten, from_flat, parse_overrides
 from actrec.tune.spec import SweepSpec
 
 SEARCHES = ("grid", "optuna")
+ASHA_MODES = ("auto", "on", "off")
 FUSIONS = ("checkpoints", "joint")
 CELL_KEY = "cell"
 FUSION_DIR = "fusion"  # Tune experiment of the checkpoint-fusion trials, inside the sweep directory
@@ -49,7 +52,16 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space",
     )
     parser.add_argument("--num-samples", type=int, default=10, help="trials for --search optuna")
-    parser.add_argument("--asha", action="store_true", help="stop weak trials early with ASHA (not for exact tables)")
+    parser.add_argument(
+        "--asha",
+        nargs="?",
+        const="on",
+        default="auto",
+        choices=ASHA_MODES,
+        help="stop weak trials early with ASHA. auto: on for --search optuna (it looks for the best setting, not a "
+        "table of every cell) and for grids whose table allows early stopping, off for exact tables; on (or a bare "
+        "--asha) is refused for an exact table's grid",
+    )
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -236,7 +248,12 @@ def main(
     args = parser.parse_args(argv)
     if extend is not None:
         spec = extend(spec, args)
-    return run_sweep(spec, args)
+    try:
+        return run_sweep(spec, args)
+    except SweepInterrupted as interrupted:  # already reported and recorded: exit as the signal's shell status
+        raise SystemExit(128 + interrupted.signal_number) from None
+    except KeyboardInterrupt:
+        raise SystemExit(128 + signal.SIGINT) from None
 
 
 def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
@@ -249,6 +266,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
     spec = spec.for_profile(args.profile)  # stand-in columns of the CPU profiles; logged as the report's table
+    asha = use_asha(spec, args)  # an impossible --asha fails here, before anything starts
     base = base_config(spec, args)
     trials = trial_overrides(spec, args)
     # Resolve every trial before anything starts: an impossible value fails here, naming its field.
@@ -260,9 +278,10 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
 
     sweep_dir, resuming = _sweep_dir(spec, args)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
-    _init_ray(verbose=args.verbose)
+    joined = _init_ray(verbose=args.verbose)
     per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
-    concurrency = _max_concurrent(per_trial_cpu, first.train.num_workers if first.train.use_gpu else 0, args)
+    gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
+    concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
 
     fusing = checkpoint_fusion(spec, args)
     if fusing:
@@ -282,9 +301,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
             "profile": args.profile,
             "seeds": args.seeds,
             "search": args.search,
-            "asha": args.asha,
+            "asha": asha,
             "trials_planned": planned,
-            "max_concurrent_trials": concurrency,
+            "max_concurrent_trials": concurrency or "autoscaled",
             # Entries `actrec data prepare` skipped (listed in the dataset's index.json); train-time skips are
             # the trials' skipped_train / skipped_val metrics.
             "data_prepare_skipped": prepare_skipped,
@@ -295,8 +314,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     tracker.log_text(spec.table.to_json(), "table_spec.json")
     print(
         f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
-        f"search={args.search}, {planned} trials, "
-        f"{concurrency} at a time"
+        f"search={args.search}{' with ASHA early stopping' if asha else ''}, {planned} trials, "
+        f"{concurrency or 'as many as the autoscaler makes room for'} at a time"
     )
     print(f"[actrec] MLflow: {tracking_uri} (experiment actrec/{spec.name}, parent run {tracker.parent_run_id})")
     print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
@@ -309,16 +328,19 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     ]
     started = time.time()
     completed = False
+    stack = contextlib.ExitStack()
     try:
-        results = _fit(
+        received = stack.enter_context(_signals_interrupt())
+        grid = _fit(
             trainable,
             sweep_dir,
             resuming=resuming,
             callbacks=callbacks,
             param_space=lambda: _param_space(spec, args, base, trials),
-            tune_config=lambda: _tune_config(spec, args, concurrency),
+            tune_config=lambda: _tune_config(spec, args, concurrency, first.train.epochs),
         )
-        results = list(results)
+        _raise_if_interrupted(received)
+        results = list(grid)
         if fusing:
             checkpoints = _trial_checkpoints(results, trials, train_storage)
             fused = fusion_trial_overrides(spec, trials, checkpoints)
@@ -330,24 +352,35 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
                     MLflowTuneCallback(tracker, _trial_params, tags),
                     ProgressPrinter(_trial_params, _trial_params({**base, **fused[0]})["train.epochs"], len(fused)),
                 ]
-                results += list(
-                    _fit(
-                        trainable,
-                        fusion_dir,
-                        resuming=resuming and tune.Tuner.can_restore(fusion_dir),
-                        callbacks=fusion_callbacks,
-                        param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
-                        tune_config=lambda: tune.TuneConfig(
-                            metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency
-                        ),
-                    )
+                grid = _fit(
+                    trainable,
+                    fusion_dir,
+                    resuming=resuming and tune.Tuner.can_restore(fusion_dir),
+                    callbacks=fusion_callbacks,
+                    param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
+                    tune_config=lambda: tune.TuneConfig(
+                        metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency
+                    ),
                 )
+                _raise_if_interrupted(received)
+                results += list(grid)
         completed = True
     finally:
+        stack.close()
         if not completed:
-            # Interrupted or crashed driver: no child run may stay RUNNING in MLflow.
+            # Interrupted (Ctrl-C, SIGTERM: `ray job stop`, a reclaimed node) or crashed driver: no run may stay
+            # RUNNING in MLflow. A later --resume reopens the unfinished trials' runs and finishes them.
             exc = sys.exc_info()[1]
-            tracker.close("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C outside Tune's run (e.g. while pretraining)
+                exc = SweepInterrupted(signal.SIGINT)
+            if isinstance(exc, SweepInterrupted):
+                tracker.set_tag("interrupted_by", exc.signal_name)
+                print(
+                    f"[actrec] {exc.signal_name}: sweep interrupted; unfinished trials are marked FAILED in MLflow. "
+                    f"Finish it with: python sweeps/{spec.name}.py --profile {args.profile} --resume {sweep_dir}",
+                    file=sys.stderr,
+                )
+            tracker.close("FAILED")
     errors = [r for r in results if r.error is not None]
     if errors:
         print(f"[actrec] {len(errors)} trial(s) failed; first error:\n{errors[0].error}", file=sys.stderr)
@@ -358,6 +391,65 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
         tracker.log_artifact(path, "report")
     print(f"[actrec] report: {paths[0]}")
     return paths[0]
+
+
+class SweepInterrupted(BaseException):
+    """SIGINT or SIGTERM reached the sweep driver (a BaseException, like KeyboardInterrupt: nothing may catch it on
+    the way out but the driver's own cleanup)."""
+
+    def __init__(self, signal_number: int) -> None:
+        self.signal_number = signal_number
+        self.signal_name = signal.Signals(signal_number).name
+        super().__init__(self.signal_name)
+
+
+TUNE_STOP_HANDLER = "signal_interrupt_tune_run"  # Tune's graceful-stop handler (on SIGUSR1 while Tuner.fit runs)
+_fitting = threading.Event()  # set while _fit runs Tuner.fit
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """While the sweep runs, Ctrl-C (SIGINT) and SIGTERM (``ray job stop``, a shutdown, ``kill``) stop it; yields the
+    list of the signals received.
+
+    During ``Tuner.fit`` a signal is handed to Tune's graceful-stop handler (the one Tune puts on SIGUSR1): Tune saves
+    its experiment state, stops the trials and ``fit`` returns; :func:`_raise_if_interrupted` then ends the sweep.
+    Raising inside ``fit`` instead would surface from Ray's C++ core as a SystemError. Outside ``fit`` the signal
+    raises :class:`SweepInterrupted` at once. Tune's own Ctrl-C handler is switched off
+    (``TUNE_DISABLE_SIGINT_HANDLER``) so that every stop is seen here. Outside the main thread (signals cannot be
+    handled there) nothing changes.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        tune_stop = signal.getsignal(signal.SIGUSR1)
+        if _fitting.is_set() and getattr(tune_stop, "__name__", "") == TUNE_STOP_HANDLER and len(received) == 1:
+            tune_stop(signum, frame)  # the first signal: Tune ends fit() gracefully
+        else:
+            raise SweepInterrupted(signum)  # outside fit, or a second signal: at once
+
+    saved_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        if saved_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = saved_env
+
+
+def _raise_if_interrupted(received: list[int]) -> None:
+    """After ``Tuner.fit`` returned: a signal received while it ran stopped it early."""
+    if received:
+        raise SweepInterrupted(received[0])
 
 
 def _fit(trainable, experiment_dir: str, *, resuming: bool, callbacks, param_space, tune_config):
@@ -380,7 +472,11 @@ def _fit(trainable, experiment_dir: str, *, resuming: bool, callbacks, param_spa
                 verbose=0,
             ),
         )
-    return tuner.fit()
+    _fitting.set()
+    try:
+        return tuner.fit()
+    finally:
+        _fitting.clear()
 
 
 def _trial_checkpoints(results, trials: list[dict[str, Any]], train_storage: str) -> dict[int, str]:
@@ -416,18 +512,35 @@ def _param_space(spec: SweepSpec, args, base: Mapping[str, Any], trials: list[di
     return space
 
 
-def _tune_config(spec: SweepSpec, args, concurrency: int):
-    from ray import tune
+def use_asha(spec: SweepSpec, args) -> bool:
+    """Whether ASHA stops weak trials early (``--asha``): never in an exact table's grid, where every cell must run
+    all its epochs; by default (auto) in Optuna searches and in grids whose table allows it (``early_stopping``)."""
+    exact_grid = args.search == "grid" and not spec.early_stopping
+    if args.asha == "on" and exact_grid:
+        raise SystemExit(
+            f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha; ASHA applies "
+            "to --search optuna)"
+        )
+    return args.asha == "on" or (args.asha == "auto" and not exact_grid)
+
+
+def asha_scheduler(epochs: int):
+    """ASHA over epochs (one report per epoch): rungs at 1, 3, 9, ... epochs up to the trial's ``epochs``; at each
+    rung a trial goes on only if it is in the top third of the trials that reached it so far."""
     from ray.tune.schedulers import ASHAScheduler
 
-    if args.asha and not spec.early_stopping:
-        raise SystemExit(f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha)")
+    return ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs), grace_period=1, reduction_factor=3)
+
+
+def _tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: int = 1):
+    from ray import tune
+
     search_alg, num_samples = None, 1
     if args.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
         search_alg, num_samples = OptunaSearch(metric=spec.table.metric, mode="max", seed=0), args.num_samples
-    scheduler = ASHAScheduler(time_attr="training_iteration", grace_period=1) if args.asha else None
+    scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
     return tune.TuneConfig(
         metric=spec.table.metric,
         mode="max",
@@ -520,36 +633,67 @@ def _sweep_dir(spec: SweepSpec, args) -> tuple[str, bool]:
     return path, True
 
 
-def _init_ray(*, verbose: bool) -> None:
-    """Join the cluster named by RAY_ADDRESS (``ray job submit``), else start an embedded Ray."""
+def running_cluster_address() -> str | None:
+    """The Ray cluster a sweep must join instead of starting its own: ``RAY_ADDRESS`` (set for ``ray job submit``
+    jobs, or by hand), else the head a ``ray start --head`` on this machine recorded in Ray's default temp directory,
+    if that head's GCS is still running. None: no cluster, start an embedded Ray."""
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    if address:
+        return address
+    try:  # Ray's own lookup (what a bare ray.init() would join); private API, so any failure means "none"
+        from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+        recorded = find_bootstrap_address(None)
+        return recorded if recorded and recorded in find_gcs_addresses() else None
+    except Exception:
+        return None
+
+
+def _init_ray(*, verbose: bool) -> bool:
+    """Join a running cluster (:func:`running_cluster_address`), else start an embedded Ray; True when joined."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     # Save Tune's experiment state at most a second after a change (default: every 10 s or more), so a killed
     # driver loses as little as possible and --resume restarts almost nothing that had finished.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=verbose)
-        return
+    address = running_cluster_address()
+    if address:
+        print(f"[actrec] joining the running Ray cluster at {address}")
+        ray.init(address=address, log_to_driver=verbose)
+        return True
     cores = os.cpu_count() or 1
     # More logical CPUs than cores: trials and workers mostly wait on each other, and Ray Data's decode
     # tasks must never starve behind workers that hold every CPU.
     ray.init(num_cpus=max(4, 2 * cores), include_dashboard=False, log_to_driver=verbose)
+    return False
 
 
-def _max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args) -> int:
+def _max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args, *, joined: bool = False) -> int | None:
+    """Trials at a time: what the cluster's resources hold now, capped by ``--max-concurrent``.
+
+    On a joined cluster that cannot yet hold one trial (an autoscaling cluster starts with no worker nodes), None:
+    Tune queues every trial and the autoscaler adds nodes for them (``--max-concurrent`` still caps it).
+    """
     import ray
 
     resources = ray.cluster_resources()
-    by_cpu = int(resources.get("CPU", 1) // max(per_trial_cpu, 1e-6))
-    limit = by_cpu
+    limit = int(resources.get("CPU", 0) // max(per_trial_cpu, 1e-6))
     if gpus_per_trial:
         limit = min(limit, int(resources.get("GPU", 0) // gpus_per_trial))
-        if limit < 1:
+    if limit < 1:
+        if joined:
+            print(
+                f"[actrec] the cluster cannot hold one trial yet ({per_trial_cpu:g} CPUs, {gpus_per_trial} GPUs; it "
+                f"has {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs): trials wait for the "
+                "autoscaler" + (f", at most {args.max_concurrent} at a time" if args.max_concurrent else "")
+            )
+            return args.max_concurrent or None
+        if gpus_per_trial:
             raise SystemExit(f"the cluster has {resources.get('GPU', 0)} GPUs; each trial needs {gpus_per_trial}")
-    limit = max(1, limit)
+        limit = 1
     if args.max_concurrent:
         limit = min(limit, args.max_concurrent)
-    return limit if math.isfinite(limit) else 1
+    return limit

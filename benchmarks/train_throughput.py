@@ -1,0 +1,205 @@
+"""Training throughput: samples per second of each model's training step, eager fp32 against the fast path.
+
+Each model trains on random clips of its input shape (from the experiment config, so every input a model takes is
+there: RGB, RGB-D, EPAM-Net's pose heatmaps). A step is what ``actrec.train.loop`` runs: copy the batch from host
+memory to the device (``accel.to_device``), forward and loss (``training_loss``, under ``accel.autocast``), backward,
+SGD step. The paths, measured one after another in this process on the same model and batches:
+
+    fp32        eager fp32, contiguous layout, pageable host batches (the baseline)
+    bf16        + train.precision=bf16
+    bf16+cl     + train.channels_last (channels-last 3D model and inputs)
+    bf16+cl+c   + train.compile (torch.compile; the warm-up steps pay for compilation, the timed steps do not)
+
+and, on a GPU, every non-baseline path copies from pinned host batches (train.pin_memory). The ratio column is each
+path's samples/s over the baseline's in the same run.
+
+    python benchmarks/train_throughput.py                        # tiny models, CPU (or the GPU if there is one)
+    python benchmarks/train_throughput.py --size paper --batch-size 8 --num-frames 16 --crop-size 112   # on a GPU
+    python benchmarks/train_throughput.py --models mfst_base,epam_net --paths fp32,bf16 --steps 20
+
+Models a setting does not fit (e.g. a frame count a model cannot take) are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+from actrec.config import from_flat
+from actrec.models import build_model, tiny_overrides
+from actrec.models.registry import model_config
+from actrec.train import accel
+from actrec.train.loop import training_loss
+
+DEFAULT_MODELS = ("mfst_base", "mfst_base_rgbd", "derecouple", "rpe_stdt", "ctn", "epam_net")
+PATHS = {
+    "fp32": {},
+    "bf16": {"precision": "bf16"},
+    "bf16+cl": {"precision": "bf16", "channels_last": True},
+    "bf16+cl+c": {"precision": "bf16", "channels_last": True, "compile": True},
+}
+
+
+def modality_of(name: str) -> str:
+    if name.endswith("_rgbd"):
+        return "rgbd"
+    if name == "epam_net":
+        return "rgb_pose"
+    return "rgb"
+
+
+def clip_shape(name: str, args: argparse.Namespace) -> tuple[int, int]:
+    """(frames, crop size) of the clips: the model's own where its config fixes them (Transformers with position
+    embeddings, EPAM-Net's RGB stream), else --num-frames / --crop-size."""
+    overrides = tiny_overrides(name) if args.size == "tiny" else {}
+    config = model_config(name, **overrides)
+    fixed = dict(getattr(config, "rgb_overrides", None) or ())
+    frames = getattr(config, "num_frames", fixed.get("num_frames", args.num_frames))
+    crop = getattr(config, "image_size", fixed.get("image_size", args.crop_size))
+    return int(frames), int(crop)
+
+
+def experiment(name: str, args: argparse.Namespace, **train: Any):
+    frames, crop = clip_shape(name, args)
+    flat = {
+        "model.name": name,
+        "data.modality": modality_of(name),
+        "data.num_frames": frames,
+        "data.resize": crop,
+        "data.crop_size": crop,
+        "train.batch_size": args.batch_size,
+        **{f"train.{k}": v for k, v in train.items()},
+    }
+    if args.size == "tiny":
+        flat.update({f"model.{k}": v for k, v in tiny_overrides(name).items()})
+    return from_flat(flat)
+
+
+def measure(name: str, path: str, args: argparse.Namespace, device: torch.device) -> float:
+    """Samples per second of ``args.steps`` timed training steps of model ``name`` on ``path``."""
+    cfg = experiment(name, args, **PATHS[path], pin_memory=path != "fp32")
+    torch.manual_seed(0)
+    raw = accel.prepare_module(build_model(cfg.model).to(device), cfg.train)
+    model = accel.compile_module(raw, cfg.train)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
+    batch = [torch.randn(args.batch_size, *shape, generator=generator) for shape in cfg.data.input_shapes.values()]
+    if cfg.train.pin_memory and device.type == "cuda":
+        batch = [x.pin_memory() for x in batch]
+    target = torch.nn.functional.one_hot(torch.arange(args.batch_size) % cfg.model.num_classes, cfg.model.num_classes)
+    target = target.float().to(device)
+
+    def step() -> None:
+        inputs = [accel.to_device(x, device, cfg.train) for x in batch]
+        with accel.autocast(cfg.train, device):
+            loss, _ = training_loss(model, model(*inputs), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return args.steps * args.batch_size / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated registry names")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {', '.join(PATHS)}")
+    parser.add_argument("--size", choices=("tiny", "paper"), default="tiny", help="tiny: the CPU-tiny variants")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--num-frames", type=int, default=8, help="frames per clip (models that fix theirs use it)")
+    parser.add_argument("--crop-size", type=int, default=32, help="crop size (models that fix theirs use it)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model and path")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--model-process", action="store_true", help=argparse.SUPPRESS)  # internal: one model
+    args = parser.parse_args(argv)
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown or not paths:
+        parser.error(f"--paths: unknown {unknown}; known {list(PATHS)}")
+    if paths[0] != "fp32":
+        paths.insert(0, "fp32")  # the baseline every ratio is taken against
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.model_process:
+        return measure_paths(args.models, paths, args, device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
+    print(
+        f"# train_throughput: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"{gpu}; torch {torch.__version__}; {args.size} models, batch {args.batch_size}, "
+        f"{args.num_frames} frames at {args.crop_size} px; {args.warmup} warm-up + {args.steps} timed steps"
+    )
+    header = [f"{p} samples/s" for p in paths] + [f"{p}/fp32" for p in paths[1:]]
+    print("| model | " + " | ".join(header) + " |")
+    print("|---" * (len(header) + 1) + "|")
+    forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        try:
+            experiment(name, args)
+        except (ValueError, KeyError) as err:
+            print(f"| {name} | skipped: {err} |")
+            continue
+        # One process per model, all its paths in it (each ratio is against the baseline of the same process); a
+        # path that kills its process (torch.compile has crashed the interpreter on CPU) costs only that model's
+        # remaining paths.
+        child = subprocess.run(
+            [sys.executable, __file__, *forwarded, "--models", name, "--model-process"],
+            capture_output=True,
+            text=True,
+        )
+        rates = {p: float("nan") for p in paths}
+        for line in child.stdout.splitlines():
+            if line.startswith("RATE "):
+                _, path, value = line.split()
+                rates[path] = float(value)
+        for line in child.stderr.splitlines():
+            if line.startswith("# "):
+                print(line, file=sys.stderr)
+        if child.returncode != 0:
+            died = next((p for p in paths if rates[p] != rates[p]), paths[-1])
+            print(
+                f"# {name}: the process died in path {died} (exit {child.returncode}): "
+                f"{child.stderr.strip().splitlines()[-1:] or ''}",
+                file=sys.stderr,
+            )
+        base = rates["fp32"]
+        cells = [f"{rates[p]:.1f}" for p in paths] + [f"{rates[p] / base:.2f}" for p in paths[1:]]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+def measure_paths(name: str, paths: list[str], args: argparse.Namespace, device: torch.device) -> int:
+    """In this process, every path of model ``name`` in order; prints ``RATE <path> <samples/s>`` as each ends."""
+    for path in paths:
+        try:
+            rate = measure(name, path, args, device)
+        except Exception as err:  # a path that fails on this machine (e.g. no compiler) is reported, not fatal
+            print(f"# {name} {path}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", file=sys.stderr)
+            rate = float("nan")
+        print(f"RATE {path} {rate}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
