@@ -95,6 +95,15 @@ def test_bf16_and_channels_last_train_the_same_model():
     assert val["val_seen"] == ref_val["val_seen"] == 4 and int(confusion.sum()) == 4
 
 
+def test_channels_last_leaves_non_5d_tensors_and_the_optimisers_parameters_alone():
+    model = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 3), torch.nn.Conv2d(4, 4, 3), torch.nn.BatchNorm3d(4))
+    params = list(model.parameters())
+    accel.prepare_module(model, _cfg(channels_last=True).train)
+    assert list(model.parameters()) == params and all(a is b for a, b in zip(model.parameters(), params, strict=True))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert model[1].weight.is_contiguous() and model[1].weight.dim() == 4
+
+
 def test_pinned_batches_are_asked_for_on_gpu_workers_only():
     cfg = _cfg()
     assert accel.iter_options(cfg.train, torch.device("cuda"))["pin_memory"] is True

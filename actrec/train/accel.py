@@ -26,9 +26,14 @@ def autocast(train_cfg: Any, device: torch.device):
 
 
 def prepare_module(model: torch.nn.Module, train_cfg: Any) -> torch.nn.Module:
-    """Before DDP wrapping: the channels-last 3D layout of the model's 5D parameters and buffers."""
+    """Before DDP wrapping: the channels-last 3D layout of the model's 5D parameters and buffers, in place (the
+    parameter objects, which the optimiser holds, stay the same). Other tensors keep theirs: ``Module.to(memory_format=
+    channels_last_3d)`` would fail on the 4D weights of the Transformers' 2D patch embeddings."""
     if train_cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        with torch.no_grad():
+            for tensor in [*model.parameters(), *model.buffers()]:
+                if tensor.dim() == 5:
+                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last_3d)
     return model
 
 
