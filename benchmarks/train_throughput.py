@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     header = [f"{p} samples/s" for p in paths] + [f"{p}/fp32" for p in paths[1:]]
     print("| model | " + " | ".join(header) + " |")
     print("|---" * (len(header) + 1) + "|")
-    forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
+    forwarded = list(argv if argv is not None else sys.argv[1:])
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
             experiment(name, args)
