@@ -667,7 +667,11 @@ def _init_ray(*, verbose: bool) -> bool:
     cores = os.cpu_count() or 1
     # More logical CPUs than cores: trials and workers mostly wait on each other, and Ray Data's decode
     # tasks must never starve behind workers that hold every CPU.
-    ray.init(num_cpus=max(4, 2 * cores), include_dashboard=False, log_to_driver=verbose)
+    # The dashboard (loopback only) serves the state API that Ray Train's PlacementGroupCleaner polls: when Tune
+    # stops a trial early (ASHA), the trial's Train controller dies without shutting its worker group down, and
+    # only that cleaner frees the workers' placement group. Without the dashboard it cannot, the workers' CPUs
+    # stay reserved, and the sweep stalls once stopped trials hold them all.
+    ray.init(num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose)
     return False
 
 

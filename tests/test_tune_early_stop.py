@@ -1,0 +1,54 @@
+"""A trial that Tune stops early (ASHA, a stop criterion) must give its Ray Train workers' CPUs back.
+
+Tune stops such a trial by ending its actor; the trial's Train controller dies with it, without shutting its worker
+group down, and only Ray Train's PlacementGroupCleaner (which polls the dashboard's state API) removes the workers'
+placement group. An embedded Ray without the dashboard leaked it: stopped trials kept their workers' CPUs and an
+ASHA sweep stalled once they held them all.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pytest
+
+from actrec.config import flatten, from_flat
+from actrec.models import tiny_overrides
+
+
+def _live_placement_groups() -> dict[str, dict]:
+    import ray.util
+
+    return {pg: info for pg, info in ray.util.placement_group_table().items() if info["state"] != "REMOVED"}
+
+
+@pytest.mark.slow
+def test_a_trial_stopped_early_frees_its_workers(synthetic_cfg, sweep_ray, tmp_path):
+    import ray
+    from ray import tune
+
+    from actrec.tune.runner import run_trial
+
+    flat = {f"data.{k}": v for k, v in vars(synthetic_cfg).items()}
+    flat.update({f"model.{k}": v for k, v in tiny_overrides("mfst_base").items()})
+    flat.update({"model.name": "mfst_base", "train.epochs": 3, "train.batch_size": 4, "train.num_workers": 1})
+    flat = flatten(from_flat(flat))
+    total = ray.cluster_resources()["CPU"]
+
+    # Tune ends the trial after its first epoch, as ASHA ends a weak trial at its first rung.
+    tuner = tune.Tuner(
+        tune.with_resources(functools.partial(run_trial, train_storage=str(tmp_path / "train")), {"CPU": 0.5}),
+        param_space=flat,
+        tune_config=tune.TuneConfig(metric="val_top1", mode="max"),
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), stop={"training_iteration": 1}, verbose=0),
+    )
+    results = tuner.fit()
+    assert results.num_errors == 0
+    assert results[0].metrics["training_iteration"] == 1, "the trial was meant to be stopped after one epoch"
+
+    deadline = time.monotonic() + 60
+    while (_live_placement_groups() or ray.available_resources().get("CPU", 0) < total) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not _live_placement_groups(), f"a stopped trial left placement groups reserved: {_live_placement_groups()}"
+    assert ray.available_resources().get("CPU", 0) == pytest.approx(total)
