@@ -172,3 +172,17 @@ def test_sigterm_and_ctrl_c_stop_the_sweep_and_the_handlers_come_back():
         runner._fitting.clear()
         signal.signal(signal.SIGUSR1, saved_usr1)
     _raise_if_interrupted([])  # nothing received: a finished fit
+
+
+def test_state_api_check_tells_a_cluster_without_dashboard(monkeypatch):
+    import ray.util.state
+
+    from actrec.tune.runner import _state_api_reachable
+
+    def no_dashboard(**kwargs):
+        raise ConnectionError("no dashboard at this address")
+
+    monkeypatch.setattr(ray.util.state, "list_nodes", no_dashboard)
+    assert not _state_api_reachable()
+    monkeypatch.setattr(ray.util.state, "list_nodes", lambda **kwargs: [{"node_id": "head"}])
+    assert _state_api_reachable()

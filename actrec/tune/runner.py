@@ -279,6 +279,12 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
     sweep_dir, resuming = _sweep_dir(spec, args)
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
     joined = _init_ray(verbose=args.verbose)
+    if asha and joined and not _state_api_reachable():
+        print(
+            "[actrec] warning: this cluster's dashboard (Ray's state API) does not answer. Ray Train needs it to free "
+            "the workers of a trial that ASHA stops, so stopped trials would keep their CPUs/GPUs and the sweep may "
+            "stall: start the head with its dashboard (the `ray start --head` default) or pass --asha off."
+        )
     per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
     gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
     concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
@@ -673,6 +679,18 @@ def _init_ray(*, verbose: bool) -> bool:
     # stay reserved, and the sweep stalls once stopped trials hold them all.
     ray.init(num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose)
     return False
+
+
+def _state_api_reachable() -> bool:
+    """Whether the connected cluster's dashboard answers state-API calls, which Ray Train's placement-group cleaner
+    makes to free the workers of a trial Tune stopped early."""
+    try:
+        from ray.util.state import list_nodes
+
+        list_nodes(limit=1, timeout=10, raise_on_missing_output=False)
+        return True
+    except Exception:
+        return False
 
 
 def _max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args, *, joined: bool = False) -> int | None:
