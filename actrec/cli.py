@@ -38,7 +38,10 @@ def _data_synth(args: argparse.Namespace) -> int:
         num_frames=max(1, min(args.frames, DataConfig.num_frames)),
     )
     if args.out:
-        print(f"wrote {generate_synthetic(args.out, **cfg.synth_params())}")
+        out = os.path.abspath(os.path.expanduser(args.out))
+        if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+            raise FileExistsError(f"--out {out} exists and is not an empty directory; choose a new one")
+        print(f"wrote {generate_synthetic(out, **cfg.synth_params())}")
         return 0
     print(f"synthetic dataset ready at {ensure_synthetic(cfg)}")
     return 0
@@ -140,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="actrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--verbose", action="store_true", help="print the traceback with an error message")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
@@ -226,15 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a mistake in what was asked (a value, a path, a flag) prints one line, ``actrec: error: …``,
+    and returns 2 (``--verbose``: with the traceback)."""
+    from actrec.errors import EXIT_USAGE, user_errors
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "report" and args.all and args.run_id:
         parser.error("report: --run-id names one sweep's run; it cannot be combined with --all")
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"actrec: error: {err}", file=sys.stderr)
-        return 2
+        with user_errors(verbose=args.verbose, prog="actrec"):
+            return args.func(args)
+    except SystemExit as done:
+        if done.code == EXIT_USAGE:
+            return EXIT_USAGE
+        raise
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """MFST Table IV: vanilla 3D vs 3D-CDC-ST vs 3D-CDC-T stems across θ, for RGB and depth.
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §III-C Eq. (4)-(6), §IV-C-2, Table IV;
-ablations on MFST-Large, NTU RGB+D cross-subject.
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §III-C Eq. (4)-(6), §IV-C-2, Table IV; ablations on MFST-Large, NTU RGB+D cross-subject.
 
     python sweeps/cdc_theta.py                        # local profile: synthetic RGB-D, tiny MFST-Large
     python sweeps/cdc_theta.py --profile smoke        # a few minutes, used by the tests
@@ -16,7 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from actrec.tune.profiles import mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import Column, PlotSpec, Row, SweepSpec, TableSpec
 
@@ -52,8 +51,8 @@ def _optuna_space() -> dict[str, object]:
 
 TABLE = TableSpec(
     sweep="cdc_theta",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table IV",
     title="Comparison among vanilla 3D, 3D-CDC-ST and 3D-CDC-T convolutions in the CDC-Stem",
     paper_setting="NTU RGB+D 60, cross-subject, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

@@ -1,12 +1,13 @@
 """CTN Table 4.3: input embedding (tubelets vs video-to-tokens) × positional embedding, against ViViT-B.
 
-Paper: CTN (Ma & Wang, Neurocomputing) = thesis chapter 4 (shared/papers/thesis_action_recognition_2024.txt),
-§4.3.1 (ViViT's tubelet embedding, 16×16×2), §4.3.3 (video-to-tokens), §4.4.3 "Removing positional embedding",
-Table 4.3 with its GFLOPs. The ViViT-B rows are CTN with tubelet embedding and the linear Q/K/V mapping, which is
-ViViT-B/16×2's joint space-time encoder exactly (the same layers and parameter count as ``vivit_b``; tested) and
-lets EPIC-KITCHENS use the verb + noun heads. "Default" positional embedding = learned absolute positions.
-The local profile measures EPIC-KITCHENS on the synthetic set's 8 classes read as 2 verbs × 4 nouns (cross-subject
-split) and Diving48 on the cross-view split; the smoke profile EPIC-KITCHENS only.
+Paper: CTN: Ma et al., "Convolutional transformer network for fine-grained action recognition", Neurocomputing 569
+(2024) = chapter 4 of Ma's PhD thesis "Deep Learning for Action Recognition in Videos" (Massey University, 2024), §4.3.1
+(ViViT's tubelet embedding, 16×16×2), §4.3.3 (video-to-tokens), §4.4.3 "Removing positional embedding", Table 4.3 with
+its GFLOPs. The ViViT-B rows are CTN with tubelet embedding and the linear Q/K/V mapping, which is ViViT-B/16×2's joint
+space-time encoder exactly (the same layers and parameter count as ``vivit_b``; tested) and lets EPIC-KITCHENS use the
+verb + noun heads. "Default" positional embedding = learned absolute positions. The local profile measures EPIC-KITCHENS
+on the synthetic set's 8 classes read as 2 verbs × 4 nouns (cross-subject split) and Diving48 on the cross-view split;
+the smoke profile EPIC-KITCHENS only.
 
     python sweeps/ctn_embeddings.py                    # local profile
     python sweeps/ctn_embeddings.py --profile smoke    # used by the tests

@@ -1,13 +1,14 @@
 """CTN Tables 4.5 and 4.6: the Q/K/V mapping — depth-wise separable convolution (kernel 3 or 5, with or without
 batch norm) vs the position-wise linear mapping.
 
-Paper: CTN (Ma & Wang, Neurocomputing) = thesis chapter 4 (shared/papers/thesis_action_recognition_2024.txt),
-§4.3.4 Eq. (4.6) (Depthwise Conv s×s → BatchNorm → Pointwise Conv on the token map), Table 4.5 (CTN-a linear vs
-CTN-b convolutional mapping) and Table 4.6 (s = 3, 5 × BN). Every row keeps the video-to-tokens stem of Table 4.4's
-last row and no positional embedding. Table 4.6's "3×3 ✓" row and Table 4.5's CTN-b are the same model (CTN); it
-is trained once and shown once. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and noun heads); Diving48
-with one head (``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8 classes read as 2 verbs
-× 4 nouns (cross-subject split) and Diving48 on the cross-view split; the smoke profile EPIC-KITCHENS only.
+Paper: CTN: Ma et al., "Convolutional transformer network for fine-grained action recognition", Neurocomputing 569
+(2024) = chapter 4 of Ma's PhD thesis "Deep Learning for Action Recognition in Videos" (Massey University, 2024), §4.3.4
+Eq. (4.6) (Depthwise Conv s×s → BatchNorm → Pointwise Conv on the token map), Table 4.5 (CTN-a linear vs CTN-b
+convolutional mapping) and Table 4.6 (s = 3, 5 × BN). Every row keeps the video-to-tokens stem of Table 4.4's last row
+and no positional embedding. Table 4.6's "3×3 ✓" row and Table 4.5's CTN-b are the same model (CTN); it is trained once
+and shown once. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and noun heads); Diving48 with one head
+(``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8 classes read as 2 verbs × 4 nouns
+(cross-subject split) and Diving48 on the cross-view split; the smoke profile EPIC-KITCHENS only.
 
     python sweeps/ctn_mapping_kernels.py                    # local profile
     python sweeps/ctn_mapping_kernels.py --profile smoke    # used by the tests

@@ -1,13 +1,14 @@
 """CTN Table 4.4: the video-to-tokens module — Conv3d kernel and stride, max-pool, batch norm, channels.
 
-Paper: CTN (Ma & Wang, Neurocomputing) = thesis chapter 4 (shared/papers/thesis_action_recognition_2024.txt),
-§4.3.3 "Video-to-tokens", §4.4.3 "Different types of video-to-tokens modules", Table 4.4. Every row keeps CTN's
-depth-wise convolutional Q/K/V mapping and no positional embedding; the stem reduces the 8 × 224² clip by 4 in
-every axis either with one stride-4 convolution or with a stride-2 convolution and a stride-2 max-pool, so all rows
-patch the same 2 × 56² stem output into 196 tokens. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and
-noun heads); Diving48 with one head (``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8
-classes read as 2 verbs × 4 nouns (cross-subject split) and Diving48 on the cross-view split (tiny CTN at 32²,
-where the rows' kernels, strides and channels are the paper's); the smoke profile EPIC-KITCHENS only.
+Paper: CTN: Ma et al., "Convolutional transformer network for fine-grained action recognition", Neurocomputing 569
+(2024) = chapter 4 of Ma's PhD thesis "Deep Learning for Action Recognition in Videos" (Massey University, 2024), §4.3.3
+"Video-to-tokens", §4.4.3 "Different types of video-to-tokens modules", Table 4.4. Every row keeps CTN's depth-wise
+convolutional Q/K/V mapping and no positional embedding; the stem reduces the 8 × 224² clip by 4 in every axis either
+with one stride-4 convolution or with a stride-2 convolution and a stride-2 max-pool, so all rows patch the same 2 × 56²
+stem output into 196 tokens. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and noun heads); Diving48 with one
+head (``ctn``). The local profile measures EPIC-KITCHENS on the synthetic set's 8 classes read as 2 verbs × 4 nouns
+(cross-subject split) and Diving48 on the cross-view split (tiny CTN at 32², where the rows' kernels, strides and
+channels are the paper's); the smoke profile EPIC-KITCHENS only.
 
     python sweeps/ctn_tokens_kernels.py                    # local profile
     python sweeps/ctn_tokens_kernels.py --profile smoke    # used by the tests

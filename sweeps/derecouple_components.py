@@ -1,11 +1,11 @@
 """De+Recouple Table 5: impact of the embedded components — FRP, multi-loss, sharpness, k-NN attention, cumulative.
 
-Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition",
-CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §5.1, Table 5: RGB only, NvGesture and THU-READ (CS2). Each
-row switches one more component on (``model.frp``, ``model.multi_loss``, ``model.sharpness``, ``model.knn_k``);
-recoupling (RCM + self-distillation) stays on in every row, since the last row is the full model of Table 1 (89.58
-on NvGesture). The local profile measures the NvGesture column on the synthetic cross-subject split and the THU-READ
-column on the synthetic cross-view split (tiny model; the smoke profile NvGesture only).
+Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition", CVPR
+2022, §5.1, Table 5: RGB only, NvGesture and THU-READ (CS2). Each row switches one more component on (``model.frp``,
+``model.multi_loss``, ``model.sharpness``, ``model.knn_k``); recoupling (RCM + self-distillation) stays on in every row,
+since the last row is the full model of Table 1 (89.58 on NvGesture). The local profile measures the NvGesture column on
+the synthetic cross-subject split and the THU-READ column on the synthetic cross-view split (tiny model; the smoke
+profile NvGesture only).
 
     python sweeps/derecouple_components.py                    # local profile: synthetic stand-ins, tiny model
     python sweeps/derecouple_components.py --profile smoke    # a few minutes, used by the tests

@@ -1,15 +1,14 @@
 """De+Recouple Tables 1-4: RGB, depth and the three RGB-D fusions on NvGesture, THU-READ, IsoGD and NTU RGB+D.
 
-Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition",
-CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §4.2, the "Ours" rows of Tables 1 (NvGesture), 2 (THU-READ,
-leave-one-split-out: the column averages CS1-CS4), 3 (IsoGD; the split is not stated, the validation set, protocol
-``official``, is assumed) and 4 (NTU RGB+D, CS and CV); the other rows of those tables are literature values. RGB
-and Depth are the single-stream ``derecouple``; Multiplication and Addition are ``derecouple_rgbd`` with that score
-fusion and no cross-modal interaction (their Table 1 value 91.10 is Table 6's "Baseline (Add)"); CAPF is
-``derecouple_rgbd`` with CmSI + CmTI + CAPF (Eq. (17)-(18)). All RGB-D models are trained end to end (the released
-code instead fine-tunes the fusion from single-modality checkpoints). The local profile measures the NTU CS / CV
-columns on the synthetic cross-subject / cross-view splits (tiny model; the smoke profile NTU CS only); the other
-columns show the paper's values only.
+Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition", CVPR
+2022, §4.2, the "Ours" rows of Tables 1 (NvGesture), 2 (THU-READ, leave-one-split-out: the column averages CS1-CS4), 3
+(IsoGD; the split is not stated, the validation set, protocol ``official``, is assumed) and 4 (NTU RGB+D, CS and CV);
+the other rows of those tables are literature values. RGB and Depth are the single-stream ``derecouple``; Multiplication
+and Addition are ``derecouple_rgbd`` with that score fusion and no cross-modal interaction (their Table 1 value 91.10 is
+Table 6's "Baseline (Add)"); CAPF is ``derecouple_rgbd`` with CmSI + CmTI + CAPF (Eq. (17)-(18)). All RGB-D models are
+trained end to end (the released code instead fine-tunes the fusion from single-modality checkpoints). The local profile
+measures the NTU CS / CV columns on the synthetic cross-subject / cross-view splits (tiny model; the smoke profile NTU
+CS only); the other columns show the paper's values only.
 
     python sweeps/derecouple_fusion.py                    # local profile: synthetic stand-ins for NTU CS / CV
     python sweeps/derecouple_fusion.py --profile smoke    # a few minutes, used by the tests

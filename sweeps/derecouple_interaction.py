@@ -1,12 +1,12 @@
 """De+Recouple Table 6: cross-modal spatial / temporal information interaction (RGB-D, NvGesture and THU-READ CS2).
 
-Paper: Zhou et al., CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §5.3, Table 6. Every row is the
-two-stream ``derecouple_rgbd``: Baseline (Add) is addition score fusion without interaction (the Addition row of
-Table 1, 91.10); CmSI adds the spatial interaction of Eq. (17) to it; CmTI is the temporal interaction with CAPF
-(Eq. (18)), which it feeds, without CmSI; CmSTI is both with CAPF (the full model, Table 1's CAPF row, 91.70). The
-paper does not say which fusion its CmSI row uses; addition (the baseline's) is assumed. The local profile measures
-NvGesture on the synthetic cross-subject split and THU-READ CS2 on the synthetic cross-view split (tiny model; the
-smoke profile NvGesture only).
+Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition", CVPR
+2022, §5.3, Table 6. Every row is the two-stream ``derecouple_rgbd``: Baseline (Add) is addition score fusion without
+interaction (the Addition row of Table 1, 91.10); CmSI adds the spatial interaction of Eq. (17) to it; CmTI is the
+temporal interaction with CAPF (Eq. (18)), which it feeds, without CmSI; CmSTI is both with CAPF (the full model, Table
+1's CAPF row, 91.70). The paper does not say which fusion its CmSI row uses; addition (the baseline's) is assumed. The
+local profile measures NvGesture on the synthetic cross-subject split and THU-READ CS2 on the synthetic cross-view split
+(tiny model; the smoke profile NvGesture only).
 
     python sweeps/derecouple_interaction.py                   # local profile: synthetic stand-ins, tiny model
     python sweeps/derecouple_interaction.py --profile smoke   # a few minutes, used by the tests

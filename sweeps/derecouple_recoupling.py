@@ -1,13 +1,13 @@
 """De+Recouple Fig. 6: recoupling on / off (a) and the self-distillation temperature 𝒯 (b), RGB, plotted.
 
-Paper: Zhou et al., CVPR 2022 (shared/papers/derecouple_rgbd_cvpr2022.txt), §5.2, Fig. 6, on NvGesture and THU-READ
-(CS2), RGB. "Without recoupling" turns the RCM and its distillation loss off (``model.recoupling=false``); every
-other row is the full model with ``model.distill_temperature`` = 𝒯 (Eq. (14)). The figure's bars are not printed as
-numbers: the paper states the gains of recoupling (NvGesture ≈ +3 points, THU-READ ≈ +2) and the best 𝒯 (0.4 for the
-gesture set, 0.5 for the action set). The cells at those 𝒯 are the full model of Table 5 / Table 1, so they carry
-its values (89.58, 81.67). The report plots accuracy against 𝒯, one line per dataset. The local profile measures
-NvGesture on the synthetic cross-subject split and THU-READ CS2 on the synthetic cross-view split (tiny model; the
-smoke profile NvGesture only).
+Paper: Zhou et al., "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition", CVPR
+2022, §5.2, Fig. 6, on NvGesture and THU-READ (CS2), RGB. "Without recoupling" turns the RCM and its distillation loss
+off (``model.recoupling=false``); every other row is the full model with ``model.distill_temperature`` = 𝒯 (Eq. (14)).
+The figure's bars are not printed as numbers: the paper states the gains of recoupling (NvGesture ≈ +3 points, THU-READ
+≈ +2) and the best 𝒯 (0.4 for the gesture set, 0.5 for the action set). The cells at those 𝒯 are the full model of Table
+5 / Table 1, so they carry its values (89.58, 81.67). The report plots accuracy against 𝒯, one line per dataset. The
+local profile measures NvGesture on the synthetic cross-subject split and THU-READ CS2 on the synthetic cross-view split
+(tiny model; the smoke profile NvGesture only).
 
     python sweeps/derecouple_recoupling.py                          # local profile: 𝒯 ∈ {0.3, 0.4, 0.5, 0.6}
     python sweeps/derecouple_recoupling.py --temperature-grid 0.1,0.4,0.7

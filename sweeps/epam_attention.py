@@ -1,12 +1,11 @@
 """EPAM-Net §4.3 "Choosing the spatial temporal attention block": nesting STA vs a CBAM-style STA.
 
-Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video
-Action Recognition", 2024 (shared/papers/epam_net_2024.txt), §3.3 (the nesting block, Eqs. (2)-(4)) and §4.3 (the
-CBAM-style block, Eqs. (6)-(7)); the paper prints the comparison in its text, NTU RGB+D 60 XSub and XView only. Both
-rows are §3.4's phase-2 trials fine-tuned from the same phase-1 checkpoints (the RGB and the pose stream trained
-alone, one pair per column and seed), which are trials of this sweep but not rows of its table. The local profile
-measures XSub on the synthetic cross-subject split and XView on the cross-view split (tiny EPAM-Net); the smoke profile
-XSub only.
+Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video Action
+Recognition", 2024, §3.3 (the nesting block, Eqs. (2)-(4)) and §4.3 (the CBAM-style block, Eqs. (6)-(7)); the paper
+prints the comparison in its text, NTU RGB+D 60 XSub and XView only. Both rows are §3.4's phase-2 trials fine-tuned from
+the same phase-1 checkpoints (the RGB and the pose stream trained alone, one pair per column and seed), which are trials
+of this sweep but not rows of its table. The local profile measures XSub on the synthetic cross-subject split and XView
+on the cross-view split (tiny EPAM-Net); the smoke profile XSub only.
 
     python sweeps/epam_attention.py                    # local profile
     python sweeps/epam_attention.py --profile smoke    # used by the tests

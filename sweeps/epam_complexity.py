@@ -1,14 +1,13 @@
 """EPAM-Net Table 4 (its EPAM-Net rows): parameters, GFLOPs and NTU RGB+D 120 accuracy of each stream and of both.
 
-Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video
-Action Recognition", 2024 (shared/papers/epam_net_2024.txt), §4.2, Table 4: the "RGB video (Ours)", "Skeleton Joint
-(Ours)" and "Proposed network" rows; VPN, TSMF, MMNet and RGBPoseConv3D are literature values. RGB-X3D and Pose-X3D
-are §3.4's phase-1 trials (one stream alone), the proposed network the phase-2 trial fine-tuned from both (nesting
-STA). Parameters and GFLOPs are measured per trial (fvcore, one clip; tiny models in the CPU profiles) and the
-parameters also at the paper's size (120 classes; ``actrec.models.epam`` and ``epam_net`` compare them with the paper:
-3,220,602, 556,782 and 3,779,891; 4.898, 3.977 and 8.877 GFLOPs). Table 4's 543.76k is Pose-X3D with a 60-class
-head (Table 7). The local profile measures XSub on the synthetic cross-subject split and XSet on the cross-view split
-(tiny EPAM-Net); the smoke profile XSub only.
+Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video Action
+Recognition", 2024, §4.2, Table 4: the "RGB video (Ours)", "Skeleton Joint (Ours)" and "Proposed network" rows; VPN,
+TSMF, MMNet and RGBPoseConv3D are literature values. RGB-X3D and Pose-X3D are §3.4's phase-1 trials (one stream alone),
+the proposed network the phase-2 trial fine-tuned from both (nesting STA). Parameters and GFLOPs are measured per trial
+(fvcore, one clip; tiny models in the CPU profiles) and the parameters also at the paper's size (120 classes;
+``actrec.models.epam`` and ``epam_net`` compare them with the paper: 3,220,602, 556,782 and 3,779,891; 4.898, 3.977 and
+8.877 GFLOPs). Table 4's 543.76k is Pose-X3D with a 60-class head (Table 7). The local profile measures XSub on the
+synthetic cross-subject split and XSet on the cross-view split (tiny EPAM-Net); the smoke profile XSub only.
 
     python sweeps/epam_complexity.py                    # local profile
     python sweeps/epam_complexity.py --profile smoke    # used by the tests

@@ -1,13 +1,12 @@
 """EPAM-Net Table 5: the multimodal architecture's components — pose only, RGB only, score fusion, with STA.
 
-Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video
-Action Recognition", 2024 (shared/papers/epam_net_2024.txt), §3.4, §4.3 "Effectiveness of the proposed multimodal
-architecture components", Table 5: NTU RGB+D 60 (XSub, XView) and 120 (XSub, XSet). Rows 1-2 are §3.4's phase-1
-trials, each stream trained alone (``model.streams`` "pose" / "rgb"); rows 3-4 its phase-2 trials, the joint network
-fine-tuned from the two phase-1 checkpoints of the same column and seed, without attention (row 3: the two streams'
-scores fused) or with the nesting spatial-temporal attention (row 4: EPAM-Net). The local profile measures NTU-60 XSub
-on the synthetic cross-subject split and NTU-60 XView on the cross-view split (tiny EPAM-Net: 4 RGB frames at 96²,
-12 heatmaps of 24²); the smoke profile NTU-60 XSub only.
+Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video Action
+Recognition", 2024, §3.4, §4.3 "Effectiveness of the proposed multimodal architecture components", Table 5: NTU RGB+D 60
+(XSub, XView) and 120 (XSub, XSet). Rows 1-2 are §3.4's phase-1 trials, each stream trained alone (``model.streams``
+"pose" / "rgb"); rows 3-4 its phase-2 trials, the joint network fine-tuned from the two phase-1 checkpoints of the same
+column and seed, without attention (row 3: the two streams' scores fused) or with the nesting spatial-temporal attention
+(row 4: EPAM-Net). The local profile measures NTU-60 XSub on the synthetic cross-subject split and NTU-60 XView on the
+cross-view split (tiny EPAM-Net: 4 RGB frames at 96², 12 heatmaps of 24²); the smoke profile NTU-60 XSub only.
 
     python sweeps/epam_components.py                    # local profile
     python sweeps/epam_components.py --profile smoke    # used by the tests

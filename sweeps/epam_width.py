@@ -1,14 +1,14 @@
 """EPAM-Net Table 3 (its last two rows): EPAM-Net with RGB-X3D vs with a twice as wide RGB-X3D.
 
-Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video
-Action Recognition", 2024 (shared/papers/epam_net_2024.txt), §4.2, Table 3: "Our proposed approach (RGB-X3D)" and
-"(RGB-X3D-wide)", NTU RGB+D 60 XSub and XView (the other rows are literature values; the Average column is the two
-columns' mean). RGB-X3D-wide doubles "the number of filters per layer" (``epam_rgb_x3d_wide``, ``width_factor=2``:
-9,792,144 parameters and 17.614 GFLOPs vs 3,097,662 and 4.898 at 60 classes, measured; the paper gives none). Per
-column, phase 1 (§3.4) trains one RGB trial of each variant and one pose trial, which both variants share
-(``FusionSpec.pair_ignore``); phase 2 fine-tunes EPAM-Net (nesting STA) from each RGB checkpoint and the pose one.
-The local profile measures XSub on the synthetic cross-subject split and XView on the cross-view split (tiny
-EPAM-Net, whose RGB stream the wide variant doubles as well); the smoke profile XSub only.
+Paper: Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video Action
+Recognition", 2024, §4.2, Table 3: "Our proposed approach (RGB-X3D)" and "(RGB-X3D-wide)", NTU RGB+D 60 XSub and XView
+(the other rows are literature values; the Average column is the two columns' mean). RGB-X3D-wide doubles "the number of
+filters per layer" (``epam_rgb_x3d_wide``, ``width_factor=2``: 9,792,144 parameters and 17.614 GFLOPs vs 3,097,662 and
+4.898 at 60 classes, measured; the paper gives none). Per column, phase 1 (§3.4) trains one RGB trial of each variant
+and one pose trial, which both variants share (``FusionSpec.pair_ignore``); phase 2 fine-tunes EPAM-Net (nesting STA)
+from each RGB checkpoint and the pose one. The local profile measures XSub on the synthetic cross-subject split and
+XView on the cross-view split (tiny EPAM-Net, whose RGB stream the wide variant doubles as well); the smoke profile XSub
+only.
 
     python sweeps/epam_width.py                    # local profile
     python sweeps/epam_width.py --profile smoke    # used by the tests

@@ -1,11 +1,10 @@
 """MFST Table II: MFST-Large on Chalearn IsoGD — RGB, depth and RGB+depth.
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §IV-B-2, Table II (the "Ours (MFST-Large)" rows;
-the other rows are literature values). RGB uses the CDC-ST stem and depth the CDC-T stem (θ = 0.6, Table IV).
-RGB+DEP is late score fusion of the two streams (``--fusion checkpoints``, the default, or ``joint``). The paper
-profile trains on IsoGD's training list and evaluates on its validation list (protocol ``official``); use
-``--set data.protocol=official_test`` for the test list.
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §IV-B-2, Table II (the "Ours (MFST-Large)" rows; the other rows are literature values). RGB uses the CDC-ST
+stem and depth the CDC-T stem (θ = 0.6, Table IV). RGB+DEP is late score fusion of the two streams (``--fusion
+checkpoints``, the default, or ``joint``). The paper profile trains on IsoGD's training list and evaluates on its
+validation list (protocol ``official``); use ``--set data.protocol=official_test`` for the test list.
 
     python sweeps/mfst_isogd.py                           # local profile: synthetic RGB-D, tiny MFST-Large
     python sweeps/mfst_isogd.py --profile smoke           # a minute or two, used by the tests
@@ -14,7 +13,7 @@ profile trains on IsoGD's training list and evaluates on its validation list (pr
 
 from __future__ import annotations
 
-from actrec.tune.profiles import MFST_STREAMS, mfst_fusion, mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
 
@@ -23,8 +22,8 @@ PAPER_ROWS = {"rgb": ("RGB", 61.26), "depth": ("DEP", 61.29), "rgbd": ("RGB+DEP"
 
 TABLE = TableSpec(
     sweep="mfst_isogd",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table II",
     title="MFST-Large on Chalearn IsoGD (RGB, depth, RGB+depth)",
     paper_setting="Chalearn IsoGD (249 gestures), MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

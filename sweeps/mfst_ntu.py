@@ -1,10 +1,10 @@
 """MFST Table I: MFST-Large on NTU RGB+D 60 — RGB, depth and RGB+depth, cross-subject and cross-view.
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §IV-B-1, Table I (the "Ours (MFST-Large)" rows;
-the other rows are literature values). RGB uses the CDC-ST stem and depth the CDC-T stem (θ = 0.6, Table IV).
-RGB+DEP is late score fusion of the two streams: by default of the finished RGB and depth trials' best
-checkpoints (``--fusion checkpoints``), or a two-stream model trained end to end (``--fusion joint``).
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §IV-B-1, Table I (the "Ours (MFST-Large)" rows; the other rows are literature values). RGB uses the CDC-ST stem
+and depth the CDC-T stem (θ = 0.6, Table IV). RGB+DEP is late score fusion of the two streams: by default of the
+finished RGB and depth trials' best checkpoints (``--fusion checkpoints``), or a two-stream model trained end to end
+(``--fusion joint``).
 
     python sweeps/mfst_ntu.py                             # local profile: synthetic RGB-D, tiny MFST-Large
     python sweeps/mfst_ntu.py --profile smoke             # a few minutes, used by the tests
@@ -14,7 +14,7 @@ checkpoints (``--fusion checkpoints``), or a two-stream model trained end to end
 
 from __future__ import annotations
 
-from actrec.tune.profiles import MFST_STREAMS, mfst_fusion, mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
 
@@ -24,8 +24,8 @@ PROTOCOLS = {"cross_subject": "CS(%)", "cross_view": "CV(%)"}
 
 TABLE = TableSpec(
     sweep="mfst_ntu",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table I",
     title="MFST-Large on NTU RGB-D (RGB, depth, RGB+depth; cross-subject and cross-view)",
     paper_setting="NTU RGB+D 60, cross-subject and cross-view, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

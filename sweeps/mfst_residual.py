@@ -1,8 +1,7 @@
 """MFST Table V: residual connections between stages on and off, for MFST-Base (3 stages) and MFST-Large (4).
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §III-B, §IV-C-3, Table V; NTU RGB+D 60
-cross-subject, RGB.
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §III-B, §IV-C-3, Table V; NTU RGB+D 60 cross-subject, RGB.
 
     python sweeps/mfst_residual.py                        # local profile: synthetic RGB-D, tiny models
     python sweeps/mfst_residual.py --profile smoke        # a minute or two, used by the tests
@@ -12,7 +11,7 @@ cross-subject, RGB.
 
 from __future__ import annotations
 
-from actrec.tune.profiles import mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
 
@@ -25,8 +24,8 @@ COLUMNS = (
 
 TABLE = TableSpec(
     sweep="mfst_residual",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table V",
     title="MFST-Base and MFST-Large with and without residual connections between stages",
     paper_setting="NTU RGB+D 60, cross-subject, RGB, 32 frames at 224², 100 epochs on 4×A100",

@@ -1,9 +1,9 @@
 """MFST Table III: multi-stage factorized spatio-temporal learning — 3 stages (MFST-Base) vs 4 (MFST-Large).
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §III-B, §IV-C-1, Table III; NTU RGB+D 60
-cross-subject, RGB. The report adds the MFST-BM baseline of §IV-A (vanilla stem, no residual, no weight sharing,
-four stages) and prints parameter counts (trained model and paper size) and frames beside the paper's.
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §III-B, §IV-C-1, Table III; NTU RGB+D 60 cross-subject, RGB. The report adds the MFST-BM baseline of §IV-A
+(vanilla stem, no residual, no weight sharing, four stages) and prints parameter counts (trained model and paper size)
+and frames beside the paper's.
 
     python sweeps/mfst_stages.py                          # local profile: synthetic RGB-D, tiny models
     python sweeps/mfst_stages.py --profile smoke          # a minute or two, used by the tests
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from actrec.tune.profiles import mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
 
@@ -56,8 +56,8 @@ DERECOUPLE_ROW = Row(
 
 TABLE = TableSpec(
     sweep="mfst_stages",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table III",
     title="Ablation study on multi-stage factorized spatio-temporal learning (3 vs 4 stages)",
     paper_setting="NTU RGB+D 60, cross-subject, RGB, 32 frames at 224², 100 epochs on 4×A100",

@@ -1,10 +1,9 @@
 """MFST Table VI: weight-shared multi-scale Transformer (WMS-Trans) vs vanilla Transformer (V-Trans), RGB and depth.
 
-Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture
-Recognition", ACM MM 2023 (shared/papers/mfst_rgbd_2023.txt), §III-D2 Eq. (9)-(10), §IV-C-4, Table VI;
-MFST-Large on NTU RGB+D 60 cross-subject. Both use the same layers, heads and width; V-Trans gives every
-temporal scale its own Transformer (see actrec/models/mfst.py). Each modality uses its best Table IV stem
-(CDC-ST for RGB, CDC-T for depth, θ = 0.6), whose values the WMS-Trans row repeats.
+Paper: Ma et al., "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition", ACM
+MM 2023, §III-D2 Eq. (9)-(10), §IV-C-4, Table VI; MFST-Large on NTU RGB+D 60 cross-subject. Both use the same layers,
+heads and width; V-Trans gives every temporal scale its own Transformer (see actrec/models/mfst.py). Each modality uses
+its best Table IV stem (CDC-ST for RGB, CDC-T for depth, θ = 0.6), whose values the WMS-Trans row repeats.
 
     python sweeps/mfst_temporal.py                        # local profile: synthetic RGB-D, tiny MFST-Large
     python sweeps/mfst_temporal.py --profile smoke        # a minute or two, used by the tests
@@ -13,7 +12,7 @@ temporal scale its own Transformer (see actrec/models/mfst.py). Each modality us
 
 from __future__ import annotations
 
-from actrec.tune.profiles import MFST_STREAMS, mfst_profiles
+from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
 
@@ -22,8 +21,8 @@ PAPER_ROWS = {"V-Trans": (91.0, 92.2), "WMS-Trans": (92.1, 93.8)}
 
 TABLE = TableSpec(
     sweep="mfst_temporal",
-    paper="MFST (Ma et al., ACM MM 2023)",
-    paper_file="shared/papers/mfst_rgbd_2023.txt",
+    paper=MFST_PAPER,
+    citation=MFST_CITATION,
     table="Table VI",
     title="Vanilla Transformer vs weight-shared multi-scale Transformer in the temporal block",
     paper_setting="NTU RGB+D 60, cross-subject, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

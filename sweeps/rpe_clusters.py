@@ -1,13 +1,14 @@
 """RPE-STDT Fig. 3.4: accuracy and parameter count against the relative-position clusters per frame.
 
 Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
-recognition", Pattern Recognition 145 (2024) = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
-§3.3.3 Eq. (3.8)-(3.11), §3.4.3 "Number of clusters", Fig. 3.4: shared relative-position embeddings, sectioned
-mapping b : y : a = 1 : 2 : 8, the cluster count set by y: (2y + 1)² per frame plus one for the class token (y = 3:
-50, the thesis' choice). Fig. 3.4 is a plot whose points are not printed; only y = 3 has values, Table 3.1's shared
-RPE row at 50 clusters. The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the
-cross-view split (tiny model, 8×8 patches per frame, so clusters beyond y = 4 have no patch pair to hold; the smoke
-profile UCF-101 only). Parameters (measured) grow with the clusters: each spatial layer holds one table.
+recognition", Pattern Recognition 145 (2024) = chapter 3 of Ma's PhD thesis "Deep Learning for Action Recognition in
+Videos" (Massey University, 2024), §3.3.3 Eq. (3.8)-(3.11), §3.4.3 "Number of clusters", Fig. 3.4: shared
+relative-position embeddings, sectioned mapping b : y : a = 1 : 2 : 8, the cluster count set by y: (2y + 1)² per frame
+plus one for the class token (y = 3: 50, the thesis' choice). Fig. 3.4 is a plot whose points are not printed; only y =
+3 has values, Table 3.1's shared RPE row at 50 clusters. The local profile measures UCF-101 on the synthetic
+cross-subject split and HMDB-51 on the cross-view split (tiny model, 8×8 patches per frame, so clusters beyond y = 4
+have no patch pair to hold; the smoke profile UCF-101 only). Parameters (measured) grow with the clusters: each spatial
+layer holds one table.
 
     python sweeps/rpe_clusters.py                     # local profile, y = 1..6
     python sweeps/rpe_clusters.py --y-grid 1,3,5      # other cluster counts

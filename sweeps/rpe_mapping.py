@@ -1,10 +1,12 @@
 """RPE-STDT Table 3.2: the mapping of relative distances to clusters, clip vs sectioned.
 
-Paper: Ma & Wang, Pattern Recognition 2024 = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
-§3.3.3 Eq. (3.8)-(3.9) (sectioned: identity within b, logarithmic up to a, clipped at y; clip: Shaw et al.'s
-clipping at y), Table 3.2, shared RPE with 50 clusters per frame (y = 3). The thesis prints HMDB-51 and UCF-101 only.
-The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the cross-view split (tiny
-model, 8×8 patches per frame, where the two mappings differ for offsets beyond b = 1.5; the smoke profile UCF-101).
+Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
+recognition", Pattern Recognition 145 (2024) = chapter 3 of Ma's PhD thesis "Deep Learning for Action Recognition in
+Videos" (Massey University, 2024), §3.3.3 Eq. (3.8)-(3.9) (sectioned: identity within b, logarithmic up to a, clipped at
+y; clip: Shaw et al.'s clipping at y), Table 3.2, shared RPE with 50 clusters per frame (y = 3). The thesis prints
+HMDB-51 and UCF-101 only. The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the
+cross-view split (tiny model, 8×8 patches per frame, where the two mappings differ for offsets beyond b = 1.5; the smoke
+profile UCF-101).
 
     python sweeps/rpe_mapping.py                    # local profile
     python sweeps/rpe_mapping.py --profile smoke    # used by the tests

@@ -1,11 +1,12 @@
 """RPE-STDT Table 3.1: absolute vs relative position embeddings, relative tables shared or per head.
 
-Paper: Ma & Wang, Pattern Recognition 2024 = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
-§3.3.2 Eq. (3.7), §3.4.3 "Analysis on relative-position embeddings", Table 3.1, at 50 clusters per frame (y = 3).
-APE is ViViT's learned absolute positions; shared RPE is the final model. The local profile measures UCF-101 on the
-synthetic cross-subject split and HMDB-51 on the cross-view split (tiny model; the smoke profile UCF-101 only).
-Parameter counts: the trials' (tiny) and the thesis' (100.7M / 97.06M / 97.26M); the paper-size count of the
-architecture as §3.4.2 describes it is in the model docstring (actrec/models/rpe_stdt.py): 85.8-86.1M.
+Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
+recognition", Pattern Recognition 145 (2024) = chapter 3 of Ma's PhD thesis "Deep Learning for Action Recognition in
+Videos" (Massey University, 2024), §3.3.2 Eq. (3.7), §3.4.3 "Analysis on relative-position embeddings", Table 3.1, at 50
+clusters per frame (y = 3). APE is ViViT's learned absolute positions; shared RPE is the final model. The local profile
+measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the cross-view split (tiny model; the smoke profile
+UCF-101 only). Parameter counts: the trials' (tiny) and the thesis' (100.7M / 97.06M / 97.26M); the paper-size count of
+the architecture as §3.4.2 describes it is in the model docstring (actrec/models/rpe_stdt.py): 85.8-86.1M.
 
     python sweeps/rpe_position.py                    # local profile
     python sweeps/rpe_position.py --profile smoke    # used by the tests

@@ -1,10 +1,12 @@
 """RPE-STDT Table 3.3: spatial attention only (ViT per frame) vs spatially and temporally decoupled attention.
 
-Paper: Ma & Wang, Pattern Recognition 2024 = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
-§3.3.4, §3.4.3 "Attention scheme", Table 3.3: the ViT-B baseline applies spatial attention within each frame and
-averages the frames (``vit_spatial``, absolute positions, 269 GFLOPs in the thesis); RPE-STDT adds the temporal
-encoder over the frames' class tokens (273 GFLOPs). The local profile measures UCF-101 on the synthetic cross-subject
-split and HMDB-51 on the cross-view split (the tiny version of each model; the smoke profile UCF-101 only).
+Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
+recognition", Pattern Recognition 145 (2024) = chapter 3 of Ma's PhD thesis "Deep Learning for Action Recognition in
+Videos" (Massey University, 2024), §3.3.4, §3.4.3 "Attention scheme", Table 3.3: the ViT-B baseline applies spatial
+attention within each frame and averages the frames (``vit_spatial``, absolute positions, 269 GFLOPs in the thesis);
+RPE-STDT adds the temporal encoder over the frames' class tokens (273 GFLOPs). The local profile measures UCF-101 on the
+synthetic cross-subject split and HMDB-51 on the cross-view split (the tiny version of each model; the smoke profile
+UCF-101 only).
 
     python sweeps/stdt_attention.py                    # local profile
     python sweeps/stdt_attention.py --profile smoke    # used by the tests

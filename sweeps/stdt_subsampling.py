@@ -1,12 +1,13 @@
 """RPE-STDT Tables 3.4 and 3.5: temporal subsampling in the temporal encoder; Top-K on the baseline STDT.
 
-Paper: Ma & Wang, Pattern Recognition 2024 = thesis chapter 3 (shared/papers/thesis_action_recognition_2024.txt),
-§3.3.5 Eq. (3.12)-(3.14), §3.4.3 "Temporal subsampling", Table 3.4 (RPE-STDT with max-pooling, average pooling,
-strided 1D convolution or Top-K by the standard deviation of the attention rows; Top-K after temporal layers 0 and
-2 or 1 and 3, the final model) and Table 3.5 (the baseline STDT, absolute positions, with and without Top-K; UCF-101
-only). The pooling and convolution rows subsample after layers 1 and 3 like the final model (the thesis gives their
-layers only for Top-K). The local profile measures UCF-101 on the synthetic cross-subject split and HMDB-51 on the
-cross-view split (tiny model; the smoke profile UCF-101 only).
+Paper: Ma & Wang, "Relative-position embedding based spatially and temporally decoupled Transformer for action
+recognition", Pattern Recognition 145 (2024) = chapter 3 of Ma's PhD thesis "Deep Learning for Action Recognition in
+Videos" (Massey University, 2024), §3.3.5 Eq. (3.12)-(3.14), §3.4.3 "Temporal subsampling", Table 3.4 (RPE-STDT with
+max-pooling, average pooling, strided 1D convolution or Top-K by the standard deviation of the attention rows; Top-K
+after temporal layers 0 and 2 or 1 and 3, the final model) and Table 3.5 (the baseline STDT, absolute positions, with
+and without Top-K; UCF-101 only). The pooling and convolution rows subsample after layers 1 and 3 like the final model
+(the thesis gives their layers only for Top-K). The local profile measures UCF-101 on the synthetic cross-subject split
+and HMDB-51 on the cross-view split (tiny model; the smoke profile UCF-101 only).
 
     python sweeps/stdt_subsampling.py                    # local profile
     python sweeps/stdt_subsampling.py --profile smoke    # used by the tests

@@ -13,7 +13,7 @@ from actrec.data.config import DataConfig
 @pytest.fixture(scope="session")
 def synthetic_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
     """Config of a tiny synthetic set (8 classes x 2 subjects x 2 views, 8 frames of 32x32, 4 shards), generated."""
-    from actrec.data.synth import ensure_synthetic
+    from actrec.data.synth import generate_synthetic
 
     cfg = DataConfig(
         root=str(tmp_path_factory.mktemp("synthetic") / "tiny"),
@@ -29,7 +29,7 @@ def synthetic_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
         crop_size=24,
         decode_batch_size=4,
     )
-    ensure_synthetic(cfg, progress=False)
+    generate_synthetic(cfg.root, **cfg.synth_params(), progress=False)  # as `actrec data synth --out DIR` does
     return cfg
 
 

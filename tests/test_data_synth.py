@@ -180,30 +180,52 @@ def test_generate_prints_progress(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "3/8 samples written" in out and "8/8 samples written" in out
 
 
-def test_ensure_synthetic_generates_once_and_reuses(tmp_path: Path) -> None:
-    cfg = DataConfig(
-        root=str(tmp_path / "set"),
-        synth_num_classes=2,
-        synth_subjects=2,
-        synth_views=2,
-        synth_repeats=1,
-        synth_frames=4,
-        synth_size=16,
-        num_frames=4,
-        resize=16,
-        crop_size=16,
-    )
+TINY_CFG = dict(
+    synth_num_classes=2,
+    synth_subjects=2,
+    synth_views=2,
+    synth_repeats=1,
+    synth_frames=4,
+    synth_size=16,
+    num_frames=4,
+    resize=16,
+    crop_size=16,
+)
+
+
+def test_ensure_synthetic_generates_once_into_the_cache_and_reuses(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ACTREC_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(**TINY_CFG)
     roots: list[Path] = []
     threads = [threading.Thread(target=lambda: roots.append(ensure_synthetic(cfg, progress=False))) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert roots == [tmp_path / "set"] * 3
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["set"]  # no temp dirs
-    stamp = (tmp_path / "set" / "index.json").stat().st_mtime_ns
-    assert ensure_synthetic(cfg) == tmp_path / "set"
-    assert (tmp_path / "set" / "index.json").stat().st_mtime_ns == stamp
+    root = roots[0]
+    assert roots == [root] * 3 and root.parent == tmp_path / "cache" / "synthetic"
+    assert sorted(p.name for p in root.parent.iterdir() if not p.name.endswith(".lock")) == [root.name]  # no temps
+    stamp = (root / "index.json").stat().st_mtime_ns
+    assert ensure_synthetic(cfg) == root
+    assert (root / "index.json").stat().st_mtime_ns == stamp
+
+
+def test_a_given_synthetic_root_is_only_read(tmp_path: Path) -> None:
+    """data.root is never written: a missing or empty root is an error naming it, nothing is created (issue: a
+    typo'd --data-root used to become a freshly generated synthetic set, with a lock file beside it)."""
+    missing = tmp_path / "nowhere" / "set"
+    with pytest.raises(FileNotFoundError, match=f"data root {missing} does not exist.*actrec data synth --out"):
+        ensure_synthetic(DataConfig(root=str(missing), **TINY_CFG))
+    assert list(tmp_path.iterdir()) == []
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    with pytest.raises(FileNotFoundError, match=f"data root {empty} is an empty directory"):
+        ensure_synthetic(DataConfig(root=str(empty), **TINY_CFG))
+    assert list(empty.iterdir()) == [] and (empty.stat().st_mode & 0o777) == 0o755
+    written = tmp_path / "written"
+    cfg = DataConfig(root=str(written), **TINY_CFG)
+    generate_synthetic(written, **cfg.synth_params(), progress=False)
+    assert ensure_synthetic(cfg) == written
     with pytest.raises(ValueError, match="generated with"):
         ensure_synthetic(dataclasses.replace(cfg, synth_seed=1))
 

@@ -29,7 +29,7 @@ def toy_spec(sweep: str = "toy", *, reference: bool = True) -> TableSpec:
     return TableSpec(
         sweep=sweep,
         paper="Toy (2024)",
-        paper_file="papers/toy.txt",
+        citation="Toy Paper. Toy Venue, 2024. doi:10.0000/toy",
         table="Table 1",
         title=f"{sweep} table",
         paper_setting="toy set",
@@ -253,7 +253,7 @@ def test_tuple_valued_rows_match_after_the_spec_round_trips_through_json():
     spec = TableSpec(
         sweep="s",
         paper="p",
-        paper_file="f",
+        citation="f",
         table="T",
         title="t",
         paper_setting="x",
@@ -265,3 +265,66 @@ def test_tuple_valued_rows_match_after_the_spec_round_trips_through_json():
     assert matches({"model.v2t_kernel": (7, 7, 7)}, row.match)
     assert not matches({"model.v2t_kernel": "(5, 5, 5)"}, back)
     assert not matches({"model.v2t_kernel": "(7, 7)"}, back)
+
+
+def test_report_prints_the_papers_citation_and_reads_specs_logged_with_a_paper_file(tmp_path):
+    uri = build_store(tmp_path, sweeps=("toy", "old"), with_spec=False)
+    client = MlflowClient(uri)
+    # "old": a spec logged before ``citation``, naming a paper text (outside the repository) under ``paper_file``.
+    raw = json.loads(toy_spec("old").to_json())
+    raw["paper_file"] = "shared-texts/toy.txt"
+    del raw["citation"]
+    for sweep, text in (("toy", toy_spec().to_json()), ("old", json.dumps(raw))):
+        client.log_text(load_parent_id(client, sweep), text, "table_spec.json")
+    assert load_sweep(uri, "old").spec.citation == ""
+    md = open(write_report(uri, "toy", out_dir=str(tmp_path / "r"))[0]).read()
+    assert "- **Paper:** Toy (2024), Table 1: toy table (Toy Paper. Toy Venue, 2024. doi:10.0000/toy)\n" in md
+    paths = write_report(uri, "old", out_dir=str(tmp_path / "r"))
+    assert "- **Paper:** Toy (2024), Table 1: old table\n" in open(paths[0]).read()
+    assert "toy.txt" not in open(paths[0]).read() + open(paths[1]).read()
+
+
+def load_parent_id(client: MlflowClient, sweep: str) -> str:
+    experiment = client.get_experiment_by_name(f"actrec/{sweep}")
+    return client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0].info.run_id
+
+
+def test_report_publishes_the_table_and_the_best_trial_on_the_parent_run(store, tmp_path):
+    # MLflow renders a run's description (tag mlflow.note.content) as Markdown on the run page: the parent run carries
+    # the paper-vs-measured table itself, and the best trial's metric is a column of the experiment's run list.
+    client = MlflowClient(store)
+    record = load_sweep(store, "toy")
+    best = best_trial(record)
+    write_report(store, "toy", out_dir=str(tmp_path / "r"))
+    parent = client.get_run(record.parent_run_id)
+    description = parent.data.tags["mlflow.note.content"]
+    assert description.startswith("# Toy (2024) — Table 1: toy table\n")
+    assert "| A | 0.6 | 55.0 ± 7.1 (n=2) | 90.0 | -35.0 | 70.0 (n=1) | 91.5 | -21.5 |" in description
+    assert "- **De-Recouple:** paper-only row: the method is not implemented here" in description
+    assert "- **Best trial:** `t0.6depth0`" in description and "Synthetic data" in description
+    assert "## Trials" not in description and "- **MLflow:**" not in description  # the report files keep those
+    assert parent.data.metrics["best_val_best_top1"] == best.value == 70.0
+    assert parent.data.tags["best_trial_run_id"] == best.run_id and parent.data.tags["best_trial"] == "t0.6depth0"
+    # Experiments of sweeps run before the tag get it when their report is rebuilt.
+    experiment = client.get_experiment_by_name("actrec/toy")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_report_without_publish_leaves_the_run_alone(store, tmp_path):
+    client = MlflowClient(store)
+    parent_id = load_sweep(store, "toy").parent_run_id
+    write_report(store, "toy", out_dir=str(tmp_path / "r"), publish=False)
+    parent = client.get_run(parent_id)
+    assert "mlflow.note.content" not in parent.data.tags and "best_val_best_top1" not in parent.data.metrics
+
+
+def test_a_failing_publish_keeps_the_report(store, tmp_path, monkeypatch, capsys):
+    import actrec.report.table as table
+
+    def broken(*args, **kwargs):
+        raise OSError("tracking server unreachable")
+
+    monkeypatch.setattr(table, "publish_results", broken)
+    paths = write_report(store, "toy", out_dir=str(tmp_path / "r"))
+    assert open(paths[0]).read().startswith("# Toy (2024)")
+    assert "tracking server unreachable" in capsys.readouterr().err

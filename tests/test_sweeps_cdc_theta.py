@@ -9,6 +9,8 @@ parent run.
 import contextlib
 import os
 import pathlib
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -116,8 +118,26 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     time.sleep(3)
     ends = {r.info.run_id: r.info.end_time for r in finished_before}
 
-    resumed = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    # The printed command, verbatim, from another directory: the sweep's stored invocation (tracking URI, storage
+    # path, report folder, profile, data root) comes back with it.
+    printed = re.search(r"Finish it with: (.+)$", log_text, re.MULTILINE).group(1)
+    argv = shlex.split(printed)
+    assert argv[0] == "python" and "--tracking-uri" not in argv and "--resume" in argv
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert resumed.returncode == 0, resumed.stdout[-5000:] + resumed.stderr[-5000:]
+    assert list(elsewhere.iterdir()) == [], "nothing written where the resume command was typed"
+    tail = resumed.stdout.strip().splitlines()[-5:]
+    assert tail[0].startswith("[actrec] best trial: model.stem=") and "val_best_top1" in tail[0]
+    assert tail[1] == f"[actrec] report: {tmp_path / 'reports' / 'cdc_theta.md'} (and .html)"
+    assert tail[3] == f"[actrec] reports index: {tmp_path / 'reports' / 'index.html'}"
+    assert tail[4].startswith("[actrec] MLflow UI: ") and f"--backend-store-uri {uri}" in tail[4]
+    sweep_dir = argv[argv.index("--resume") + 1]
+    assert (pathlib.Path(sweep_dir) / "report" / "cdc_theta.md").is_file(), "a copy beside the Tune state"
+    assert "cdc_theta.md" in (tmp_path / "reports" / "index.md").read_text()
 
     experiment = client.get_experiment_by_name("actrec/cdc_theta")
     children = _children(client, experiment.experiment_id)
@@ -177,3 +197,49 @@ def test_optuna_search_samples_continuous_theta(tmp_path):
     parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
     assert parent.data.params["search"] == "optuna"
     assert (tmp_path / "reports" / "cdc_theta_plot.png").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_ray_starts_stops_the_driver_and_its_ray(tmp_path):
+    """Ctrl-C at the moment the driver starts Ray (it used to be swallowed and the sweep ran on): the driver exits
+    with 128 + SIGINT before any trial, writes nothing to MLflow, and leaves no Ray process behind."""
+    import tempfile
+
+    import psutil
+
+    ray_tmp = tempfile.mkdtemp(prefix="rsig", dir="/tmp")  # short: Ray's sockets live under it
+    env, uri, cmd = _sweep_command(tmp_path)
+    env["RAY_TMPDIR"] = ray_tmp
+    driver = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        for line in driver.stdout:
+            if line.startswith("[actrec] starting an embedded Ray"):
+                os.kill(driver.pid, signal.SIGINT)
+                break
+        out, err = driver.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert "SIGINT: sweep stopped before its first trial" in err
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists()
+
+    def leftovers():
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if any(ray_tmp in part for part in proc.info["cmdline"] or []):
+                    found.append(proc)
+        return found
+
+    deadline = time.time() + 60  # Ray's processes notice their driver is gone within seconds
+    while leftovers() and time.time() < deadline:
+        time.sleep(1)
+    left = leftovers()
+    for proc in left:  # never leave them running, even when the test fails
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert not left, [p.info["cmdline"][:2] for p in left]
+    shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -1,12 +1,20 @@
 """actrec.track.mlflow_tracker: the driver callback logs metrics (model_gflops included) and, when a trial
 completes, its best-epoch confusion matrix as ``confusion_best.json`` on the trial's child run."""
 
+import datetime
 import json
+import re
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from actrec.track.mlflow_tracker import LOGGED_METRICS, MLflowTuneCallback, SweepTracker
+from actrec.track.mlflow_tracker import (
+    DESCRIPTION_LIMIT,
+    LOGGED_METRICS,
+    MLflowTuneCallback,
+    SweepTracker,
+    publish_results,
+)
 
 
 class FakeTrial:
@@ -22,7 +30,8 @@ class FakeTrial:
 
 def _index(root, names):
     root.mkdir(parents=True)
-    (root / "index.json").write_text(json.dumps({"format_version": 1, "num_classes": len(names), "class_names": names}))
+    index = {"format_version": 1, "dataset": "isogd", "num_classes": len(names), "class_names": names}
+    (root / "index.json").write_text(json.dumps({**index, "shards": [], "splits": {}}))
 
 
 @pytest.fixture()
@@ -130,3 +139,90 @@ def test_resume_marks_runs_a_dead_driver_left_running_failed_then_reopens_them(t
     assert client.get_run(killed).info.status == "RUNNING"
     assert again.child_run("t1", run_name="t1", tags={}, params={}) is None
     assert len(client.search_runs([again.experiment_id], "tags.role = 'trial'")) == 2
+
+
+# MLflow 3.x's UI opens an experiment in its model-training view ("Machine learning") for this tag; without it the
+# UI may open the GenAI traces view and ask for a type.
+KIND_TAG, TRAINING = "mlflow.experimentKind", "custom_model_development"
+RUN_NAME = re.compile(r"^toy · local · grid · (\d{4}-\d\d-\d\d \d\d:\d\d) UTC$")
+
+
+def test_a_new_sweep_experiment_opens_in_the_training_view(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    tracker = SweepTracker(uri, "toy")
+    assert MlflowClient(uri).get_experiment(tracker.experiment_id).tags[KIND_TAG] == TRAINING
+
+
+def test_existing_experiments_get_the_training_kind_unless_they_chose_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    old = client.create_experiment("actrec/old")  # made by an actrec before the tag
+    chosen = client.create_experiment("actrec/chosen", tags={KIND_TAG: "genai_development"})
+    assert SweepTracker(uri, "old").experiment_id == old
+    assert SweepTracker(uri, "chosen").experiment_id == chosen
+    assert client.get_experiment(old).tags[KIND_TAG] == TRAINING
+    assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"
+
+
+def test_parent_run_is_named_by_sweep_profile_search_and_start_time(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    tracker = SweepTracker(uri, "toy")
+    tags = {"profile": "local", "search": "grid"}
+    run_id = tracker.start(sweep_dir=str(tmp_path / "toy-local-1"), tags=tags, params={}, resume=False)
+    run = client.get_run(run_id)
+    started = datetime.datetime.fromtimestamp(run.info.start_time / 1000, datetime.UTC)
+    assert RUN_NAME.match(run.info.run_name).group(1) == started.strftime("%Y-%m-%d %H:%M")
+    # Keyword arguments win over the tags; an explicit name over both.
+    named = SweepTracker(uri, "toy").start(
+        sweep_dir=str(tmp_path / "toy-2"), tags=tags, params={}, resume=False, profile="paper", search="optuna"
+    )
+    assert client.get_run(named).info.run_name.startswith("toy · paper · optuna · ")
+    custom = SweepTracker(uri, "toy").start(
+        sweep_dir=str(tmp_path / "toy-3"), tags=tags, params={}, resume=False, run_name="rerun of table IV"
+    )
+    assert client.get_run(custom).info.run_name == "rerun of table IV"
+
+
+def test_resuming_renames_a_parent_run_named_after_its_directory_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    experiment = SweepTracker(uri, "toy").experiment_id
+    sweep_dir = tmp_path / "toy-local-20261206-064100-000000"
+    tags = {"profile": "local", "search": "grid", "role": "sweep", "sweep_dir": str(sweep_dir)}
+    # Older actrec named the parent run after the sweep directory; a resume gives it the readable name.
+    old = client.create_run(experiment, run_name=sweep_dir.name, tags=tags).info.run_id
+    resumed = SweepTracker(uri, "toy").start(sweep_dir=str(sweep_dir), tags=tags, params={}, resume=True)
+    assert resumed == old and RUN_NAME.match(client.get_run(old).info.run_name)
+    # A name someone gave the run in the UI stays.
+    client.update_run(old, name="my favourite sweep")
+    SweepTracker(uri, "toy").start(sweep_dir=str(sweep_dir), tags=tags, params={}, resume=True)
+    assert client.get_run(old).info.run_name == "my favourite sweep"
+
+
+def test_publish_results_sets_the_description_and_the_best_metric(tracked, tmp_path):
+    tracker, callback, client = tracked
+    table = "| Setting | RGB measured | RGB paper |\n|---|---|---|\n| A | 55.0 (n=1) | 90.0 |"
+    publish_results(
+        tracker.tracking_uri,
+        tracker.parent_run_id,
+        description=f"# Toy — Table 1\n\n{table}\n",
+        metric="val_best_top1",
+        value=55.0,
+        best_run_id="abc123",
+        best_name="run_trial_a",
+    )
+    parent = client.get_run(tracker.parent_run_id)
+    assert table in parent.data.tags["mlflow.note.content"]
+    assert parent.data.metrics["best_val_best_top1"] == 55.0
+    assert parent.data.tags["best_trial_run_id"] == "abc123" and parent.data.tags["best_trial"] == "run_trial_a"
+    # A description over what MLflow keeps in a tag is cut at a line, with a remark, not by MLflow mid-cell.
+    rows = "\n".join(f"| row {i} | {i}.0 (n=1) | 90.0 |" for i in range(2000))
+    publish_results(tracker.tracking_uri, tracker.parent_run_id, description=rows, metric="m", value=None)
+    cut = client.get_run(tracker.parent_run_id).data.tags["mlflow.note.content"]
+    assert len(cut) <= DESCRIPTION_LIMIT and cut.split("\n")[-3].endswith("| 90.0 |") and "cut to" in cut
+    assert "best_m" not in client.get_run(tracker.parent_run_id).data.metrics

@@ -67,16 +67,18 @@ def test_local_and_smoke_profiles_resolve(cdc):
             assert cfg.data.dataset == "synthetic" and not cfg.train.use_gpu
 
 
-def test_impossible_override_fails_before_ray_starts(cdc):
+def test_impossible_override_fails_before_ray_starts(cdc, capsys):
     import ray
 
-    with pytest.raises(ValueError, match=r"train\.epochs"):
+    with pytest.raises(SystemExit) as done:
         cdc.main(
             cdc.SPEC,
             ["--profile", "smoke", "--set", "train.epochs=-1"],
             extend=cdc.with_theta_grid,
             parser=cdc.parser(),
         )
+    assert done.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("error: train.epochs must be >= 0")
     assert not ray.is_initialized()
 
 
@@ -186,3 +188,140 @@ def test_state_api_check_tells_a_cluster_without_dashboard(monkeypatch):
     assert not _state_api_reachable()
     monkeypatch.setattr(ray.util.state, "list_nodes", lambda **kwargs: [{"node_id": "head"}])
     assert _state_api_reachable()
+
+
+def _no_data_steps(monkeypatch):
+    """Skip the data steps that precede Ray's start (synthetic generation, prepare's skip count)."""
+    from actrec.tune import runner
+
+    monkeypatch.setattr(runner, "_prepare_data", lambda resolved: None)
+    monkeypatch.setattr(runner, "_prepare_skipped", lambda cfg: 0)
+    monkeypatch.setattr(runner, "running_cluster_address", lambda: None)
+
+
+def test_ctrl_c_while_ray_starts_stops_the_sweep(cdc, tmp_path, monkeypatch, capsys):
+    """A SIGINT that arrives while ``ray.init`` runs, and that Ray's start-up swallows, still stops the sweep: no
+    Tuner is built, nothing is written to MLflow, and the driver's handlers are gone afterwards."""
+    import os
+    import signal
+    import time
+
+    import ray
+    from ray import tune
+
+    _no_data_steps(monkeypatch)
+    before = signal.getsignal(signal.SIGINT)
+
+    def init_swallowing_ctrl_c(**kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)
+        except BaseException:  # as Ray's start-up can, waiting on its processes
+            pass
+
+    def no_tuner(*args, **kwargs):
+        raise AssertionError("the sweep went on after Ctrl-C")
+
+    monkeypatch.setattr(ray, "init", init_swallowing_ctrl_c)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(tune, "Tuner", no_tuner)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["--profile", "smoke", "--tracking-uri", uri, "--storage-path", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as done:
+        cdc.main(cdc.SPEC, argv, extend=cdc.with_theta_grid, parser=cdc.parser())
+    assert done.value.code == 128 + signal.SIGINT
+    assert "SIGINT: sweep stopped before its first trial" in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists()
+    assert signal.getsignal(signal.SIGINT) == before
+
+
+def test_a_ray_startup_timeout_is_retried_once_then_reported_in_one_line(cdc, tmp_path, monkeypatch, capsys):
+    import ray
+
+    from actrec.errors import UsageError
+    from actrec.tune import runner
+
+    _no_data_steps(monkeypatch)
+    timeout = Exception("The current node timed out during startup. This could happen because some of the raylet ...")
+    calls = []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        if outcomes.pop(0):
+            raise timeout
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    outcomes = [True, False]  # times out once, then starts
+    assert runner._init_ray(verbose=False) is False and len(calls) == 2
+    assert "trying once more" in capsys.readouterr().out
+    outcomes, calls[:] = [True, True], []
+    with pytest.raises(UsageError, match="timed out twice during start-up .*too busy"):
+        runner._init_ray(verbose=False)
+    assert len(calls) == 2
+    outcomes, calls[:] = [True, True], []
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["--profile", "smoke", "--tracking-uri", uri, "--storage-path", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as done:
+        cdc.main(cdc.SPEC, argv, extend=cdc.with_theta_grid, parser=cdc.parser())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and err[0].startswith("error: Ray timed out twice")
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists(), "a failed start writes nothing"
+
+    def other(**kwargs):  # any other failure is Ray's to tell, not retried
+        calls.append(kwargs)
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(ray, "init", other)
+    calls[:] = []
+    with pytest.raises(RuntimeError, match="something else"):
+        runner._init_ray(verbose=False)
+    assert len(calls) == 1
+
+
+def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_path, monkeypatch):
+    from ray import tune
+
+    from actrec.errors import UsageError
+    from actrec.tune import runner
+    from actrec.tune.invocation import save_invocation
+
+    monkeypatch.setattr(tune.Tuner, "can_restore", staticmethod(lambda path: True))
+    parser = cdc.parser()
+    store = tmp_path / "elsewhere" / "mlflow.db"
+    first = [
+        "--profile", "smoke", "--seeds", "2", "--set", "train.epochs=3", "--set", "optim.lr=0.02",
+        "--tracking-uri", f"sqlite:///{store}", "--storage-path", str(tmp_path / "runs"), "--theta-grid", "0.2",
+    ]  # fmt: skip
+    args = parser.parse_args(first)
+    sweep_dir = runner._new_sweep_dir(cdc.SPEC, args)
+    save_invocation(sweep_dir, args, first)
+    monkeypatch.chdir(tmp_path)  # resumed from another directory, with another default store in the environment
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other.db")
+
+    def resume(*argv):
+        return runner._restored_invocation(cdc.SPEC, parser.parse_args(argv), parser, list(argv))
+
+    restored = resume("--resume", sweep_dir)
+    assert restored.resume == sweep_dir
+    assert (restored.profile, restored.seeds, restored.search, restored.theta_grid) == ("smoke", 2, "grid", "0.2")
+    assert restored.tracking_uri == f"sqlite:///{store}"
+    assert restored.storage_path == str(tmp_path / "runs")
+    assert restored.overrides == ["train.epochs=3", "optim.lr=0.02"]
+    # The newest sweep under --storage-path, of any profile unless --profile is given.
+    assert resume("--resume", "--storage-path", str(tmp_path / "runs")).resume == sweep_dir
+    assert resume("--resume", "--storage-path", str(tmp_path / "runs"), "--profile", "smoke").resume == sweep_dir
+    with pytest.raises(UsageError, match="no earlier cdc_theta sweep with profile local"):
+        resume("--resume", "--storage-path", str(tmp_path / "runs"), "--profile", "local")
+    # The same flags again are fine (in any order); different ones are named, with both values.
+    same = resume("--resume", sweep_dir, "--set", "optim.lr=0.02", "--set", "train.epochs=3", "--seeds", "2")
+    assert same.overrides == ["train.epochs=3", "optim.lr=0.02"]
+    with pytest.raises(UsageError) as conflict:
+        resume("--resume", sweep_dir, "--seeds", "3", "--tracking-uri", "sqlite:///mlflow.db")
+    message = str(conflict.value)
+    assert "--seeds 3 (the sweep has 2)" in message and f"(the sweep has sqlite:///{store})" in message
+    with pytest.raises(UsageError, match="--set"):
+        resume("--resume", sweep_dir, "--set", "train.epochs=4")
+    with pytest.raises(UsageError, match="no such sweep directory"):
+        resume("--resume", str(tmp_path / "typo"))

@@ -60,10 +60,28 @@ MODEL_INPUTS = ("video", "pose")
 
 
 def prepare_root(cfg: DataConfig) -> Path:
-    """Dataset root holding index.json and the shards (the synthetic set is generated on first use)."""
+    """Dataset root holding index.json and the shards (the synthetic set is generated on first use, into the cache
+    only: a ``data.root`` is only ever read)."""
     if cfg.dataset != "synthetic":
         return Path(cfg.root).expanduser()
     return ensure_synthetic(cfg)
+
+
+def check_root(cfg: DataConfig) -> dict:
+    """The index of ``cfg.root`` (which must be set), checked against ``cfg`` without writing anything: the dataset
+    it names and its class count; a synthetic set's generator parameters. Errors name the file and the field."""
+    root = Path(cfg.root).expanduser()
+    index = load_index(root)
+    if cfg.dataset == "synthetic":
+        ensure_synthetic(cfg)  # read-only for a given root: compares the generator parameters
+    elif index.get("dataset") != cfg.dataset:
+        raise ValueError(f"{root / 'index.json'} holds {index['dataset']!r}, not data.dataset={cfg.dataset!r}")
+    if int(index["num_classes"]) != cfg.num_classes:
+        raise ValueError(
+            f"{root / 'index.json'} declares {index['num_classes']} classes but data.dataset={cfg.dataset!r} "
+            f"has {cfg.num_classes}"
+        )
+    return index
 
 
 def num_classes(cfg: DataConfig) -> int:
@@ -87,14 +105,7 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
     afresh on every pass (epoch); evaluation is deterministic.
     """
     root = prepare_root(cfg)
-    index = load_index(root)
-    if int(index["num_classes"]) != cfg.num_classes:
-        raise ValueError(
-            f"{root / 'index.json'} declares {index['num_classes']} classes but data.dataset={cfg.dataset!r} "
-            f"has {cfg.num_classes}"
-        )
-    if cfg.dataset != "synthetic" and index.get("dataset") != cfg.dataset:
-        raise ValueError(f"{root / 'index.json'} holds {index['dataset']!r}, not data.dataset={cfg.dataset!r}")
+    index = check_root(cfg) if cfg.root else load_index(root)
     members = members_for(index, cfg.modality)
     member: str | tuple[str, ...] = members[0] if len(members) == 1 else members
     shards = split_shards(index, cfg.protocol, split)

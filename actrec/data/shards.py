@@ -181,19 +181,42 @@ def write_index(
     return out
 
 
+PREPARE_HINT = (
+    "prepare a dataset there with `actrec data prepare DATASET --root RAW_DIR --out DIR` "
+    "(or write the synthetic set with `actrec data synth --out DIR`)"
+)
+# Fields every index.json has (write_index); a file without them is not an actrec index.
+INDEX_FIELDS = ("dataset", "num_classes", "shards", "splits")
+
+
 def load_index(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``<root>/index.json``; FileNotFoundError naming the path when it is missing."""
-    path = Path(root) / INDEX_NAME
+    """Read ``<root>/index.json``, only reading: every error names the path and how to make a dataset there.
+
+    A missing root or one that is not a directory, a root without ``index.json`` (an empty directory included), an
+    index that is not JSON, not an object, of another format version or without the fields of :func:`write_index`.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"data root {root} does not exist; {PREPARE_HINT}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"data root {root} is not a directory; {PREPARE_HINT}")
+    path = root / INDEX_NAME
     if not path.is_file():
-        raise FileNotFoundError(
-            f"shard index not found: {path} (generate the synthetic set with actrec.data.synth.ensure_synthetic, "
-            "or point data.root at a directory that holds index.json)"
-        )
-    index = json.loads(path.read_text())
+        what = "is an empty directory" if not any(root.iterdir()) else f"holds no {INDEX_NAME}"
+        raise FileNotFoundError(f"data root {root} {what}, so it is not a prepared dataset; {PREPARE_HINT}")
+    try:
+        index = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); rerun `actrec data prepare` for this dataset") from None
+    if not isinstance(index, dict):
+        raise ValueError(f"{path} holds a JSON {type(index).__name__}, not an index object")
     if index.get("format_version") != INDEX_FORMAT_VERSION:
         raise ValueError(
             f"{path}: index format_version {index.get('format_version')!r}, expected {INDEX_FORMAT_VERSION}"
         )
+    missing = [field for field in INDEX_FIELDS if field not in index]
+    if missing:
+        raise ValueError(f"{path} is not a complete actrec index: no {', '.join(map(repr, missing))}")
     return index
 
 

@@ -28,7 +28,7 @@ import av
 import numpy as np
 from einops import repeat
 
-from actrec.data.config import SYNTHETIC_GENERATOR_VERSION, DataConfig, dataset_root
+from actrec.data.config import SYNTHETIC_GENERATOR_VERSION, DataConfig, default_synthetic_root
 from actrec.data.shards import INDEX_NAME, ShardWriter, load_index, write_index
 
 CLASS_NAMES = (
@@ -404,20 +404,33 @@ def _rest(count: int) -> list[int]:
 
 
 def ensure_synthetic(cfg: DataConfig, *, progress: bool = True) -> Path:
-    """Root of the synthetic set ``cfg`` describes, generating it on first use.
+    """Root of the synthetic set ``cfg`` describes.
 
-    Generation goes to a temporary sibling directory that is renamed into place when complete, under an
-    exclusive file lock, so concurrent callers (several Ray workers) generate once and a crash never leaves
-    a half-written dataset under the final name. An existing root must hold a set with the same parameters.
+    ``data.root`` empty: the per-parameter cache directory (``default_synthetic_root``), generated there on first
+    use. Generation goes to a temporary sibling directory that is renamed into place when complete, under an
+    exclusive file lock, so concurrent callers (several Ray workers) generate once and a crash never leaves a
+    half-written dataset under the final name.
+
+    ``data.root`` set: a data root is only ever read. It must hold a synthetic set with the same generator
+    parameters (write one with ``actrec data synth --out DIR``); a missing or empty root is an error naming it.
     """
-    root = dataset_root(cfg)
+    if cfg.root:
+        root = Path(cfg.root).expanduser()
+        _check_generator(root, load_index(root), cfg)
+        return root
+    root = default_synthetic_root(cfg)
     if not (root / INDEX_NAME).is_file():
         root.parent.mkdir(parents=True, exist_ok=True)
         with open(root.parent / f".{root.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (root / INDEX_NAME).is_file():
                 _generate_into(root, cfg, progress=progress)
-    index = load_index(root)
+    _check_generator(root, load_index(root), cfg)
+    return root
+
+
+def _check_generator(root: Path, index: dict, cfg: DataConfig) -> None:
+    """The set at ``root`` was generated with exactly ``cfg``'s ``synth_*`` parameters."""
     found = index.get("generator", {})
     expected = {"name": "actrec.data.synth", "version": SYNTHETIC_GENERATOR_VERSION, "params": cfg.synth_params()}
     if found != expected:
@@ -425,7 +438,6 @@ def ensure_synthetic(cfg: DataConfig, *, progress: bool = True) -> Path:
             f"{root} holds a dataset generated with {found}, but the config asks for {expected}; "
             "point data.root elsewhere (or leave it empty for the per-parameter cache directory)"
         )
-    return root
 
 
 def _generate_into(root: Path, cfg: DataConfig, *, progress: bool) -> None:

@@ -2,9 +2,9 @@
 
 FLOPs are counted by fvcore (``FlopCountAnalysis``, Facebook Research), which counts one fused multiply-add as
 one FLOP — the convention of the GFLOPs columns in the action-recognition literature (e.g. ViViT, X3D, and the
-CTN / RPE-STDT tables of ``shared/TABLES.md``). Operators fvcore has no formula for (top-k selection, scatter,
-element-wise activations) are left out, as fvcore does by design; they are a negligible share next to the
-convolutions and matrix products.
+CTN / RPE-STDT tables of Ma's PhD thesis "Deep Learning for Action Recognition in Videos", Massey University, 2024).
+Operators fvcore has no formula for (top-k selection, scatter, element-wise activations) are left out, as fvcore does
+by design; they are a negligible share next to the convolutions and matrix products.
 """
 
 from __future__ import annotations

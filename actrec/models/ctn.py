@@ -12,7 +12,8 @@ Shapes at the paper's input (8 frames of 224², §4.4.1): stem (B, 32, 2, 56, 56
 (``ctn_epic``). With ``embedding="tubelet"`` (16×16×2 tubelets of the raw clip, Table 4.3 "Tube. embedding") the
 grid is 4 × 14 × 14, (B, 1 + 784, 768).
 
-Ablation switches (``shared/TABLES.md``, CTN):
+Ablation switches (the tables of chapter 4 of Ma's PhD thesis, "Deep Learning for Action Recognition in Videos",
+Massey University, 2024):
 
 * Table 4.3 ``embedding`` (``"video_to_tokens"`` / ``"tubelet"``) × ``positional_embedding`` (True = "Default",
   False = "N/A"; the final CTN has none). The ViViT-B rows are ``vivit_b`` (``actrec.models.vit``).

@@ -12,7 +12,8 @@ Shapes at the paper's input (16 frames, 224², ``rpe_stdt`` defaults): tokens (B
 spatial layers; H (B, 16, 768); temporal sequence 1 + 16 → Top-K after temporal layer 1 → 1 + 8 → after layer 3 →
 1 + 4 tokens; logits (B, num_classes).
 
-Ablation switches (``shared/TABLES.md``, RPE-STDT):
+Ablation switches (the tables of chapter 3 of Ma's PhD thesis, "Deep Learning for Action Recognition in Videos",
+Massey University, 2024):
 
 * Table 3.1 ``position_embedding``: ``"absolute"`` (APE), ``"shared_rpe"``, ``"unshared_rpe"``; Fig. 3.4 clusters
   per frame via ``rpe_y`` (``(2y + 1)² + 1``: y = 1, 2, 3, 4, 5 → 10, 26, 50, 82, 122). With the sectioned

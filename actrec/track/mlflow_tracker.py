@@ -5,10 +5,16 @@ workers report to Tune and Tune hands results to the driver. A resumed sweep reu
 child run of each unfinished trial, so MLflow shows every trial once. When a trial completes, its confusion matrix
 at the best validation epoch (``val_confusion_best``) is logged on its child run as ``confusion_best.json``,
 which ``actrec report`` draws for the sweep's best trial.
+
+What the MLflow UI shows first is set here too: every ``actrec/<sweep>`` experiment is tagged as a model-training
+experiment (``EXPERIMENT_KIND_TAG``), the parent run is named "<sweep> · <profile> · <search> · <start time>", and
+:func:`publish_results` puts the report's paper-vs-measured table in the parent run's description and the best
+trial's metric on the parent run.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
@@ -16,8 +22,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Experiment, Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
+from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -42,6 +50,17 @@ LOGGED_METRICS = (
 MAX_PARAM_CHARS = 6000
 CONFUSION_METRIC = "val_confusion_best"  # K x K ints (rows: true class, columns: predicted) at the best val epoch
 CONFUSION_ARTIFACT = "confusion_best.json"  # {"matrix": [[...]], "class_names": [...] or null} on a child run
+# The experiment tag MLflow 3.x's UI reads to pick an experiment's view. Without it the UI guesses and may open the
+# GenAI "traces" view with a prompt to choose a type; "custom_model_development" is its "Machine learning" kind, the
+# model-training view (runs, metrics, charts). MLflow's Python package defines no constant for either: the key and
+# value are those of its UI (ExperimentKind.CUSTOM_MODEL_DEVELOPMENT in mlflow/server/js) and of its onboarding
+# skill (mlflow/assistant/skills/mlflow-onboarding/SKILL.md: "custom_model_development → Traditional ML use case").
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_EXPERIMENT_KIND = "custom_model_development"
+RUN_NAME_SEPARATOR = " · "
+BEST_TRIAL_RUN_TAG = "best_trial_run_id"  # on the parent run: the child run of the best trial
+BEST_TRIAL_TAG = "best_trial"  # on the parent run: that trial's name
+DESCRIPTION_LIMIT = MAX_TAG_VAL_LENGTH  # MLflow keeps a run description (a tag value) up to this many characters
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -53,15 +72,75 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return uri
 
 
+def ensure_training_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created tagged as a model-training experiment (``EXPERIMENT_KIND_TAG``); an
+    existing one that lacks the tag (made by an older actrec) gets it, one whose kind someone chose keeps it."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: TRAINING_EXPERIMENT_KIND})
+    tag_training_kind(client, experiment)
+    return experiment.experiment_id
+
+
+def tag_training_kind(client: MlflowClient, experiment: Experiment) -> None:
+    """Tag ``experiment`` as a model-training experiment unless it already names a kind."""
+    if not experiment.tags.get(EXPERIMENT_KIND_TAG):
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_EXPERIMENT_KIND)
+
+
+def parent_run_name(sweep: str, *parts: str | None, started: float | None = None) -> str:
+    """A sweep's parent run name as a list of sweeps reads it, e.g. "cdc_theta · local · grid · 2026-12-06 06:41
+    UTC": the sweep, the given ``parts`` that are set (profile, search) and the start time (epoch seconds; now)."""
+    moment = datetime.datetime.fromtimestamp(time.time() if started is None else started, datetime.UTC)
+    return RUN_NAME_SEPARATOR.join([sweep, *(p for p in parts if p), moment.strftime("%Y-%m-%d %H:%M UTC")])
+
+
+def publish_results(
+    tracking_uri: str,
+    run_id: str,
+    *,
+    description: str,
+    metric: str,
+    value: float | None,
+    best_run_id: str = "",
+    best_name: str = "",
+) -> None:
+    """Put a sweep's results where the MLflow UI shows them first, on its parent run ``run_id``.
+
+    ``description`` (Markdown, which the UI renders on the run page) becomes the run's description (the
+    ``mlflow.note.content`` tag), cut at a line to ``DESCRIPTION_LIMIT`` characters with a closing remark; ``value``
+    is logged as metric ``best_<metric>`` (a column of the experiment's run list, so sweeps compare at a glance), and
+    the best trial's run id and name as tags (tags, not params: a resumed sweep or a rebuilt report may change the
+    best trial, and MLflow params cannot change). The experiment gets the training kind if it lacks one, so
+    experiments of older sweeps open in the training view once their report is rebuilt.
+    """
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(run_id)
+    tag_training_kind(client, client.get_experiment(run.info.experiment_id))
+    client.set_tag(run_id, MLFLOW_RUN_NOTE, _fit_description(description))
+    if value is not None:
+        client.log_metric(run_id, f"best_{metric}", float(value))
+    if best_run_id:
+        client.set_tag(run_id, BEST_TRIAL_RUN_TAG, best_run_id)
+    if best_name:
+        client.set_tag(run_id, BEST_TRIAL_TAG, best_name)
+
+
+def _fit_description(text: str) -> str:
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    remark = f"\n\n_(cut to the {DESCRIPTION_LIMIT} characters MLflow keeps; the report files have it all)_"
+    kept = text[: DESCRIPTION_LIMIT - len(remark)]
+    return kept[: kept.rfind("\n") if "\n" in kept else len(kept)] + remark
+
+
 class SweepTracker:
     """The parent run of one sweep and the child runs of its trials."""
 
     def __init__(self, tracking_uri: str, sweep: str) -> None:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
-        name = EXPERIMENT_PREFIX + sweep
-        experiment = self.client.get_experiment_by_name(name)
-        self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        self.experiment_id = ensure_training_experiment(self.client, EXPERIMENT_PREFIX + sweep)
         self.sweep = sweep
         self.parent_run_id: str | None = None
         self._children: dict[str, str] = {}
@@ -77,12 +156,33 @@ class SweepTracker:
         self.__dict__.update(state)
         self.client = MlflowClient(self.tracking_uri)
 
-    def start(self, *, sweep_dir: str, tags: Mapping[str, str], params: Mapping[str, Any], resume: bool) -> str:
-        """Create the parent run, or reopen the one that belongs to ``sweep_dir`` when resuming."""
+    def start(
+        self,
+        *,
+        sweep_dir: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        resume: bool,
+        profile: str | None = None,
+        search: str | None = None,
+        run_name: str | None = None,
+    ) -> str:
+        """Create the parent run, or reopen the one that belongs to ``sweep_dir`` when resuming.
+
+        The run is named ``run_name`` if given, else by :func:`parent_run_name` from the sweep, ``profile`` and
+        ``search`` (default: the ``tags`` of those names) and its start time. A resumed run keeps its name, unless it
+        still has the sweep directory's name that actrec gave parent runs before.
+        """
+        profile = profile if profile is not None else tags.get("profile")
+        search = search if search is not None else tags.get("search")
         existing = self._find_runs(f"tags.sweep_dir = '{sweep_dir}' and tags.role = 'sweep'") if resume else []
         if existing:
-            self.parent_run_id = existing[0].info.run_id
-            self.client.update_run(self.parent_run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            run = existing[0]
+            self.parent_run_id = run.info.run_id
+            name = None
+            if run_name or run.info.run_name == os.path.basename(sweep_dir):
+                name = run_name or parent_run_name(self.sweep, profile, search, started=run.info.start_time / 1000)
+            self.client.update_run(self.parent_run_id, status=RunStatus.to_string(RunStatus.RUNNING), name=name)
             for child in self._find_runs(f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'"):
                 trial_id = child.data.tags.get("trial_id", "")
                 self._children[trial_id] = child.info.run_id
@@ -93,9 +193,11 @@ class SweepTracker:
                     # interrupted. FAILED until Tune restarts the trial, which reopens this same run.
                     self.client.set_terminated(child.info.run_id, status="FAILED")
             return self.parent_run_id
+        started = time.time()
         run = self.client.create_run(
             self.experiment_id,
-            run_name=os.path.basename(sweep_dir),
+            start_time=int(started * 1000),
+            run_name=run_name or parent_run_name(self.sweep, profile, search, started=started),
             tags={**tags, "role": "sweep", "sweep": self.sweep, "sweep_dir": sweep_dir},
         )
         self.parent_run_id = run.info.run_id

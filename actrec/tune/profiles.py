@@ -1,12 +1,15 @@
 """The three profiles every MFST sweep offers: ``smoke`` (tests), ``local`` (this machine) and ``paper``.
 
-``paper`` is MFST §IV-A (shared/papers/mfst_rgbd_2023.txt, "Implementation Details"), as listed in
-shared/TABLES.md: 32 frames, random (train) / centre (test) 224×224 crops, SGD with momentum 0.9 and weight decay
-3e-4, learning rate linearly ramped to 0.01 over the first three epochs then cosine-decayed, 100 epochs, MixUp,
-4×A100 (four Ray Train workers with one GPU each per trial). What the paper leaves open and the choice made here:
-the short side the frames are resized to before cropping (256, the usual 224-crop companion), the MixUp α (0.8,
-as in the Video Swin / MViT recipes), the per-GPU batch (8 clips, 32 per step) and the CPUs per worker (8 for
-decoding). ``tests/test_sweeps_profiles.py`` checks every sweep's paper profile against TABLES.md.
+``paper`` is MFST §IV-A ("Implementation Details"; ``MFST_CITATION``): 32 frames, random (train) / centre (test)
+224×224 crops, SGD with momentum 0.9 and weight decay 3e-4, learning rate linearly ramped to 0.01 over the first
+three epochs then cosine-decayed, 100 epochs, MixUp, 4×A100 (four Ray Train workers with one GPU each per trial).
+What the paper leaves open and the choice made here: the short side the frames are resized to before cropping (256,
+the usual 224-crop companion), the MixUp α (0.8, as in the Video Swin / MViT recipes), the per-GPU batch (8 clips,
+32 per step) and the CPUs per worker (8 for decoding). ``tests/test_sweeps_profiles.py`` checks every sweep's paper
+profile against that recipe, transcribed there.
+
+Each paper's citation (``*_CITATION``: title, venue, year, and the DOI where the paper's text prints one) is set
+here once and printed by every report of its tables.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from actrec.models import tiny_overrides
 
 if TYPE_CHECKING:
     from actrec.tune.spec import SweepSpec
+
+MFST_PAPER = "MFST (Ma et al., ACM MM 2023)"
+# The DOI is the one the thesis (``THESIS_CITATION``) lists for this paper in its publications; the paper's own text
+# prints none.
+MFST_CITATION = (
+    "Multi-stage Factorized Spatio-Temporal Representation for RGB-D Action and Gesture Recognition. Proceedings "
+    "of the 31st ACM International Conference on Multimedia (ACM MM), 2023, pp. 3149-3160. "
+    "doi:10.1145/3581783.3612301"
+)
+# Yujun Ma's PhD thesis: chapter 2 is MFST, chapter 3 RPE-STDT, chapter 4 CTN. The RPE-STDT and CTN tables are
+# numbered as in the thesis (Table 3.1, Table 4.4, ...).
+THESIS_CITATION = "Deep Learning for Action Recognition in Videos. PhD thesis, Massey University, 2024"
 
 # MFST §IV-A, shared by every MFST table; dataset, protocol and model are per table.
 MFST_PAPER_RECIPE: dict[str, Any] = {
@@ -112,10 +127,10 @@ def mfst_fusion(model: str = "mfst_large"):
     )
 
 
-# De+Recouple §4.1 (shared/papers/derecouple_rgbd_cvpr2022.txt, "Implementation Details"; TABLES.md: "as MFST but
-# 64 frames, random crop + rotation"): 224² random / centre crops, SGD momentum 0.9, weight decay 3e-4, lr ramped to
-# 0.01 over 3 epochs then cosine, 100 epochs, and "the data augmentation only includes random clipping and rotation"
-# — so no MixUp, unlike MFST. Open, chosen here: the rotation range (±10°), the resize (256), the per-GPU batch (8)
+# De+Recouple §4.1 ("Implementation Details"; ``DERECOUPLE_CITATION``), MFST's recipe but with 64 frames and random
+# crop + rotation: 224² random / centre crops, SGD momentum 0.9, weight decay 3e-4, lr ramped to 0.01 over 3 epochs
+# then cosine, 100 epochs, and "the data augmentation only includes random clipping and rotation" — so no MixUp,
+# unlike MFST. Open, chosen here: the rotation range (±10°), the resize (256), the per-GPU batch (8)
 # and the 4 GPU workers per trial (MFST's; De+Recouple does not say). The paper starts every non-NTU dataset from
 # 20BN Jester pre-training; actrec has no Jester adapter, so the paper profile trains from scratch (see each sweep).
 DERECOUPLE_PAPER_RECIPE: dict[str, Any] = {
@@ -196,7 +211,11 @@ def derecouple_profiles(model: str = "derecouple") -> dict[str, dict[str, Any]]:
 
 
 DERECOUPLE_PAPER = "De+Recouple (Zhou et al., CVPR 2022)"
-DERECOUPLE_PAPER_FILE = "shared/papers/derecouple_rgbd_cvpr2022.txt"
+# Venue and pages as the MFST paper and the thesis cite it; the paper's text prints no DOI.
+DERECOUPLE_CITATION = (
+    "Decoupling and Recoupling Spatiotemporal Representation for RGB-D-based Motion Recognition. Proceedings of the "
+    "IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR), 2022, pp. 20154-20163"
+)
 
 
 def derecouple_sweep(
@@ -221,7 +240,7 @@ def derecouple_sweep(
     spec = TableSpec(
         sweep=sweep,
         paper=DERECOUPLE_PAPER,
-        paper_file=DERECOUPLE_PAPER_FILE,
+        citation=DERECOUPLE_CITATION,
         table=table,
         title=title,
         paper_setting=paper_setting,
@@ -239,7 +258,7 @@ def derecouple_sweep(
     )
 
 
-# RPE-STDT, thesis chapter 3 §3.4.2 (shared/papers/thesis_action_recognition_2024.txt; TABLES.md): 16 frames sampled
+# RPE-STDT, thesis chapter 3 §3.4.2 (``RPE_CITATION``): 16 frames sampled
 # uniformly, frames resized to a short side in [256, 320] and cropped to 224² at the same place in every frame (centre
 # crop at test), random horizontal flip 0.5, SGD momentum 0.9, linear warm-up then cosine, 100 epochs, 4×A100. Open,
 # chosen here: one short side (256: actrec resizes to a fixed side), the learning rate, weight decay and warm-up
@@ -262,7 +281,11 @@ RPE_PAPER_RECIPE: dict[str, Any] = {
     "train.mixup_alpha": 0.0,
 }
 RPE_PAPER = "RPE-STDT (Ma & Wang, Pattern Recognition 2024; thesis chapter 3)"
-THESIS_FILE = "shared/papers/thesis_action_recognition_2024.txt"
+RPE_CITATION = (
+    "Relative-position embedding based spatially and temporally decoupled Transformer for action recognition. "
+    "Pattern Recognition 145, 109905, 2024. doi:10.1016/j.patcog.2023.109905. Tables and sections as numbered in "
+    f"chapter 3 of: {THESIS_CITATION}"
+)
 # Chapter 3's datasets: UCF-101 and HMDB-51 split 1 ("the top-1 ... on the validation set based on split one" for
 # UCF-101; the same split is assumed for HMDB-51), Diving48 V2's train / test split.
 RPE_DATASETS: dict[str, tuple[dict[str, Any], ...]] = {
@@ -330,6 +353,7 @@ def rpe_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, 
         datasets=datasets,
         plot=plot,
         paper=RPE_PAPER,
+        citation=RPE_CITATION,
         paper_setting="RGB, UCF-101 split 1 / HMDB-51 split 1 / Diving48 V2, 16 frames at 224², ViT-B spatial "
         "encoder (8 layers, from ImageNet weights) + 4-layer temporal encoder, 100 epochs on 4×A100 (actrec's paper "
         "profile trains from scratch: no ImageNet weights)",
@@ -340,7 +364,7 @@ def rpe_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, 
 
 
 def _thesis_sweep(
-    *, sweep, table, title, rows, datasets, plot, paper, paper_setting, dataset_values, stand_ins, profiles
+    *, sweep, table, title, rows, datasets, plot, paper, citation, paper_setting, dataset_values, stand_ins, profiles
 ):
     """A thesis table with dataset columns: ``rows`` on every ``datasets`` column of ``dataset_values``, with
     parameter and GFLOPs columns, and the columns' synthetic ``stand_ins`` (profile -> column -> values)."""
@@ -350,7 +374,7 @@ def _thesis_sweep(
     spec = TableSpec(
         sweep=sweep,
         paper=paper,
-        paper_file=THESIS_FILE,
+        citation=citation,
         table=table,
         title=title,
         paper_setting=paper_setting,
@@ -382,6 +406,12 @@ CTN_PAPER_RECIPE: dict[str, Any] = {
     "train.batch_size": 4,
 }
 CTN_PAPER = "CTN (Ma & Wang, Neurocomputing; thesis chapter 4)"
+# No DOI: the thesis' publication list gives this article the DOI of the RPE-STDT article (a misprint), and neither
+# text prints another.
+CTN_CITATION = (
+    "Convolutional transformer network for fine-grained action recognition. Neurocomputing 569, 127027, 2024. "
+    f"Tables and sections as numbered in chapter 4 of: {THESIS_CITATION}"
+)
 # Chapter 4's datasets. EPIC-KITCHENS-100 is scored on actions (verb · 300 + noun) by ``ctn_epic``'s two heads;
 # Diving48 V2 by ``ctn``'s single head. The column picks the model, so a row never names it.
 CTN_DATASETS: dict[str, tuple[dict[str, Any], ...]] = {
@@ -427,6 +457,7 @@ def ctn_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, 
         datasets=datasets,
         plot=None,
         paper=CTN_PAPER,
+        citation=CTN_CITATION,
         paper_setting="RGB, EPIC-KITCHENS-100 actions (verb + noun heads) / Diving48 V2, 8 frames at 224², CTN-B "
         "(12 encoders × 12 heads, dim 768) fine-tuned from ImageNet ViViT weights, SGD lr 0.005, 100 epochs on "
         "4×A100 (actrec's paper profile trains from scratch: no pre-trained weights)",
@@ -436,10 +467,10 @@ def ctn_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, 
     )
 
 
-# EPAM-Net (shared/papers/epam_net_2024.txt; TABLES.md "EPAM-Net"): the skeleton-box RGB clip, 16 frames at 224²
-# (Table 1), and 48 pseudo-heatmaps of 56² (Table 2), data.modality="rgb_pose"; SGD momentum 0.9 with cosine annealing
-# for every network (§3.4). §3.4's two phases: the RGB stream (RGB-X3D) and the pose stream (Pose-X3D) are first
-# trained alone, then "the entire multimodal network" is fine-tuned from them (EPAM_PHASES). Open, chosen here:
+# EPAM-Net (``EPAM_CITATION``): the skeleton-box RGB clip, 16 frames at 224² (Table 1), and 48 pseudo-heatmaps of 56²
+# (Table 2), data.modality="rgb_pose"; SGD momentum 0.9 with cosine annealing for every network (§3.4). §3.4's two
+# phases: the RGB stream (RGB-X3D) and the pose stream (Pose-X3D) are first trained alone, then "the entire multimodal
+# network" is fine-tuned from them (EPAM_PHASES). Open, chosen here:
 # * GPUs and the batch: one GPU per trial (train.num_workers=1), so a phase's batch (16, 64, 16) is both the batch per
 #   GPU and per step — the two readings of "batch size of 16" agree — and BN sees the paper's batch; the learning
 #   rates are the paper's as printed, unscaled. 8 CPUs per worker decode.
@@ -475,7 +506,11 @@ EPAM_PAPER_RECIPE: dict[str, Any] = {
     "train.max_failures": 3,
 }
 EPAM_PAPER = "EPAM-Net (Abdelkawy, Ali & Farag, 2024)"
-EPAM_PAPER_FILE = "shared/papers/epam_net_2024.txt"
+# The paper's text names no venue and no DOI, nor its year (2024: as actrec has always cited it).
+EPAM_CITATION = (
+    "EPAM-Net: An Efficient Pose-driven Attention-guided Multimodal Network for Video Action Recognition. "
+    "2024 (the paper's text names no venue)"
+)
 # The datasets of EPAM-Net's tables (Tables 3-5 and the §4.3 attention ablation), one split per column.
 EPAM_DATASETS: dict[str, tuple[dict[str, Any], ...]] = {
     "NTU-60 XSub": ({"data.dataset": "ntu_rgbd_60", "data.protocol": "cross_subject"},),
@@ -590,7 +625,7 @@ def epam_sweep(
     spec = TableSpec(
         sweep=sweep,
         paper=EPAM_PAPER,
-        paper_file=EPAM_PAPER_FILE,
+        citation=EPAM_CITATION,
         table=table,
         title=title,
         paper_setting=paper_setting,

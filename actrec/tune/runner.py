@@ -14,6 +14,8 @@ import datetime
 import glob
 import json
 import os
+import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -21,7 +23,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from actrec.config import flatten, from_flat, parse_overrides
+from actrec.config import from_flat
+from actrec.errors import UsageError, user_errors
+from actrec.tune.invocation import (
+    explicit_options,
+    load_invocation,
+    restore_invocation,
+    resume_command,
+    save_invocation,
+)
+from actrec.tune.plan import (  # noqa: F401  (base_config, data_roots, trial_overrides, use_asha: the runner's API)
+    SweepPlan,
+    base_config,
+    data_roots,
+    describe_plan,
+    fusion_trial_overrides,
+    plan_sweep,
+    resolve_trial,
+    trial_overrides,
+    use_asha,
+)
 from actrec.tune.spec import SweepSpec
 
 SEARCHES = ("grid", "optuna")
@@ -68,7 +89,9 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         const="latest",
         default=None,
         metavar="SWEEP_DIR",
-        help="finish an interrupted sweep (the latest one of this sweep and profile by default)",
+        help="finish an interrupted sweep (default: the newest of this sweep under --storage-path, of --profile if "
+        "given) exactly as it was started: its stored flags are restored, and a flag given again with another value "
+        "is refused",
     )
     parser.add_argument(
         "--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
@@ -96,7 +119,14 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="dotted config override applied to every trial, e.g. --set train.epochs=3",
     )
-    parser.add_argument("--verbose", action="store_true", help="stream Ray worker logs to the console")
+    parser.add_argument(
+        "--verbose", action="store_true", help="stream Ray worker logs to the console; tracebacks with error messages"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve and validate every trial, print them (swept keys, resources) and exit: no Ray, nothing written",
+    )
     if spec.fusion is not None:
         parser.add_argument(
             "--fusion",
@@ -107,91 +137,6 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
             "two-stream model end to end as one more trial (sum of the two streams' losses)",
         )
     return parser
-
-
-def data_roots(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
-    """``--data-root`` values: the one root every trial shares (a plain DIR) and per-dataset roots (DATASET=DIR)."""
-    from actrec.data.config import DATASETS
-
-    values = args.data_root or []
-    if isinstance(values, str):
-        values = [values]
-    shared, per_dataset = None, {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if sep and name.isidentifier():
-            if name not in DATASETS:
-                raise SystemExit(f"--data-root {value}: unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-            per_dataset[name] = os.path.abspath(os.path.expanduser(path))
-        elif shared is not None:
-            raise SystemExit(f"--data-root given twice ({shared}, {value}); use DATASET=DIR for several datasets")
-        else:
-            shared = os.path.abspath(os.path.expanduser(value))
-    return shared, per_dataset
-
-
-def base_config(spec: SweepSpec, args: argparse.Namespace) -> dict[str, Any]:
-    """Profile overrides, then ``--data-root``, then ``--set`` values: the dotted config every trial shares."""
-    flat = dict(spec.profiles[args.profile])
-    shared_root, _ = data_roots(args)
-    if shared_root:
-        flat["data.root"] = shared_root
-    flat.update(parse_overrides(args.overrides))
-    return flat
-
-
-def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every grid trial's own dotted values (cells × axes × seeds), in table order, as ``args.profile`` runs them
-    (:meth:`SweepSpec.for_profile`); a ``--data-root DATASET=DIR`` sets ``data.root`` of that dataset's trials."""
-    spec = spec.for_profile(args.profile)
-    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
-    for key, values in spec.axes.items():
-        combos = [{**c, key: v} for c in combos for v in values]
-    _, roots = data_roots(args)
-    if roots:
-        default_dataset = base_config(spec, args).get("data.dataset", "synthetic")
-        for combo in combos:
-            dataset = combo.get("data.dataset", default_dataset)
-            if dataset in roots:
-                combo["data.root"] = roots[dataset]
-    trials = [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
-    if spec.fusion is not None and getattr(args, "fusion", "") == "joint":
-        pairs = spec.fusion.pairs(trials)
-        trials += [fused for i, j in pairs for fused in spec.fusion.fused_trials(trials[i], trials[j])]
-    return trials
-
-
-def checkpoint_fusion(spec: SweepSpec, args: argparse.Namespace) -> bool:
-    """Whether RGB+DEP trials are made from the finished RGB and depth trials' checkpoints (a second phase)."""
-    return spec.fusion is not None and args.search == "grid" and getattr(args, "fusion", "") == "checkpoints"
-
-
-def fusion_trial_overrides(
-    spec: SweepSpec, trials: list[dict[str, Any]], checkpoints: Mapping[int, str]
-) -> list[dict[str, Any]]:
-    """Fused trials of every (rgb, depth) pair whose two trials both left a checkpoint (``FusionSpec``): evaluate-only
-    (``train.epochs=0``) or, with ``fine_tune``, trained from the two checkpoints.
-
-    ``checkpoints`` maps a trial's index in ``trials`` to its newest checkpoint directory.
-    """
-    fusion = spec.fusion
-    assert fusion is not None
-    rgb_key, depth_key = fusion.checkpoint_keys
-    fused = []
-    for i, j in fusion.pairs(trials):
-        if i not in checkpoints or j not in checkpoints:
-            print(f"[actrec] no fused trial for {trials[i]}: one of its two stream trials left no checkpoint")
-            continue
-        for trial in fusion.fused_trials(trials[i], trials[j]):
-            if not fusion.fine_tune:
-                trial["train.epochs"] = 0
-            fused.append({**trial, rgb_key: checkpoints[i], depth_key: checkpoints[j]})
-    return fused
-
-
-def resolve_trial(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The full dotted config of one trial; raises ValueError naming the field when a value is impossible."""
-    return flatten(from_flat({**base, **overrides}))
 
 
 def _trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,160 +188,226 @@ def main(
     extend: Callable[[SweepSpec, argparse.Namespace], SweepSpec] | None = None,
     parser: argparse.ArgumentParser | None = None,
 ) -> str:
-    """Run (or resume) the sweep and write its report; returns the report's Markdown path."""
+    """Run (or resume) the sweep and write its report; returns the report's Markdown path ("" for ``--dry-run``).
+
+    Every trial is planned and validated first (:func:`actrec.tune.plan.plan_sweep`); a mistake in the flags, a
+    config value or a data root prints one line, ``error: …``, and exits with status 2 before Ray starts or anything
+    is written (``--verbose``: with the traceback). ``--resume`` restores the sweep's stored invocation."""
     parser = parser or build_parser(spec)
     args = parser.parse_args(argv)
-    if extend is not None:
-        spec = extend(spec, args)
     try:
-        return run_sweep(spec, args)
+        with user_errors(verbose=args.verbose):
+            if args.resume is not None:
+                args = _restored_invocation(spec, args, parser, argv)
+            if extend is not None:
+                spec = extend(spec, args)
+            plan = plan_sweep(spec, args)
+        if args.dry_run:
+            print(describe_plan(plan, args))
+            return ""
+        return run_sweep(spec, args, plan=plan, argv=argv)
     except SweepInterrupted as interrupted:  # already reported and recorded: exit as the signal's shell status
         raise SystemExit(128 + interrupted.signal_number) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the driver's own handlers were installed
+        print("[actrec] SIGINT: sweep stopped before it started; nothing was recorded", file=sys.stderr)
         raise SystemExit(128 + signal.SIGINT) from None
 
 
-def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> str:
+def _restored_invocation(
+    spec: SweepSpec, args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """``--resume [SWEEP_DIR]``: the sweep's stored invocation, with ``args.resume`` its directory; explicit flags
+    that contradict it are refused (:func:`actrec.tune.invocation.restore_invocation`)."""
+    explicit = explicit_options(parser, argv)
+    sweep_dir = _resumable_sweep_dir(spec, args, explicit)
+    stored = load_invocation(sweep_dir)
+    if stored is None:
+        print(f"[actrec] note: {sweep_dir} stores no invocation (an older sweep); resuming with this command's flags")
+        restored = argparse.Namespace(**vars(args))
+    else:
+        restored = restore_invocation(args, explicit, stored, parser=parser)
+        print(f"[actrec] resuming {sweep_dir}, started as: {stored.get('command', '?')}")
+    restored.resume = sweep_dir
+    return restored
+
+
+def _resumable_sweep_dir(spec: SweepSpec, args: argparse.Namespace, explicit: set[str]) -> str:
+    """The directory ``--resume`` names, or the newest sweep of this script under ``--storage-path`` (of
+    ``--profile`` when given); UsageError when there is none or it holds no Tune state."""
+    storage = os.path.abspath(os.path.expanduser(args.storage_path))
+    if args.resume != "latest":
+        path = os.path.abspath(os.path.expanduser(args.resume))
+        if not os.path.isdir(path):
+            raise UsageError(f"--resume {args.resume}: no such sweep directory")
+    else:
+        profiles = [args.profile] if "profile" in explicit else sorted(spec.profiles)
+        stamped = []
+        for profile in profiles:
+            prefix = os.path.join(storage, f"{spec.name}-{profile}-")
+            stamped += [(p[len(prefix) :], p) for p in glob.glob(prefix + "*") if os.path.isdir(p)]
+        if not stamped:
+            which = f"with profile {args.profile} " if "profile" in explicit else ""
+            raise UsageError(f"--resume: no earlier {spec.name} sweep {which}under {storage} (--storage-path)")
+        path = max(stamped)[1]
+    from ray import tune
+
+    if not tune.Tuner.can_restore(path):
+        raise UsageError(f"--resume: {path} holds no Tune experiment state to resume (it never started a trial)")
+    return path
+
+
+def run_sweep(
+    spec: SweepSpec,
+    args: argparse.Namespace,
+    *,
+    plan: SweepPlan | None = None,
+    argv: Sequence[str] | None = None,
+) -> str:
+    """Run the planned sweep (``plan``, else planned here), write its report and return the report's path.
+
+    From the first step on, SIGINT / SIGTERM stop the sweep whenever they arrive (:func:`_signals_interrupt`);
+    once the parent run exists, an interrupted sweep marks its unfinished runs FAILED and prints how to resume."""
     from ray import tune
 
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
     from actrec.tune.progress import ProgressPrinter
 
-    if args.seeds < 1:
-        raise SystemExit("--seeds must be >= 1")
-    spec = spec.for_profile(args.profile)  # stand-in columns of the CPU profiles; logged as the report's table
-    asha = use_asha(spec, args)  # an impossible --asha fails here, before anything starts
-    base = base_config(spec, args)
-    trials = trial_overrides(spec, args)
-    # Resolve every trial before anything starts: an impossible value fails here, naming its field.
-    resolved = [resolve_trial(base, t) for t in trials]
-    first = from_flat(resolved[0])
-    _prepare_data(resolved)
-    base, trials, resolved = _pretrained_spatial_init(args, base, trials, resolved)
-    prepare_skipped = sum(_prepare_skipped(cfg) for cfg in _distinct_datasets(resolved))
+    plan = plan or plan_sweep(spec, args)
+    spec, base, trials, resolved, asha, first = plan.spec, plan.base, plan.trials, plan.resolved, plan.asha, plan.first
+    fusing = bool(plan.fused)
+    planned = plan.planned
+    with _signals_interrupt() as received:
+        try:
+            with user_errors(verbose=args.verbose):
+                _prepare_data(resolved)
+                base, trials, resolved = _pretrained_spatial_init(args, base, trials, resolved)
+                prepare_skipped = sum(_prepare_skipped(cfg) for cfg in _distinct_datasets(resolved))
+                resuming = args.resume is not None
+                sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
+                tracking_uri = resolve_tracking_uri(args.tracking_uri)
+                joined = _init_ray(verbose=args.verbose)
+            received.rearm()  # ray.init installs its own SIGTERM handler
+            _raise_if_interrupted(received)  # a signal that arrived while Ray started (and Ray swallowed)
+            if not resuming:  # what --resume restores; written once Ray is up, so a failed start leaves nothing
+                save_invocation(sweep_dir, args, argv)
+        except SweepInterrupted as interrupted:
+            print(f"[actrec] {interrupted.signal_name}: sweep stopped before its first trial", file=sys.stderr)
+            raise
+        if asha and joined and not _state_api_reachable():
+            print(
+                "[actrec] warning: this cluster's dashboard (Ray's state API) does not answer. Ray Train needs it to "
+                "free the workers of a trial that ASHA stops, so stopped trials would keep their CPUs/GPUs and the "
+                "sweep may stall: start the head with its dashboard (the `ray start --head` default) or pass "
+                "--asha off."
+            )
+        per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
+        gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
+        concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
 
-    sweep_dir, resuming = _sweep_dir(spec, args)
-    tracking_uri = resolve_tracking_uri(args.tracking_uri)
-    joined = _init_ray(verbose=args.verbose)
-    if asha and joined and not _state_api_reachable():
-        print(
-            "[actrec] warning: this cluster's dashboard (Ray's state API) does not answer. Ray Train needs it to free "
-            "the workers of a trial that ASHA stops, so stopped trials would keep their CPUs/GPUs and the sweep may "
-            "stall: start the head with its dashboard (the `ray start --head` default) or pass --asha off."
-        )
-    per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
-    gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
-    concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
+        tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
+        tracker = SweepTracker(tracking_uri, spec.name)
+        completed = False
+        try:
+            tracker.start(
+                sweep_dir=sweep_dir,
+                tags=tags,
+                params={
+                    "profile": args.profile,
+                    "seeds": args.seeds,
+                    "search": args.search,
+                    "asha": asha,
+                    "trials_planned": planned,
+                    "max_concurrent_trials": concurrency or "autoscaled",
+                    # Entries `actrec data prepare` skipped (listed in the dataset's index.json); train-time skips
+                    # are the trials' skipped_train / skipped_val metrics.
+                    "data_prepare_skipped": prepare_skipped,
+                    **{f"base.{k}": v for k, v in base.items()},
+                },
+                resume=resuming,
+            )
+            tracker.log_text(spec.table.to_json(), "table_spec.json")
+            print(
+                f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
+                f"search={args.search}{' with ASHA early stopping' if asha else ''}, {planned} trials, "
+                f"{concurrency or 'as many as the autoscaler makes room for'} at a time"
+            )
+            experiment = f"experiment actrec/{spec.name}, parent run {tracker.parent_run_id}"
+            print(f"[actrec] MLflow: {tracking_uri} ({experiment})")
+            print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
 
-    fusing = checkpoint_fusion(spec, args)
-    if fusing:
-        # The RGB+DEP trials need the finished RGB and depth checkpoints; check their configs now all the same.
-        pending = {i: f"<checkpoint of trial {i}>" for i in range(len(trials))}
-        for fused in fusion_trial_overrides(spec, trials, pending):
-            resolve_trial(base, fused)
-    planned = len(trials) if args.search == "grid" else args.num_samples
-    if fusing:
-        planned += len(spec.fusion.pairs(trials)) * len(spec.fusion.variants)
-    tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
-    tracker = SweepTracker(tracking_uri, spec.name)
-    tracker.start(
-        sweep_dir=sweep_dir,
-        tags=tags,
-        params={
-            "profile": args.profile,
-            "seeds": args.seeds,
-            "search": args.search,
-            "asha": asha,
-            "trials_planned": planned,
-            "max_concurrent_trials": concurrency or "autoscaled",
-            # Entries `actrec data prepare` skipped (listed in the dataset's index.json); train-time skips are
-            # the trials' skipped_train / skipped_val metrics.
-            "data_prepare_skipped": prepare_skipped,
-            **{f"base.{k}": v for k, v in base.items()},
-        },
-        resume=resuming,
-    )
-    tracker.log_text(spec.table.to_json(), "table_spec.json")
-    print(
-        f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
-        f"search={args.search}{' with ASHA early stopping' if asha else ''}, {planned} trials, "
-        f"{concurrency or 'as many as the autoscaler makes room for'} at a time"
-    )
-    print(f"[actrec] MLflow: {tracking_uri} (experiment actrec/{spec.name}, parent run {tracker.parent_run_id})")
-    print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
-
-    train_storage = os.path.join(sweep_dir, "train")
-    trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
-    callbacks = [
-        MLflowTuneCallback(tracker, _trial_params, tags),
-        ProgressPrinter(_trial_params, first.train.epochs, planned),
-    ]
-    started = time.time()
-    completed = False
-    stack = contextlib.ExitStack()
-    try:
-        received = stack.enter_context(_signals_interrupt())
-        grid = _fit(
-            trainable,
-            sweep_dir,
-            resuming=resuming,
-            callbacks=callbacks,
-            param_space=lambda: _param_space(spec, args, base, trials),
-            tune_config=lambda: _tune_config(spec, args, concurrency, first.train.epochs),
-        )
-        _raise_if_interrupted(received)
-        results = list(grid)
-        if fusing:
-            checkpoints = _trial_checkpoints(results, trials, train_storage)
-            fused = fusion_trial_overrides(spec, trials, checkpoints)
-            if fused:
-                what = "fine-tuned from" if spec.fusion.fine_tune else "late score fusion of"
-                print(f"[actrec] fused rows: {len(fused)} trial(s) {what} the two streams' checkpoints")
-                fusion_dir = os.path.join(sweep_dir, FUSION_DIR)
-                fusion_callbacks = [
-                    MLflowTuneCallback(tracker, _trial_params, tags),
-                    ProgressPrinter(_trial_params, _trial_params({**base, **fused[0]})["train.epochs"], len(fused)),
-                ]
-                grid = _fit(
-                    trainable,
-                    fusion_dir,
-                    resuming=resuming and tune.Tuner.can_restore(fusion_dir),
-                    callbacks=fusion_callbacks,
-                    param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
-                    tune_config=lambda: tune.TuneConfig(
-                        metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency
-                    ),
-                )
-                _raise_if_interrupted(received)
-                results += list(grid)
-        completed = True
-    finally:
-        stack.close()
-        if not completed:
-            # Interrupted (Ctrl-C, SIGTERM: `ray job stop`, a reclaimed node) or crashed driver: no run may stay
-            # RUNNING in MLflow. A later --resume reopens the unfinished trials' runs and finishes them.
-            exc = sys.exc_info()[1]
-            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C outside Tune's run (e.g. while pretraining)
-                exc = SweepInterrupted(signal.SIGINT)
-            if isinstance(exc, SweepInterrupted):
-                tracker.set_tag("interrupted_by", exc.signal_name)
-                print(
-                    f"[actrec] {exc.signal_name}: sweep interrupted; unfinished trials are marked FAILED in MLflow. "
-                    f"Finish it with: python sweeps/{spec.name}.py --profile {args.profile} --resume {sweep_dir}",
-                    file=sys.stderr,
-                )
-            tracker.close("FAILED")
+            train_storage = os.path.join(sweep_dir, "train")
+            trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
+            callbacks = [
+                MLflowTuneCallback(tracker, _trial_params, tags),
+                ProgressPrinter(_trial_params, first.train.epochs, planned),
+            ]
+            started = time.time()
+            grid = _fit(
+                trainable,
+                sweep_dir,
+                resuming=resuming,
+                callbacks=callbacks,
+                param_space=lambda: _param_space(plan, base, trials),
+                tune_config=lambda: _tune_config(spec, args, concurrency, first.train.epochs),
+            )
+            _raise_if_interrupted(received)
+            results = list(grid)
+            if fusing:
+                checkpoints = _trial_checkpoints(results, trials, train_storage)
+                fused = fusion_trial_overrides(spec, trials, checkpoints)
+                if fused:
+                    what = "fine-tuned from" if spec.fusion.fine_tune else "late score fusion of"
+                    print(f"[actrec] fused rows: {len(fused)} trial(s) {what} the two streams' checkpoints")
+                    fusion_dir = os.path.join(sweep_dir, FUSION_DIR)
+                    fusion_callbacks = [
+                        MLflowTuneCallback(tracker, _trial_params, tags),
+                        ProgressPrinter(_trial_params, _trial_params({**base, **fused[0]})["train.epochs"], len(fused)),
+                    ]
+                    grid = _fit(
+                        trainable,
+                        fusion_dir,
+                        resuming=resuming and tune.Tuner.can_restore(fusion_dir),
+                        callbacks=fusion_callbacks,
+                        param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
+                        tune_config=lambda: tune.TuneConfig(
+                            metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency
+                        ),
+                    )
+                    _raise_if_interrupted(received)
+                    results += list(grid)
+            completed = True
+        finally:
+            if not completed:
+                # Interrupted (Ctrl-C, SIGTERM: `ray job stop`, a reclaimed node) or crashed driver: no run may stay
+                # RUNNING in MLflow. A later --resume reopens the unfinished trials' runs and finishes them.
+                exc = sys.exc_info()[1]
+                if isinstance(exc, KeyboardInterrupt):
+                    exc = SweepInterrupted(signal.SIGINT)
+                if isinstance(exc, SweepInterrupted):
+                    if tracker.parent_run_id:
+                        tracker.set_tag("interrupted_by", exc.signal_name)
+                    print(
+                        f"[actrec] {exc.signal_name}: sweep interrupted; unfinished trials are marked FAILED in "
+                        f"MLflow. Finish it with: {resume_command(sweep_dir)}",
+                        file=sys.stderr,
+                    )
+                if tracker.parent_run_id:
+                    tracker.close("FAILED")
     errors = [r for r in results if r.error is not None]
     if errors:
         print(f"[actrec] {len(errors)} trial(s) failed; first error:\n{errors[0].error}", file=sys.stderr)
     tracker.close("FAILED" if errors else "FINISHED")
     print(f"[actrec] sweep finished in {time.time() - started:.0f}s; writing the report")
     paths = write_report(tracking_uri, spec.name, out_dir=args.report_dir, parent_run_id=tracker.parent_run_id)
-    for path in paths:
-        tracker.log_artifact(path, "report")
-    print(f"[actrec] report: {paths[0]}")
-    return paths[0]
+    return _publish(tracker, paths, sweep_dir, args, plan)
+
+
+def _new_sweep_dir(spec: SweepSpec, args: argparse.Namespace) -> str:
+    """``<storage>/<sweep>-<profile>-<time stamp>``: where a new sweep keeps its Tune state and checkpoints."""
+    storage = os.path.abspath(os.path.expanduser(args.storage_path))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return os.path.join(storage, f"{spec.name}-{args.profile}-{stamp}")
 
 
 class SweepInterrupted(BaseException):
@@ -413,22 +424,33 @@ TUNE_STOP_HANDLER = "signal_interrupt_tune_run"  # Tune's graceful-stop handler 
 _fitting = threading.Event()  # set while _fit runs Tuner.fit
 
 
+class Received(list):
+    """Signals received while :func:`_signals_interrupt` is active, in order; ``rearm()`` puts its handler back on
+    SIGINT / SIGTERM after a library replaced it (``ray.init`` installs its own SIGTERM handler)."""
+
+    def __init__(self, handler) -> None:
+        super().__init__()
+        self._handler = handler
+
+    def rearm(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handler)
+
+
 @contextlib.contextmanager
 def _signals_interrupt():
     """While the sweep runs, Ctrl-C (SIGINT) and SIGTERM (``ray job stop``, a shutdown, ``kill``) stop it; yields the
-    list of the signals received.
+    :class:`Received` list of the signals received.
 
     During ``Tuner.fit`` a signal is handed to Tune's graceful-stop handler (the one Tune puts on SIGUSR1): Tune saves
     its experiment state, stops the trials and ``fit`` returns; :func:`_raise_if_interrupted` then ends the sweep.
     Raising inside ``fit`` instead would surface from Ray's C++ core as a SystemError. Outside ``fit`` the signal
-    raises :class:`SweepInterrupted` at once. Tune's own Ctrl-C handler is switched off
-    (``TUNE_DISABLE_SIGINT_HANDLER``) so that every stop is seen here. Outside the main thread (signals cannot be
-    handled there) nothing changes.
+    raises :class:`SweepInterrupted` at once, and is also recorded: code that swallows the exception (``ray.init``
+    waiting on its processes) cannot hide it from the next :func:`_raise_if_interrupted`. Tune's own Ctrl-C handler
+    is switched off (``TUNE_DISABLE_SIGINT_HANDLER``) so that every stop is seen here. Outside the main thread
+    (signals cannot be handled there) nothing changes.
     """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
 
     def on_signal(signum, frame):
         received.append(signum)
@@ -438,6 +460,10 @@ def _signals_interrupt():
         else:
             raise SweepInterrupted(signum)  # outside fit, or a second signal: at once
 
+    received = Received(on_signal)
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     saved_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -505,29 +531,15 @@ def _trial_checkpoints(results, trials: list[dict[str, Any]], train_storage: str
     return found
 
 
-def _param_space(spec: SweepSpec, args, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+def _param_space(plan: SweepPlan, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
     from ray import tune
 
     space: dict[str, Any] = dict(base)
-    if args.search == "grid":
-        space[CELL_KEY] = tune.grid_search(trials)
+    if plan.search_space:
+        space.update(plan.search_space)
     else:
-        if spec.optuna_space is None:
-            raise SystemExit(f"sweep {spec.name} has no continuous space; use --search grid")
-        space.update(spec.optuna_space())
+        space[CELL_KEY] = tune.grid_search(trials)
     return space
-
-
-def use_asha(spec: SweepSpec, args) -> bool:
-    """Whether ASHA stops weak trials early (``--asha``): never in an exact table's grid, where every cell must run
-    all its epochs; by default (auto) in Optuna searches and in grids whose table allows it (``early_stopping``)."""
-    exact_grid = args.search == "grid" and not spec.early_stopping
-    if args.asha == "on" and exact_grid:
-        raise SystemExit(
-            f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha; ASHA applies "
-            "to --search optuna)"
-        )
-    return args.asha == "on" or (args.asha == "auto" and not exact_grid)
 
 
 def asha_scheduler(epochs: int):
@@ -619,26 +631,6 @@ def _prepare_skipped(cfg) -> int:
     return skipped
 
 
-def _sweep_dir(spec: SweepSpec, args) -> tuple[str, bool]:
-    storage = os.path.abspath(os.path.expanduser(args.storage_path))
-    prefix = f"{spec.name}-{args.profile}-"
-    if args.resume is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        return os.path.join(storage, prefix + stamp), False
-    if args.resume != "latest":
-        path = os.path.abspath(args.resume)
-    else:
-        candidates = sorted(glob.glob(os.path.join(storage, prefix + "*")))
-        if not candidates:
-            raise SystemExit(f"--resume: no earlier {spec.name} sweep with profile {args.profile} under {storage}")
-        path = candidates[-1]
-    from ray import tune
-
-    if not tune.Tuner.can_restore(path):
-        raise SystemExit(f"--resume: {path} holds no Tune experiment state to resume")
-    return path, True
-
-
 def running_cluster_address() -> str | None:
     """The Ray cluster a sweep must join instead of starting its own: ``RAY_ADDRESS`` (set for ``ray job submit``
     jobs, or by hand), else the head a ``ray start --head`` on this machine recorded in Ray's default temp directory,
@@ -667,18 +659,52 @@ def _init_ray(*, verbose: bool) -> bool:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     address = running_cluster_address()
     if address:
-        print(f"[actrec] joining the running Ray cluster at {address}")
-        ray.init(address=address, log_to_driver=verbose)
+        print(f"[actrec] joining the running Ray cluster at {address}", flush=True)
+        _start_ray(lambda: ray.init(address=address, log_to_driver=verbose), what=f"joining the cluster at {address}")
         return True
     cores = os.cpu_count() or 1
+    print("[actrec] starting an embedded Ray on this machine", flush=True)
     # More logical CPUs than cores: trials and workers mostly wait on each other, and Ray Data's decode
     # tasks must never starve behind workers that hold every CPU.
     # The dashboard (loopback only) serves the state API that Ray Train's PlacementGroupCleaner polls: when Tune
     # stops a trial early (ASHA), the trial's Train controller dies without shutting its worker group down, and
     # only that cleaner frees the workers' placement group. Without the dashboard it cannot, the workers' CPUs
     # stay reserved, and the sweep stalls once stopped trials hold them all.
-    ray.init(num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose)
+    _start_ray(
+        lambda: ray.init(
+            num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
+        ),
+        what="starting Ray",
+    )
     return False
+
+
+# What Ray says when its processes did not come up in time (ray/_private/node.py), typically on a loaded machine.
+STARTUP_TIMEOUT = "timed out during startup"
+
+
+def _start_ray(start: Callable[[], Any], *, what: str) -> None:
+    """``start()`` (a ``ray.init``), once more if Ray timed out starting its processes; a second timeout is a
+    :class:`UsageError` saying what to do instead of Ray's traceback."""
+    import ray
+
+    for attempt in (1, 2):
+        try:
+            start()
+            return
+        except Exception as err:
+            if STARTUP_TIMEOUT not in str(err):
+                raise
+            ray.shutdown()  # whatever half of the node came up
+            if attempt == 1:
+                print(f"[actrec] Ray timed out during start-up ({what}); trying once more", flush=True)
+                continue
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            raise UsageError(
+                f"Ray timed out twice during start-up ({what}; load average {load}): the machine is too busy. Wait "
+                "for other work (another sweep, a Ray instance) to finish and rerun, or join a running cluster with "
+                "RAY_ADDRESS"
+            ) from None
 
 
 def _state_api_reachable() -> bool:
@@ -719,3 +745,40 @@ def _max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args, *, joined: 
     if args.max_concurrent:
         limit = min(limit, args.max_concurrent)
     return limit
+
+
+def _publish(tracker, paths: list[str], sweep_dir: str, args: argparse.Namespace, plan: SweepPlan) -> str:
+    """After the report is written: log it on the parent run, keep a copy beside the sweep's Tune state (a job's
+    working directory is a temporary copy, so on a cluster the storage path is where a user finds files), regenerate
+    the report folder's index, and end with the best trial and where everything is; returns the report's path."""
+    from actrec.report.index import write_index
+    from actrec.report.table import best_trial, load_sweep
+
+    for path in paths:
+        tracker.log_artifact(path, "report")
+    kept = os.path.join(sweep_dir, "report")
+    os.makedirs(kept, exist_ok=True)
+    for path in paths:
+        shutil.copy2(path, kept)
+    index = write_index(args.report_dir)
+    best = best_trial(load_sweep(tracker.tracking_uri, plan.spec.name, tracker.parent_run_id))
+    if best is not None:
+        swept = list(dict.fromkeys(k for t in plan.trials + plan.fused for k in t)) or list(plan.search_space)
+        shown = " ".join(f"{k}={best.params[k]}" for k in swept if k in best.params and not k.endswith("_checkpoint"))
+        print(
+            f"[actrec] best trial: {shown or best.name}: {plan.spec.table.metric} {best.value:.2f} (run {best.run_id})"
+        )
+    print(f"[actrec] report: {os.path.abspath(paths[0])} (and .html)")
+    print(f"[actrec] report copies: {kept} and the MLflow parent run {tracker.parent_run_id}")
+    print(f"[actrec] reports index: {os.path.abspath(index[0])}")
+    print(f"[actrec] MLflow UI: {mlflow_ui_command(tracker.tracking_uri)}")
+    return paths[0]
+
+
+def mlflow_ui_command(tracking_uri: str) -> str:
+    """How to browse ``tracking_uri``: the server's address, or the ``mlflow ui`` command for a local store (this
+    environment's ``mlflow``, so it works from a shell without the venv activated)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"open {tracking_uri}"
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    return shlex.join([mlflow, "ui", "--backend-store-uri", tracking_uri])

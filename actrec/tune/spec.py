@@ -58,8 +58,9 @@ class TableSpec:
     """A paper table as data: where it comes from, its rows/columns and the paper's numbers."""
 
     sweep: str  # sweep name, also the report file stem
-    paper: str  # short citation
-    paper_file: str  # source text under shared/papers
+    paper: str  # short name, e.g. "MFST (Ma et al., ACM MM 2023)"
+    # Full citation the report prints: "Title. Venue, Year. doi:…" (the repository holds no paper texts).
+    citation: str
     table: str  # "Table IV"
     title: str  # caption
     paper_setting: str  # dataset/protocol the paper's numbers were measured on
@@ -82,6 +83,10 @@ class TableSpec:
     @classmethod
     def from_json(cls, text: str) -> TableSpec:
         raw = json.loads(text)
+        # Specs logged before ``citation`` named a paper text outside the repository instead (``paper_file``); the
+        # report rebuilds from them too, without a citation rather than with a path that no checkout holds.
+        raw.pop("paper_file", None)
+        raw.setdefault("citation", "")
         raw["rows"] = tuple(Row(**r) for r in raw["rows"])
         raw["columns"] = tuple(Column(**c) for c in raw["columns"])  # specs logged before Column.note load too
         raw["complexity"] = tuple(raw.get("complexity", ()))

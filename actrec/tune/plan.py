@@ -1,0 +1,342 @@
+"""Turning a sweep's table and the user's flags into every trial's resolved config, before anything starts.
+
+:func:`plan_sweep` is the driver's first step and has no side effects: it expands the table's grid (cells × axes ×
+seeds, and the fused rows of a second phase), binds each data root to the dataset its ``index.json`` names, refuses a
+``--set`` of a key the grid itself sets, and builds and validates every trial's full config, so an impossible value
+anywhere fails in seconds, before Ray starts and before anything is written. ``--dry-run`` prints the plan
+(:func:`describe_plan`) and stops there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from actrec.config import flatten, from_flat, parse_overrides
+from actrec.errors import UsageError
+from actrec.tune.spec import SweepSpec, matches
+
+CHECKPOINT_PLACEHOLDER = "<checkpoint of trial {}>"  # stands in for a phase-1 checkpoint path while planning
+
+
+def data_roots(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """``--data-root`` values: the one root every trial shares (a plain DIR) and per-dataset roots (DATASET=DIR)."""
+    from actrec.data.config import DATASETS
+
+    values = args.data_root or []
+    if isinstance(values, str):
+        values = [values]
+    shared, per_dataset = None, {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and name.isidentifier():
+            if name not in DATASETS:
+                raise SystemExit(f"--data-root {value}: unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+            per_dataset[name] = os.path.abspath(os.path.expanduser(path))
+        elif shared is not None:
+            raise SystemExit(f"--data-root given twice ({shared}, {value}); use DATASET=DIR for several datasets")
+        else:
+            shared = os.path.abspath(os.path.expanduser(value))
+    return shared, per_dataset
+
+
+def base_config(spec: SweepSpec, args: argparse.Namespace) -> dict[str, Any]:
+    """Profile overrides, then ``--data-root``, then ``--set`` values: the dotted config every trial shares."""
+    flat = dict(spec.profiles[args.profile])
+    shared_root, _ = data_roots(args)
+    if shared_root:
+        flat["data.root"] = shared_root
+    flat.update(parse_overrides(args.overrides))
+    return flat
+
+
+def trial_overrides(spec: SweepSpec, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every grid trial's own dotted values (cells × axes × seeds), in table order, as ``args.profile`` runs them
+    (:meth:`SweepSpec.for_profile`); a ``--data-root DATASET=DIR`` sets ``data.root`` of that dataset's trials."""
+    spec = spec.for_profile(args.profile)
+    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
+    for key, values in spec.axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    _, roots = data_roots(args)
+    if roots:
+        default_dataset = base_config(spec, args).get("data.dataset", "synthetic")
+        for combo in combos:
+            dataset = combo.get("data.dataset", default_dataset)
+            if dataset in roots:
+                combo["data.root"] = roots[dataset]
+    trials = [{**c, "train.seed": s} for c in combos for s in range(args.seeds)]
+    if spec.fusion is not None and getattr(args, "fusion", "") == "joint":
+        pairs = spec.fusion.pairs(trials)
+        trials += [fused for i, j in pairs for fused in spec.fusion.fused_trials(trials[i], trials[j])]
+    return trials
+
+
+def checkpoint_fusion(spec: SweepSpec, args: argparse.Namespace) -> bool:
+    """Whether RGB+DEP trials are made from the finished RGB and depth trials' checkpoints (a second phase)."""
+    return spec.fusion is not None and args.search == "grid" and getattr(args, "fusion", "") == "checkpoints"
+
+
+def fusion_trial_overrides(
+    spec: SweepSpec, trials: list[dict[str, Any]], checkpoints: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """Fused trials of every (rgb, depth) pair whose two trials both left a checkpoint (``FusionSpec``): evaluate-only
+    (``train.epochs=0``) or, with ``fine_tune``, trained from the two checkpoints.
+
+    ``checkpoints`` maps a trial's index in ``trials`` to its newest checkpoint directory.
+    """
+    fusion = spec.fusion
+    assert fusion is not None
+    rgb_key, depth_key = fusion.checkpoint_keys
+    fused = []
+    for i, j in fusion.pairs(trials):
+        if i not in checkpoints or j not in checkpoints:
+            print(f"[actrec] no fused trial for {trials[i]}: one of its two stream trials left no checkpoint")
+            continue
+        for trial in fusion.fused_trials(trials[i], trials[j]):
+            if not fusion.fine_tune:
+                trial["train.epochs"] = 0
+            fused.append({**trial, rgb_key: checkpoints[i], depth_key: checkpoints[j]})
+    return fused
+
+
+def resolve_trial(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The full dotted config of one trial; raises ValueError naming the field when a value is impossible."""
+    return flatten(from_flat({**base, **overrides}))
+
+
+def use_asha(spec: SweepSpec, args) -> bool:
+    """Whether ASHA stops weak trials early (``--asha``): never in an exact table's grid, where every cell must run
+    all its epochs; by default (auto) in Optuna searches and in grids whose table allows it (``early_stopping``)."""
+    exact_grid = args.search == "grid" and not spec.early_stopping
+    if args.asha == "on" and exact_grid:
+        raise SystemExit(
+            f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha; ASHA applies "
+            "to --search optuna)"
+        )
+    return args.asha == "on" or (args.asha == "auto" and not exact_grid)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepPlan:
+    """What a sweep will run: the spec as its profile runs it, the dotted config every trial shares (``base``), each
+    grid trial's own values (``trials``) and full resolved config (``resolved``), and the second phase's fused trials
+    (their checkpoint paths still placeholders) when the table has one."""
+
+    spec: SweepSpec
+    base: dict[str, Any]
+    trials: list[dict[str, Any]]
+    resolved: list[dict[str, Any]]
+    fused: list[dict[str, Any]]  # checkpoint-fusion trials (own values), resolved and checked like the others
+    asha: bool
+    search_space: dict[str, Any]  # --search optuna: the sampled keys and their Tune domains; {} for a grid
+
+    num_samples: int = 0  # --search optuna: trials to sample
+
+    @property
+    def planned(self) -> int:
+        """Trials the sweep will run: the grid's (or the search's samples), then the fused second phase."""
+        return len(self.fused) + (self.num_samples if self.search_space else len(self.trials))
+
+    @property
+    def first(self):
+        """The first trial's config (its resources and epochs stand for the sweep's)."""
+        return from_flat(self.resolved[0])
+
+
+def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
+    """Every trial of the sweep ``args`` asks for, resolved and validated; reads data roots' ``index.json`` only.
+
+    Raises ``ValueError`` naming the field of an impossible value, ``FileNotFoundError`` naming a data root that
+    holds no prepared dataset, and :class:`UsageError` for flags that contradict the table."""
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.search == "optuna" and args.num_samples < 1:
+        raise UsageError(f"--num-samples must be >= 1, got {args.num_samples}")
+    if args.max_concurrent < 0:
+        raise UsageError(f"--max-concurrent must be >= 0 (0: from the cluster's resources), got {args.max_concurrent}")
+    spec = spec.for_profile(args.profile)
+    asha = use_asha(spec, args)
+    base = base_config(spec, args)
+    trials = trial_overrides(spec, args)
+    fused: list[dict[str, Any]] = []
+    if checkpoint_fusion(spec, args):
+        pending = {i: CHECKPOINT_PLACEHOLDER.format(i) for i in range(len(trials))}
+        fused = fusion_trial_overrides(spec, trials, pending)
+    space: dict[str, Any] = {}
+    if args.search == "optuna":
+        if spec.optuna_space is None:
+            raise UsageError(f"sweep {spec.name} has no search space; use --search grid")
+        space = spec.optuna_space()
+    # The second phase's own values (its model, modality, attention, recipe) are swept too; an evaluate-only fused
+    # trial's train.epochs=0 is not: --set train.epochs sets the epochs of the trials that train.
+    phase_keys = set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v} if spec.fusion else set()
+    refuse_swept_overrides(args, trials + [{k: v for k, v in t.items() if k in phase_keys} for t in fused], space)
+    base, trials = bind_data_roots(base, trials)
+    resolved = [resolve_trial(base, t) for t in trials]
+    _check_roots(resolved)
+    for trial in fused:
+        resolve_trial(base, trial)
+    for corner in _space_corners(space):
+        resolve_trial(base, corner)
+    return SweepPlan(
+        spec=spec,
+        base=base,
+        trials=trials,
+        resolved=resolved,
+        fused=fused,
+        asha=asha,
+        search_space=space,
+        num_samples=args.num_samples if space else 0,
+    )
+
+
+def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]], space: Mapping[str, Any]) -> None:
+    """A ``--set`` of a key the grid sets per trial (to other values) or the search space samples would be silently
+    replaced by the trial's own value: refused, naming the key and the values the table gives it."""
+    given = parse_overrides(args.overrides)
+    for key, value in given.items():
+        if key in space:
+            raise UsageError(
+                f"--set {key}={value}: --search optuna samples {key} itself ({space[key]}); drop the --set, or use "
+                "--search grid"
+            )
+        values = []
+        for trial in trials:
+            if key in trial and trial[key] not in values:
+                values.append(trial[key])
+        if values and not all(matches({key: v}, {key: value}) for v in values):
+            hint = (
+                "use --seeds N"
+                if key == "train.seed"
+                else "drop the --set, or change the grid with the sweep's own options (--help)"
+            )
+            shown = ", ".join(str(v) for v in values[:12]) + (", …" if len(values) > 12 else "")
+            raise UsageError(
+                f"--set {key}={value}: the table's grid sets {key} per trial ({shown}), which would replace your "
+                f"value; {hint}"
+            )
+
+
+def bind_data_roots(base: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each data root's dataset comes from its ``index.json``: ``data.dataset`` is set from it where the profile, the
+    grid and ``--set`` leave it open, and a root holding another dataset than an explicit ``data.dataset`` is an
+    error naming both. A missing or empty root (or one without ``index.json``) is an error naming the path."""
+    from actrec.data.shards import load_index
+
+    found: dict[str, str] = {}
+
+    def dataset_of(root: str) -> str:
+        if root not in found:
+            found[root] = str(load_index(root)["dataset"])
+        return found[root]
+
+    def check(values: Mapping[str, Any], asked: Any) -> str | None:
+        root = values.get("data.root")
+        if not root:
+            return None
+        dataset = dataset_of(str(root))
+        if asked is not None and str(asked) != dataset:
+            raise UsageError(
+                f"data root {root} holds the dataset {dataset!r} (its index.json), but data.dataset={asked!r}; "
+                f"point --data-root at a prepared {asked} dataset (--data-root {asked}=DIR for one column of a "
+                "table over several datasets), or drop data.dataset"
+            )
+        return dataset
+
+    base = dict(base)
+    if base.get("data.root"):  # one root shared by every trial that names no root of its own
+        for trial in trials:
+            if "data.root" not in trial:
+                check(base, trial.get("data.dataset", base.get("data.dataset")))
+        base.setdefault("data.dataset", dataset_of(str(base["data.root"])))
+    bound = []
+    for trial in trials:  # --data-root DATASET=DIR: the root of that dataset's trials
+        if trial.get("data.root"):
+            identity = check(trial, trial.get("data.dataset", base.get("data.dataset")))
+            if "data.dataset" not in trial and "data.dataset" not in base:
+                trial = {**trial, "data.dataset": identity}
+        bound.append(trial)
+    return base, bound
+
+
+def _check_roots(resolved: list[dict[str, Any]]) -> None:
+    """Every data root the trials read fits their config (dataset, class count, a synthetic set's parameters)."""
+    from actrec.data.pipeline import check_root
+
+    seen = set()
+    for flat in resolved:
+        data = from_flat(flat).data
+        key = (data.root, data.dataset, tuple(data.synth_params().values()))
+        if data.root and key not in seen:
+            seen.add(key)
+            check_root(data)
+
+
+def _space_corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Configs at the ends of every dimension of a Tune search space (each categorical value, each numeric bound),
+    the other keys at their first: what validating an Optuna search before it starts can check."""
+    options: dict[str, list[Any]] = {}
+    for key, domain in space.items():
+        if hasattr(domain, "categories"):
+            options[key] = list(domain.categories)
+        elif hasattr(domain, "lower") and hasattr(domain, "upper"):
+            upper = domain.upper - 1 if type(domain).__name__ == "Integer" else domain.upper
+            options[key] = [domain.lower, upper]
+        else:
+            options[key] = [domain]
+    if not options:
+        return []
+    first = {key: values[0] for key, values in options.items()}
+    return [{**first, key: value} for key, values in options.items() for value in values]
+
+
+def trial_resources(config: Mapping[str, Any]) -> str:
+    """What one trial asks the cluster for: its Train workers and its data decoding."""
+    cfg = from_flat(config)
+    worker = f"{cfg.train.cpus_per_worker:g} CPU" + (" + 1 GPU" if cfg.train.use_gpu else "")
+    return f"{cfg.train.num_workers} worker(s) × ({worker}) + decode tasks of {cfg.data.decode_cpus:g} CPU"
+
+
+def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
+    """``--dry-run``: the sweep, then one line per trial (its swept keys and the resources it requests)."""
+    spec = plan.spec
+    lines = [
+        f"sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile {args.profile}, search {args.search}"
+        f"{' with ASHA' if plan.asha else ''}: {plan.planned} trial(s); every trial's config resolved and valid",
+    ]
+    lines += [f"data: {line}" for line in _data_lines(plan.resolved)]
+    if plan.search_space:
+        space = " ".join(f"{k}∈{v}" for k, v in plan.search_space.items())
+        resources = trial_resources(plan.resolved[0])
+        lines.append(f"optuna: {plan.num_samples} sample(s) over {space}; resources per trial: {resources}")
+    else:
+        width = len(str(plan.planned))
+        for i, (trial, flat) in enumerate(zip(plan.trials, plan.resolved, strict=True), start=1):
+            swept = " ".join(f"{k}={v}" for k, v in trial.items())
+            lines.append(f"{i:>{width}}. {swept}  [{trial_resources(flat)}]")
+        for j, trial in enumerate(plan.fused, start=len(plan.trials) + 1):
+            swept = " ".join(f"{k}={v}" for k, v in trial.items())
+            lines.append(f"{j:>{width}}. (phase 2) {swept}  [{trial_resources({**plan.base, **trial})}]")
+    lines.append("dry run: nothing started, nothing written")
+    return "\n".join(lines)
+
+
+def _data_lines(resolved: list[dict[str, Any]]) -> list[str]:
+    """Each distinct dataset the trials read, and where from."""
+    from actrec.data.config import default_synthetic_root
+
+    lines: list[str] = []
+    for flat in resolved:
+        data = from_flat(flat).data
+        if data.root:
+            line = f"{data.dataset} ({data.protocol}) read from {data.root}"
+        else:
+            cache = default_synthetic_root(data)
+            state = "cached" if (cache / "index.json").is_file() else "generated there on the first run"
+            line = f"synthetic set ({data.protocol}) in the cache {cache} ({state})"
+        if line not in lines:
+            lines.append(line)
+    return lines

@@ -1,0 +1,171 @@
+"""Bad input fails fast and clearly (actrec.tune.plan, actrec.errors): each case runs a real sweep script as a user
+would and checks the exit status, the one-line message naming the field or path, that nothing was created on disk
+and that no Ray was started (Ray's session directory stays absent). Then --dry-run, and the planning rules in
+process."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _index(root: pathlib.Path, dataset: str, text: str | None = None) -> pathlib.Path:
+    """A prepared-dataset index with no shards: enough for everything that runs before Ray."""
+    root.mkdir(parents=True)
+    body = {"format_version": 1, "dataset": dataset, "num_classes": 60, "shards": [], "splits": {}}
+    (root / "index.json").write_text(text if text is not None else json.dumps(body))
+    return root
+
+
+def _snapshot(path: pathlib.Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_mode, p.stat().st_size) for p in sorted(path.rglob("*"))}
+
+
+def _sweep(tmp_path: pathlib.Path, *argv: str, sweep: str = "cdc_theta") -> subprocess.CompletedProcess:
+    """``python sweeps/<sweep>.py argv`` from an empty working directory, every default location private."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "ACTREC_CACHE": str(tmp_path / "cache"),
+        "ACTREC_STORAGE": str(tmp_path / "runs"),
+        "RAY_TMPDIR": str(tmp_path / "ray"),  # where a started Ray would put its session
+        "HOME": str(tmp_path / "home"),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, str(ROOT / "sweeps" / f"{sweep}.py"), *argv]
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _assert_refused(tmp_path: pathlib.Path, done: subprocess.CompletedProcess, *named: str) -> str:
+    """Exit 2, exactly one line on stderr, ``error: …`` naming each of ``named``, no traceback, nothing written."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    for text in named:
+        assert text in lines[0], lines[0]
+    assert list((tmp_path / "work").iterdir()) == [], "nothing in the working directory (no mlflow.db, no reports)"
+    for created in ("cache", "runs", "ray", "home"):
+        assert not (tmp_path / created).exists(), f"{created} was created"
+    return lines[0]
+
+
+def test_a_missing_data_root_is_named_and_nothing_is_created(tmp_path):
+    missing = tmp_path / "data" / "ntu60"
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(missing)), str(missing), "actrec data prepare")
+    assert "does not exist" in line
+    assert not (tmp_path / "data").exists(), "neither the root nor a lock file beside it"
+
+
+def test_an_empty_data_root_is_refused_and_left_as_it_was(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    before = empty.stat().st_mode
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(empty)), str(empty))
+    assert "empty directory" in line and "actrec data prepare" in line
+    assert list(empty.iterdir()) == [] and empty.stat().st_mode == before
+
+
+def test_a_root_without_index_and_a_malformed_index_are_named(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "clip.avi").write_bytes(b"not a dataset")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(loose)), str(loose), "no index.json")
+    broken = _index(tmp_path / "broken", "ntu_rgbd_60", text='{"format_version": 1, "dataset": ')
+    before = _snapshot(broken)
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(broken)), str(broken / "index.json"))
+    assert "not valid JSON" in line and _snapshot(broken) == before
+
+
+def test_the_dataset_comes_from_the_roots_index(tmp_path):
+    ntu = _index(tmp_path / "ntu", "ntu_rgbd_60")
+    done = _sweep(tmp_path, "--data-root", str(ntu), "--profile", "smoke", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"data: ntu_rgbd_60 (cross_subject) read from {ntu}" in done.stdout
+    # An explicit data.dataset that disagrees with the root is an error naming both.
+    done = _sweep(tmp_path, "--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run")
+    line = _assert_refused(tmp_path, done, str(ntu), "'ntu_rgbd_60'", "data.dataset='isogd'")
+    # The paper profile names NTU RGB+D 60 itself: an IsoGD root is refused, not trained on as NTU.
+    iso = _index(tmp_path / "iso", "isogd")
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", "--data-root", str(iso)), "'isogd'")
+    assert "data.dataset='ntu_rgbd_60'" in line
+
+
+def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path):
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--set", "model.theta=1.5"), "--set model.theta=1.5")
+    assert "0.0, 0.6, 0.8" in line
+    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "train.seed=3"), "train.seed", "--seeds")
+    done = _sweep(tmp_path, "--search", "optuna", "--set", "model.theta=0.3")
+    _assert_refused(tmp_path, done, "model.theta", "--search optuna samples")
+
+
+def test_impossible_values_and_flags_fail_in_one_line(tmp_path):
+    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "train.epochs=-1"), "train.epochs")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "data.crop_size=999"), "data.crop_size")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "nosuchkey"), "nosuchkey")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--seeds", "0"), "--seeds")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--asha", "on"), "exact table")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", "2"), "--theta-grid")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--resume"), "--resume", str(tmp_path / "runs"))
+    verbose = _sweep(tmp_path, "--set", "train.epochs=-1", "--verbose")
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1].startswith("error: train.epochs")
+
+
+def test_dry_run_lists_every_trial_and_writes_nothing(tmp_path):
+    done = _sweep(tmp_path, "--dry-run", "--seeds", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    trials = [line for line in lines if re.match(r"\s*\d+\. ", line)]
+    assert len(trials) == 20 and "20 trial(s)" in lines[0]
+    assert "model.stem=CDC-T model.theta=0.8 data.modality=depth train.seed=1" in trials[-1]
+    assert all("worker(s) ×" in line for line in trials)
+    assert "generated there on the first run" in done.stdout
+    assert list((tmp_path / "work").iterdir()) == []
+    assert not any((tmp_path / d).exists() for d in ("cache", "runs", "ray", "home"))
+    # An Optuna search prints its space instead; a two-phase table its second phase.
+    optuna = _sweep(tmp_path, "--dry-run", "--search", "optuna", "--num-samples", "5")
+    assert optuna.returncode == 0 and "optuna: 5 sample(s) over model.stem" in optuna.stdout
+    fused = _sweep(tmp_path, "--dry-run", "--profile", "smoke", sweep="epam_components")
+    assert fused.returncode == 0, fused.stderr
+    assert "(phase 2)" in fused.stdout and "model.rgb_checkpoint=<checkpoint of trial" in fused.stdout
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
+def test_every_sweep_plans_its_local_profile(name, tmp_path):
+    from conftest import load_sweep
+
+    from actrec.tune.plan import describe_plan, plan_sweep
+    from actrec.tune.runner import build_parser
+
+    sweep = load_sweep(name)
+    parser = sweep.parser() if hasattr(sweep, "parser") else None
+    args = (parser or build_parser(sweep.SPEC)).parse_args(["--dry-run"])
+    spec = sweep.extend(sweep.SPEC, args) if hasattr(sweep, "extend") else sweep.SPEC
+    plan = plan_sweep(spec, args)
+    assert plan.planned >= len(plan.trials) >= 1
+    assert describe_plan(plan, args).count("\n") >= plan.planned
+
+
+def test_epam_phase_overrides_are_not_refused():
+    """EPAM-Net's phases carry their own epochs; ``--set train.epochs`` sets every phase's (the sweep's extend hook
+    writes it into the cells), so the grid agrees with it and it is not refused."""
+    from conftest import load_sweep
+
+    from actrec.tune.plan import plan_sweep
+    from actrec.tune.runner import build_parser
+
+    sweep = load_sweep("epam_components")
+    args = build_parser(sweep.SPEC).parse_args(["--profile", "smoke", "--set", "train.epochs=2"])
+    plan = plan_sweep(sweep.extend(sweep.SPEC, args), args)
+    assert {t["train.epochs"] for t in plan.trials + plan.fused} == {"2"}
