@@ -68,7 +68,7 @@ def _data_prepare(args: argparse.Namespace) -> int:
         strict=args.strict,
     )
     print(f"prepared {summary.num_samples} samples at {summary.out} ({len(summary.skipped)} skipped)")
-    print(f"train with: --data-root {summary.out} --set data.dataset={args.dataset}")
+    print(f"train with: --data-root {summary.out}  (the dataset, {args.dataset}, is read from its index.json)")
     return 0
 
 

@@ -1,9 +1,14 @@
-"""The cluster workflow on this machine, for real: a Ray head and an `mlflow server` started by cluster/workstation.sh,
-the smoke cdc_theta sweep submitted with `ray job submit --working-dir .`, its concurrent trials logging to the server;
-and a Ray Train worker killed mid-trial, after which the trial resumes from its newest checkpoint and finishes."""
+"""The cluster workflow on this machine, for real: a Ray head and an `mlflow server` started by cluster/workstation.sh
+from a shell without the project's environment, every one of their servers on loopback only and none of their
+processes left after stop; the smoke cdc_theta sweep submitted with `ray job submit --working-dir .`, its concurrent
+trials logging to the server; and a Ray Train worker killed mid-trial, after which the trial resumes from its newest
+checkpoint and finishes."""
 
+import importlib
+import ipaddress
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -13,12 +18,17 @@ import tempfile
 import time
 
 import pytest
+import ray  # noqa: F401  (Ray ships psutil in ray/thirdparty_files and puts it on sys.path)
 from mlflow.tracking import MlflowClient
 
 from actrec.tune import runner
 
+psutil = importlib.import_module("psutil")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
+SCRIPT = str(ROOT / "cluster" / "workstation.sh")
+BARE_PATH = "/usr/bin:/bin"  # a shell without the project's environment: no python, ray or mlflow of the project
 EPOCHS = 2
 
 
@@ -49,29 +59,31 @@ def _processes_with(text):
 
 @pytest.fixture()
 def workstation(tmp_path):
-    """cluster/workstation.sh start ... stop, on free loopback ports, its state in a short private directory."""
+    """cluster/workstation.sh start ... stop, from a shell without the project's environment on PATH, on free loopback
+    ports, its state in a short private directory."""
     state = tempfile.mkdtemp(prefix="actrec-ws-", dir="/tmp")  # short: Ray's Unix sockets live under it
-    ray_port, dashboard_port, mlflow_port = _free_ports(3)
+    ray_port, dashboard_port, mlflow_port, client_port = _free_ports(4)
     env = {
         **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": BARE_PATH,
         "ACTREC_STATE": state,
         "RAY_PORT": str(ray_port),
         "DASHBOARD_PORT": str(dashboard_port),
         "MLFLOW_PORT": str(mlflow_port),
+        "RAY_CLIENT_PORT": str(client_port),
         "NUM_CPUS": "4",
         "PYTHONUNBUFFERED": "1",
-        # Ray 2.60 protects a local head with a token (written by `ray start`); `ray job submit` sends it with this.
+        # Ray 2.60 protects the head with a token (~/.ray/auth_token); `ray job submit` sends it with this.
         "RAY_AUTH_MODE": "token",
     }
-    env.pop("RAY_ADDRESS", None)
-    script = str(ROOT / "cluster" / "workstation.sh")
+    for name in ("RAY_ADDRESS", "VIRTUAL_ENV", "ACTREC_VENV"):
+        env.pop(name, None)
     try:
-        started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=900)
+        started = subprocess.run([SCRIPT, "start"], env=env, capture_output=True, text=True, timeout=900)
         assert started.returncode == 0, started.stdout + started.stderr + _tail(pathlib.Path(state) / "logs")
         yield env, f"http://127.0.0.1:{dashboard_port}", f"http://127.0.0.1:{mlflow_port}", pathlib.Path(state)
     finally:
-        stopped = subprocess.run([script, "stop"], env=env, capture_output=True, text=True, timeout=300)
+        stopped = subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, text=True, timeout=300)
         assert stopped.returncode == 0, stopped.stderr
         assert not _processes_with(state + "/"), "stop leaves nothing of the head or the server running"
         shutil.rmtree(state, ignore_errors=True)
@@ -79,6 +91,144 @@ def workstation(tmp_path):
 
 def _tail(logs: pathlib.Path) -> str:
     return "".join(f"\n--- {p}\n" + p.read_text()[-3000:] for p in sorted(logs.glob("*.log")))
+
+
+def _bare_env(tmp_path, **settings):
+    """The environment of a shell without the project's environment, for a workstation on free ports under tmp_path."""
+    ray_port, dashboard_port, mlflow_port, client_port = _free_ports(4)
+    return {
+        "HOME": str(tmp_path),
+        "PATH": BARE_PATH,
+        "ACTREC_STATE": str(tmp_path / "state"),
+        "RAY_PORT": str(ray_port),
+        "DASHBOARD_PORT": str(dashboard_port),
+        "MLFLOW_PORT": str(mlflow_port),
+        "RAY_CLIENT_PORT": str(client_port),
+        **settings,
+    }
+
+
+def _start_until_it_exits(env):
+    """workstation.sh start; the timeout only guards against a hang (the old script waited 300 s for a server that could
+    not start), the tests assert on how it exits."""
+    try:
+        return subprocess.run([SCRIPT, "start"], env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"workstation.sh start waited instead of failing: {hung.stderr or b''!r}")
+    finally:
+        subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, timeout=300)
+
+
+@pytest.mark.parametrize("present", [[], ["python"]], ids=["empty", "python only"])
+def test_start_without_the_project_environment_fails_at_once_naming_what_is_missing(tmp_path, present):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name in present:
+        (venv / "bin" / name).symlink_to(BIN / name)
+    env = _bare_env(tmp_path, ACTREC_VENV=str(venv))
+    started = _start_until_it_exits(env)
+    assert started.returncode == 1
+    [line] = started.stderr.splitlines()
+    assert line.startswith("workstation: ") and " not found in " in line, line
+    missing = line.removeprefix("workstation: ").split(" not found in ")[0]
+    assert missing.split() == [c for c in ("python", "ray", "mlflow") if c not in present], line
+    assert f"{venv}/bin" in line and "make setup" in line
+    assert not (tmp_path / "state" / "mlflow.pid").exists(), "nothing was started"
+
+
+def test_start_stops_waiting_when_the_mlflow_server_dies(tmp_path):
+    env = _bare_env(tmp_path)
+    with socket.socket() as taken:  # the server's port, taken: `mlflow server` exits at once
+        taken.bind(("127.0.0.1", int(env["MLFLOW_PORT"])))
+        taken.listen()
+        started = _start_until_it_exits(env)
+    assert started.returncode == 1
+    assert "mlflow server exited before it answered" in started.stderr, started.stderr
+    assert "address already in use" in started.stderr, "the end of the server's log comes with it"
+    assert not _processes_with(f"{tmp_path}/state/"), "the failed start leaves nothing running"
+
+
+def _cmdline(proc):
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def _head_processes(state, ray_port):
+    """Every process of the workstation's Ray head and MLflow server, by PID: those naming the state directory on their
+    command line (the head's --temp-dir lies in it; the server's database too), the Ray Client server of this head's
+    GCS, and all their descendants (agents, workers, the dashboard's modules and the server's workers, which retitle
+    themselves)."""
+    client = re.compile(rf"ray\.util\.client\.server .*--address=\S+:{ray_port}\b")
+    roots = [p for p in psutil.process_iter() if f"{state}/" in _cmdline(p) or client.search(_cmdline(p))]
+    found = {}
+    for root in roots:
+        try:
+            for proc in [root, *root.children(recursive=True)]:
+                found[proc.pid] = proc
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _running(proc):
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _listening(procs):
+    """(command line, ip, port) of every listening TCP socket of the processes."""
+    found = []
+    for proc in procs.values():
+        try:
+            found += [
+                (_cmdline(proc)[:200], c.laddr.ip, c.laddr.port)
+                for c in proc.net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN
+            ]
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _loopback(ip):
+    address = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:  # ::ffff:127.0.0.1
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+@pytest.mark.slow
+def test_the_head_and_server_listen_on_loopback_only_and_stop_leaves_none_of_their_processes(workstation):
+    env, _, _, state = workstation
+    ports = {int(env[name]) for name in ("RAY_PORT", "DASHBOARD_PORT", "MLFLOW_PORT")}
+    servers = ("gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "dashboard.py")
+    servers += ("ray.util.client.server",)
+    # Until every server listens: the agents start after the head answers.
+    deadline = time.monotonic() + 120
+    while True:
+        procs = _head_processes(state, int(env["RAY_PORT"]))
+        sockets = _listening(procs)
+        up = ports <= {port for _, _, port in sockets} and all(any(n in s[0] for s in sockets) for n in servers)
+        if up or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert up, sockets
+    assert any("mlflow server" in _cmdline(p) for p in procs.values())
+
+    public = [s for s in sockets if not _loopback(s[1])]
+    assert not public, f"listening on a non-loopback address: {public}"
+
+    agents = [p for p in procs.values() if _cmdline(p).startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent"))]
+    assert len(agents) == 2
+    stopped = subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 0, stopped.stderr
+    left = [(p.pid, _cmdline(p)[:80]) for p in procs.values() if _running(p)]
+    assert not left, f"stop left processes of the head or the server running: {left}"
+    assert not _head_processes(state, int(env["RAY_PORT"])), "nor any they started meanwhile"
 
 
 @pytest.mark.slow
