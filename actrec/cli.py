@@ -86,9 +86,12 @@ def _data_adapters(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from actrec.track.mlflow_tracker import resolve_tracking_uri
+    from actrec.track.uri import resolve_tracking_uri
 
     tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    store = tracking_uri[len("sqlite:///") :] if tracking_uri.startswith("sqlite:///") else ""
+    if store and not os.path.isfile(store):  # reading must not create an empty store at a typo'd path
+        raise FileNotFoundError(f"no MLflow store at {store} (--tracking-uri {tracking_uri}); run a sweep first")
     if args.all:
         from actrec.report.index import write_all
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from actrec.tune.plan import grid_values
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import Column, PlotSpec, Row, SweepSpec, TableSpec
@@ -75,10 +76,7 @@ def with_theta_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     """``--theta-grid``: sweep CDC-ST and CDC-T over more θ values (θ = 0 is the vanilla convolution, Eq. 5)."""
     if not args.theta_grid:
         return spec
-    thetas = sorted({float(t) for t in args.theta_grid.split(",") if t.strip()})
-    bad = [t for t in thetas if not 0.0 <= t <= 1.0]
-    if bad:
-        raise SystemExit(f"--theta-grid values must be in [0, 1], got {bad}")
+    thetas = grid_values("--theta-grid", args.theta_grid, float, lambda t: 0.0 <= t <= 1.0, "θ values in [0, 1]", args)
     cells = [dict(c) for c in spec.cells]
     rows = list(spec.table.rows)
     for theta in thetas:

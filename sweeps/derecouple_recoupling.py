@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from actrec.tune.plan import grid_values
 from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import PlotSpec, Row, SweepSpec
@@ -81,12 +82,8 @@ def with_temperature_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpe
     """The 𝒯 rows of ``--temperature-grid`` (default: the profile's grid in ``GRIDS``)."""
     if not args.temperature_grid:
         return build(GRIDS.get(args.profile, GRIDS["local"]))
-    try:
-        grid = tuple(sorted({float(t) for t in args.temperature_grid.split(",") if t.strip()}))
-    except ValueError:
-        raise SystemExit(f"--temperature-grid must be comma-separated numbers, got {args.temperature_grid!r}") from None
-    if not grid or any(not 0 < t < math.inf for t in grid):
-        raise SystemExit(f"--temperature-grid values must be finite and > 0, got {args.temperature_grid!r}")
+    allowed = "finite numbers > 0"
+    grid = grid_values("--temperature-grid", args.temperature_grid, float, lambda t: 0 < t < math.inf, allowed, args)
     return build(grid)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from actrec.tune.plan import grid_values
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
@@ -78,13 +79,8 @@ def with_stages_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     """``--stages-grid``: train MFST (mfst_large with model.stages = k) for each k instead of only 3 and 4."""
     if not args.stages_grid:
         return spec
-    try:
-        grid = sorted({int(s) for s in args.stages_grid.split(",") if s.strip()})
-    except ValueError:
-        raise SystemExit(f"--stages-grid must be comma-separated integers, got {args.stages_grid!r}") from None
-    bad = [s for s in grid if not 1 <= s <= MAX_STAGES]
-    if bad or not grid:
-        raise SystemExit(f"--stages-grid values must be in 1..{MAX_STAGES}, got {args.stages_grid!r}")
+    allowed = f"integers in 1..{MAX_STAGES}"
+    grid = grid_values("--stages-grid", args.stages_grid, int, lambda s: 1 <= s <= MAX_STAGES, allowed, args)
     cells = tuple({"model.stages": s} for s in grid) + ({"model.name": "mfst_bm"},)
     rows = (DERECOUPLE_ROW, *(_stage_row(s) for s in grid), BM_ROW)
     return dataclasses.replace(spec, cells=cells, table=dataclasses.replace(spec.table, rows=rows))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 from actrec.layers.relative_position import num_clusters
+from actrec.tune.plan import grid_values
 from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import PlotSpec, Row, SweepSpec
@@ -61,12 +62,7 @@ def with_y_grid(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     """The rows of ``--y-grid`` (default: the profile's grid in ``GRIDS``)."""
     if not args.y_grid:
         return build(GRIDS.get(args.profile, GRIDS["local"]))
-    try:
-        grid = tuple(sorted({int(y) for y in args.y_grid.split(",") if y.strip()}))
-    except ValueError:
-        raise SystemExit(f"--y-grid must be comma-separated integers, got {args.y_grid!r}") from None
-    if not grid or any(y < 1 for y in grid):
-        raise SystemExit(f"--y-grid values must be integers >= 1, got {args.y_grid!r}")
+    grid = grid_values("--y-grid", args.y_grid, int, lambda y: y >= 1, "integers >= 1", args)
     return build(grid)
 
 

@@ -89,3 +89,21 @@ def test_report_needs_a_sweep_or_all(capsys):
     err = capsys.readouterr().err
     assert "one of the arguments sweep --all is required" in err and "not allowed with argument sweep" in err
     assert "cannot be combined with --all" in err
+
+
+def test_mistakes_print_one_line_and_write_nothing(tmp_path, capsys):
+    """A typo'd store, an occupied --out, a missing prepare root: ``actrec: error: …`` on one line naming the path,
+    status 2, nothing created (a report of a typo'd store used to create an empty MLflow database there)."""
+    missing = tmp_path / "typo.db"
+    assert main(["report", "toy", "--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("actrec: error: no MLflow store at") and str(missing) in err[0]
+    assert main(["report", "--all", "--tracking-uri", f"sqlite:///{missing}", "--out", str(tmp_path / "r")]) == 2
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "mine.txt").write_text("keep")
+    assert main(["data", "synth", "--out", str(occupied)]) == 2
+    assert str(occupied) in capsys.readouterr().err and [p.name for p in occupied.iterdir()] == ["mine.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
+    assert main(["--verbose", "config", "model.theta=1.5"]) == 2
+    assert "Traceback" in capsys.readouterr().err

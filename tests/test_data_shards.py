@@ -100,9 +100,29 @@ def test_index_round_trip_and_split_selection(tmp_path: Path) -> None:
         )
 
 
-def test_load_index_missing_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "index.json")):
+def test_load_index_names_the_path_of_every_kind_of_bad_root(tmp_path: Path) -> None:
+    """Reading only: a missing, empty or index-less root, an index that is not JSON, not an object or incomplete;
+    every error names the path (and, where the root holds no dataset, how to make one)."""
+    with pytest.raises(FileNotFoundError, match=f"data root {tmp_path / 'nowhere'} does not exist.*actrec data prep"):
+        load_index(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=f"data root {tmp_path} is an empty directory"):
         load_index(tmp_path)
+    (tmp_path / "clip.avi").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=f"data root {tmp_path} holds no index.json"):
+        load_index(tmp_path)
+    with pytest.raises(NotADirectoryError, match=f"data root {tmp_path / 'clip.avi'} is not a directory"):
+        load_index(tmp_path / "clip.avi")
+    index = tmp_path / "index.json"
+    for text, expected in (
+        ('{"format_version": 1, "dataset": ', "is not valid JSON"),
+        ("[1, 2]", "holds a JSON list, not an index object"),
+        ('{"format_version": 1, "dataset": "x"}', "not a complete actrec index: no 'num_classes', 'shards', 'splits'"),
+        ('{"format_version": 7}', "format_version 7"),
+    ):
+        index.write_text(text)
+        with pytest.raises(ValueError, match=f"{index}.*{expected}"):
+            load_index(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi", "index.json"], "nothing written"
 
 
 def test_truncated_shard_yields_complete_samples_then_unreadable_keys(tmp_path: Path) -> None:

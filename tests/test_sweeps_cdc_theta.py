@@ -130,7 +130,9 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     )
     assert resumed.returncode == 0, resumed.stdout[-5000:] + resumed.stderr[-5000:]
     assert list(elsewhere.iterdir()) == [], "nothing written where the resume command was typed"
-    tail = resumed.stdout.strip().splitlines()[-5:]
+    lines = resumed.stdout.splitlines()  # Ray's own warnings may interleave: find the driver's closing lines
+    closing = next(i for i, line in enumerate(lines) if line.startswith("[actrec] best trial: "))
+    tail = lines[closing : closing + 5]
     assert tail[0].startswith("[actrec] best trial: model.stem=") and "val_best_top1" in tail[0]
     assert tail[1] == f"[actrec] report: {tmp_path / 'reports' / 'cdc_theta.md'} (and .html)"
     assert tail[3] == f"[actrec] reports index: {tmp_path / 'reports' / 'index.html'}"

@@ -5,6 +5,7 @@ import argparse
 
 import pytest
 
+from actrec.errors import UsageError
 from actrec.models import model_config, tiny_overrides
 from actrec.tune.runner import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
@@ -178,5 +179,5 @@ def test_stages_grid_resolves_one_to_five_stages():
         "MFST-Large",
         "MFST (5 stages)",
     ]
-    with pytest.raises(SystemExit, match="1..5"):
+    with pytest.raises(UsageError, match="1..5"):
         sweep.with_stages_grid(sweep.SPEC, sweep.parser().parse_args(["--stages-grid", "6"]))

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from actrec.errors import UsageError
 from actrec.layers.relative_position import num_clusters
 from actrec.models import create_model, model_config, tiny_overrides
 from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
@@ -109,7 +110,7 @@ def test_cluster_rows_follow_y_and_the_grid_flag():
     grid = _spec("rpe_clusters", _args("rpe_clusters", "local", "--y-grid", "5,1,5"))
     assert [r.match["model.rpe_y"] for r in grid.table.rows] == [1, 5]
     for bad in ("0,2", "a"):
-        with pytest.raises(SystemExit, match="--y-grid"):
+        with pytest.raises(UsageError, match="--y-grid"):
             _spec("rpe_clusters", _args("rpe_clusters", "local", "--y-grid", bad))
 
 

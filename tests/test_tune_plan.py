@@ -20,7 +20,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _index(root: pathlib.Path, dataset: str, text: str | None = None) -> pathlib.Path:
     """A prepared-dataset index with no shards: enough for everything that runs before Ray."""
     root.mkdir(parents=True)
-    body = {"format_version": 1, "dataset": dataset, "num_classes": 60, "shards": [], "splits": {}}
+    split = {"field": "subject", "train": [1], "val": [2]}
+    splits = {"cross_subject": split, "cross_view": split, "official": split}
+    body = {"format_version": 1, "dataset": dataset, "num_classes": 60, "shards": [], "splits": splits}
+    body["modalities"] = ["rgb", "depth", "pose"]
     (root / "index.json").write_text(text if text is not None else json.dumps(body))
     return root
 
@@ -94,11 +97,48 @@ def test_the_dataset_comes_from_the_roots_index(tmp_path):
     assert f"data: ntu_rgbd_60 (cross_subject) read from {ntu}" in done.stdout
     # An explicit data.dataset that disagrees with the root is an error naming both.
     done = _sweep(tmp_path, "--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run")
-    line = _assert_refused(tmp_path, done, str(ntu), "'ntu_rgbd_60'", "data.dataset='isogd'")
+    _assert_refused(tmp_path, done, str(ntu), "'ntu_rgbd_60'", "--set data.dataset=isogd")
     # The paper profile names NTU RGB+D 60 itself: an IsoGD root is refused, not trained on as NTU.
     iso = _index(tmp_path / "iso", "isogd")
     line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", "--data-root", str(iso)), "'isogd'")
-    assert "data.dataset='ntu_rgbd_60'" in line
+    assert "the paper profile reads data.dataset='ntu_rgbd_60'" in line
+    # A root whose index lacks the protocol's split would fail inside Ray: refused here.
+    body = json.loads((ntu / "index.json").read_text())
+    partial = _index(tmp_path / "partial", "ntu_rgbd_60", text=json.dumps({**body, "splits": {}}))
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(partial)), str(partial / "index.json"))
+    assert "data.protocol='cross_subject'" in line
+
+
+def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_path):
+    """A root no trial reads would be ignored (the table would run on synthetic data): refused; a table over several
+    datasets names every missing root at once."""
+    ucf = _index(tmp_path / "ucf", "ucf101")
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", f"ucf101={ucf}", sweep="rpe_position"), "ucf101")
+    assert "no trial of this table reads ucf101 in the local profile" in line and "--profile paper" in line
+    _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", f"ucf101={ucf}", "--data-root", f"ucf101={ucf}"), "twice")
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", sweep="derecouple_fusion"), "no data root")
+    for dataset in ("isogd", "ntu_rgbd_60", "nvgesture", "thu_read"):
+        assert f"--data-root {dataset}=DIR" in line
+    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", sweep="cdc_theta"), "no data root")
+    assert "pass --data-root DIR, a prepared ntu_rgbd_60 dataset" in line
+    nv = _index(tmp_path / "nv", "nvgesture")
+    done = _sweep(tmp_path, "--profile", "paper", "--data-root", str(nv), sweep="derecouple_components")
+    _assert_refused(tmp_path, done, "several datasets (nvgesture, thu_read)", "--data-root thu_read=DIR")
+
+
+def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path):
+    _assert_refused(tmp_path, _sweep(tmp_path, "--num-samples", "5"), "--num-samples", "--search optuna")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--search", "optuna", "--seeds", "3"), "--seeds")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--search", "optuna", "--theta-grid", "0.2"), "--theta-grid")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", "abc"), "--theta-grid", "'abc'")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", ",,"), "--theta-grid")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--tracking-uri", "bogus://x"), "--tracking-uri", "'bogus'")
+    missing = tmp_path / "nowhere" / "m.db"
+    _assert_refused(tmp_path, _sweep(tmp_path, "--tracking-uri", f"sqlite:///{missing}"), str(missing.parent))
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--storage-path", str(blocker / "runs")), "--storage-path", "is a file")
+    _assert_refused(tmp_path, _sweep(tmp_path, "--report-dir", str(blocker)), "--report-dir")
 
 
 def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path):
@@ -135,10 +175,12 @@ def test_dry_run_lists_every_trial_and_writes_nothing(tmp_path):
     assert not any((tmp_path / d).exists() for d in ("cache", "runs", "ray", "home"))
     # An Optuna search prints its space instead; a two-phase table its second phase.
     optuna = _sweep(tmp_path, "--dry-run", "--search", "optuna", "--num-samples", "5")
-    assert optuna.returncode == 0 and "optuna: 5 sample(s) over model.stem" in optuna.stdout
+    assert optuna.returncode == 0 and "optuna: 5 sample(s) over model.stem ∈ choice(CDC-ST, CDC-T)" in optuna.stdout
+    assert "model.theta ∈ uniform(0, 1)" in optuna.stdout
     fused = _sweep(tmp_path, "--dry-run", "--profile", "smoke", sweep="epam_components")
     assert fused.returncode == 0, fused.stderr
-    assert "(phase 2)" in fused.stdout and "model.rgb_checkpoint=<checkpoint of trial" in fused.stdout
+    phase2 = [line for line in fused.stdout.splitlines() if "(phase 2)" in line]
+    assert phase2 and "model.rgb_checkpoint=<checkpoint of trial 1>" in phase2[0]  # numbered as the list is
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))

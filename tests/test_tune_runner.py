@@ -3,6 +3,7 @@
 import pytest
 
 from actrec.config import from_flat
+from actrec.errors import UsageError
 from actrec.tune.runner import base_config, resolve_trial, trial_overrides
 
 
@@ -38,7 +39,7 @@ def test_theta_grid_adds_rows_without_duplicates(cdc):
     assert len(spec.cells) == 5 + 4  # 0.2 and 1.0 for both CDC stems; 0 and 0.6 already present
     assert [r.label for r in spec.table.rows[5:]] == ["3D-CDC-ST", "3D-CDC-T", "3D-CDC-ST", "3D-CDC-T"]
     assert all(not r.paper for r in spec.table.rows[5:])
-    with pytest.raises(SystemExit, match="theta-grid"):
+    with pytest.raises(UsageError, match="theta-grid"):
         cdc.with_theta_grid(cdc.SPEC, cdc.parser().parse_args(["--theta-grid", "1.5"]))
 
 
@@ -296,7 +297,7 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
     ]  # fmt: skip
     args = parser.parse_args(first)
     sweep_dir = runner._new_sweep_dir(cdc.SPEC, args)
-    save_invocation(sweep_dir, args, first)
+    save_invocation(sweep_dir, args, first, sweep="cdc_theta")
     monkeypatch.chdir(tmp_path)  # resumed from another directory, with another default store in the environment
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other.db")
 
@@ -325,3 +326,12 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
         resume("--resume", sweep_dir, "--set", "train.epochs=4")
     with pytest.raises(UsageError, match="no such sweep directory"):
         resume("--resume", str(tmp_path / "typo"))
+    # Another table's sweep directory is refused, not resumed under this table's name.
+    from conftest import load_sweep
+
+    ntu = load_sweep("mfst_ntu")
+    ntu_parser = ntu.parser() if hasattr(ntu, "parser") else runner.build_parser(ntu.SPEC)
+    with pytest.raises(UsageError, match="that is a cdc_theta sweep, not mfst_ntu"):
+        runner._restored_invocation(
+            ntu.SPEC, ntu_parser.parse_args(["--resume", sweep_dir]), ntu_parser, ["--resume", sweep_dir]
+        )

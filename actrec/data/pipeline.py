@@ -81,6 +81,15 @@ def check_root(cfg: DataConfig) -> dict:
             f"{root / 'index.json'} declares {index['num_classes']} classes but data.dataset={cfg.dataset!r} "
             f"has {cfg.num_classes}"
         )
+    if cfg.protocol not in index["splits"]:
+        raise ValueError(
+            f"{root / 'index.json'} defines no split for data.protocol={cfg.protocol!r} (it has "
+            f"{sorted(index['splits']) or 'none'}); rerun `actrec data prepare` or choose another data.protocol"
+        )
+    try:
+        members_for(index, cfg.modality)
+    except ValueError as err:
+        raise ValueError(f"{root / 'index.json'}: {err}") from None
     return index
 
 

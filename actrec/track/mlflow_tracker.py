@@ -28,7 +28,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from actrec.track.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401  (re-exported)
+
 EXPERIMENT_PREFIX = "actrec/"
 # Numeric trial results worth a time series in MLflow (Tune adds many bookkeeping keys we skip).
 LOGGED_METRICS = (
@@ -61,15 +62,6 @@ RUN_NAME_SEPARATOR = " · "
 BEST_TRIAL_RUN_TAG = "best_trial_run_id"  # on the parent run: the child run of the best trial
 BEST_TRIAL_TAG = "best_trial"  # on the parent run: that trial's name
 DESCRIPTION_LIMIT = MAX_TAG_VAL_LENGTH  # MLflow keeps a run description (a tag value) up to this many characters
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """``--tracking-uri`` if given, else ``$MLFLOW_TRACKING_URI``, else a SQLite file in the working directory."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        # Absolute path so every process (and a later `actrec report`) sees the same file.
-        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
-    return uri
 
 
 def ensure_training_experiment(client: MlflowClient, name: str) -> str:

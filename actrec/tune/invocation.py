@@ -36,7 +36,7 @@ def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 def normalized(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep-defining options of ``args`` as stored: paths absolute, the tracking URI resolved, ``--set``s in
     the order given."""
-    from actrec.track.mlflow_tracker import resolve_tracking_uri
+    from actrec.track.uri import resolve_tracking_uri
 
     values = {k: v for k, v in vars(args).items() if k not in PER_RUN}
     values["tracking_uri"] = resolve_tracking_uri(values.get("tracking_uri"))
@@ -56,12 +56,12 @@ def _absolute_root(value: str) -> str:
     return os.path.abspath(os.path.expanduser(value))
 
 
-def save_invocation(sweep_dir: str, args: argparse.Namespace, argv: Sequence[str] | None) -> Path:
-    """Write ``args`` (normalised) and the command line into ``sweep_dir``; returns the file."""
+def save_invocation(sweep_dir: str, args: argparse.Namespace, argv: Sequence[str] | None, *, sweep: str) -> Path:
+    """Write ``args`` (normalised), the sweep's name and the command line into ``sweep_dir``; returns the file."""
     path = Path(sweep_dir) / INVOCATION_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
-    record = {"options": normalized(args), "command": shlex.join(command), "cwd": os.getcwd()}
+    record = {"sweep": sweep, "options": normalized(args), "command": shlex.join(command), "cwd": os.getcwd()}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)
@@ -121,6 +121,8 @@ def _flag(parser: argparse.ArgumentParser, dest: str) -> str:
 
 
 def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
     if isinstance(value, list | tuple):
         return " ".join(map(str, value)) or "(none)"
     return str(value)

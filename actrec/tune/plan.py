@@ -20,6 +20,7 @@ from actrec.errors import UsageError
 from actrec.tune.spec import SweepSpec, matches
 
 CHECKPOINT_PLACEHOLDER = "<checkpoint of trial {}>"  # stands in for a phase-1 checkpoint path while planning
+DEFAULT_SAMPLES = 10  # --search optuna without --num-samples
 
 
 def data_roots(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
@@ -35,6 +36,8 @@ def data_roots(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
         if sep and name.isidentifier():
             if name not in DATASETS:
                 raise SystemExit(f"--data-root {value}: unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+            if name in per_dataset:
+                raise SystemExit(f"--data-root {name}= given twice ({per_dataset[name]}, {path}); give one root each")
             per_dataset[name] = os.path.abspath(os.path.expanduser(path))
         elif shared is not None:
             raise SystemExit(f"--data-root given twice ({shared}, {value}); use DATASET=DIR for several datasets")
@@ -119,6 +122,21 @@ def use_asha(spec: SweepSpec, args) -> bool:
     return args.asha == "on" or (args.asha == "auto" and not exact_grid)
 
 
+def grid_values(flag: str, text: str, kind: type, valid, allowed: str, args: argparse.Namespace) -> tuple:
+    """The sorted distinct values of a sweep's own grid flag (``--theta-grid 0.2,0.4``), each read as ``kind`` and
+    passing ``valid``; a :class:`UsageError` naming ``flag`` for anything else (``allowed`` says what is), for an empty
+    list, and with ``--search optuna``, which samples its own values instead of a grid's."""
+    if args.search != "grid":
+        raise UsageError(f"{flag} sets grid cells; --search {args.search} samples its own values (drop {flag})")
+    try:
+        values = tuple(sorted({kind(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated {allowed}, got {text!r}") from None
+    if not values or not all(valid(v) for v in values):
+        raise UsageError(f"{flag} must be comma-separated {allowed}, got {text!r}")
+    return values
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepPlan:
     """What a sweep will run: the spec as its profile runs it, the dotted config every trial shares (``base``), each
@@ -153,17 +171,22 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
     holds no prepared dataset, and :class:`UsageError` for flags that contradict the table."""
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.search == "optuna" and args.num_samples < 1:
+    if args.search == "optuna" and args.num_samples is not None and args.num_samples < 1:
         raise UsageError(f"--num-samples must be >= 1, got {args.num_samples}")
     if args.max_concurrent < 0:
         raise UsageError(f"--max-concurrent must be >= 0 (0: from the cluster's resources), got {args.max_concurrent}")
+    if args.search == "grid" and args.num_samples is not None:
+        raise UsageError("--num-samples counts the trials of --search optuna; a grid runs the table's cells (--seeds)")
+    if args.search == "optuna" and args.seeds > 1:
+        raise UsageError("--seeds replicates a grid's cells; --search optuna samples --num-samples trials, seed 0")
+    check_paths(args)
     spec = spec.for_profile(args.profile)
     asha = use_asha(spec, args)
     base = base_config(spec, args)
     trials = trial_overrides(spec, args)
     fused: list[dict[str, Any]] = []
     if checkpoint_fusion(spec, args):
-        pending = {i: CHECKPOINT_PLACEHOLDER.format(i) for i in range(len(trials))}
+        pending = {i: CHECKPOINT_PLACEHOLDER.format(i + 1) for i in range(len(trials))}  # numbered as listed
         fused = fusion_trial_overrides(spec, trials, pending)
     space: dict[str, Any] = {}
     if args.search == "optuna":
@@ -174,7 +197,9 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
     # trial's train.epochs=0 is not: --set train.epochs sets the epochs of the trials that train.
     phase_keys = set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v} if spec.fusion else set()
     refuse_swept_overrides(args, trials + [{k: v for k, v in t.items() if k in phase_keys} for t in fused], space)
-    base, trials = bind_data_roots(base, trials)
+    refuse_unused_roots(args, base, trials)
+    refuse_missing_roots(base, trials)
+    base, trials = bind_data_roots(base, trials, given=parse_overrides(args.overrides), profile=args.profile)
     resolved = [resolve_trial(base, t) for t in trials]
     _check_roots(resolved)
     for trial in fused:
@@ -189,7 +214,7 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         fused=fused,
         asha=asha,
         search_space=space,
-        num_samples=args.num_samples if space else 0,
+        num_samples=(args.num_samples or DEFAULT_SAMPLES) if space else 0,
     )
 
 
@@ -200,8 +225,8 @@ def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]
     for key, value in given.items():
         if key in space:
             raise UsageError(
-                f"--set {key}={value}: --search optuna samples {key} itself ({space[key]}); drop the --set, or use "
-                "--search grid"
+                f"--set {key}={value}: --search optuna samples {key} itself ({domain_text(space[key])}); drop the "
+                "--set, or use --search grid"
             )
         values = []
         for trial in trials:
@@ -211,7 +236,7 @@ def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]
             hint = (
                 "use --seeds N"
                 if key == "train.seed"
-                else "drop the --set, or change the grid with the sweep's own options (--help)"
+                else "drop the --set, or change the grid with the sweep's own grid flag if it has one (--help)"
             )
             shown = ", ".join(str(v) for v in values[:12]) + (", …" if len(values) > 12 else "")
             raise UsageError(
@@ -220,10 +245,52 @@ def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]
             )
 
 
-def bind_data_roots(base: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _reads(base: Mapping[str, Any], trial: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(dataset, root) a trial reads: its own values over the shared ones; the synthetic set by default."""
+    merged = {**base, **trial}
+    return str(merged.get("data.dataset", "synthetic")), merged.get("data.root") or None
+
+
+def refuse_unused_roots(args: argparse.Namespace, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> None:
+    """A ``--data-root`` no trial reads would be silently ignored: refused, saying what the trials read."""
+    shared, per_dataset = data_roots(args)
+    read = sorted({_reads(base, t)[0] for t in trials})
+    for name, path in per_dataset.items():
+        if name not in read:
+            raise UsageError(
+                f"--data-root {name}={path}: no trial of this table reads {name} in the {args.profile} profile (its "
+                f"trials read {', '.join(read)}); " + _profile_hint(args.profile, read)
+            )
+    if shared and all("data.root" in t for t in trials):
+        raise UsageError(f"--data-root {shared}: every trial reads its own DATASET=DIR root, so this one is unused")
+
+
+def _profile_hint(profile: str, read: list[str]) -> str:
+    if read == ["synthetic"]:
+        return f"the {profile} profile measures it on synthetic stand-ins; --profile paper reads real datasets"
+    return "drop that --data-root"
+
+
+def refuse_missing_roots(base: Mapping[str, Any], trials: list[dict[str, Any]]) -> None:
+    """Every real dataset the trials read needs a root; all the missing ones are named at once."""
+    missing = sorted({d for d, root in (_reads(base, t) for t in trials) if d != "synthetic" and not root})
+    if not missing:
+        return
+    read = sorted({_reads(base, t)[0] for t in trials})
+    if read == missing and len(missing) == 1:
+        fix = f"pass --data-root DIR, a prepared {missing[0]} dataset (`actrec data prepare {missing[0]} ...`)"
+    else:
+        fix = "pass " + " ".join(f"--data-root {d}=DIR" for d in missing) + " (prepared with `actrec data prepare`)"
+    raise UsageError(f"no data root for {', '.join(missing)}, which this table's trials read: {fix}")
+
+
+def bind_data_roots(
+    base: dict[str, Any], trials: list[dict[str, Any]], *, given: Mapping[str, Any] = {}, profile: str = ""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Each data root's dataset comes from its ``index.json``: ``data.dataset`` is set from it where the profile, the
-    grid and ``--set`` leave it open, and a root holding another dataset than an explicit ``data.dataset`` is an
-    error naming both. A missing or empty root (or one without ``index.json``) is an error naming the path."""
+    grid and ``--set`` (``given``) leave it open, and a root holding another dataset than the one asked for is an
+    error naming both and where the request came from. A missing or empty root (or one without ``index.json``) is an
+    error naming the path."""
     from actrec.data.shards import load_index
 
     found: dict[str, str] = {}
@@ -233,33 +300,74 @@ def bind_data_roots(base: dict[str, Any], trials: list[dict[str, Any]]) -> tuple
             found[root] = str(load_index(root)["dataset"])
         return found[root]
 
-    def check(values: Mapping[str, Any], asked: Any) -> str | None:
-        root = values.get("data.root")
-        if not root:
-            return None
-        dataset = dataset_of(str(root))
-        if asked is not None and str(asked) != dataset:
-            raise UsageError(
-                f"data root {root} holds the dataset {dataset!r} (its index.json), but data.dataset={asked!r}; "
-                f"point --data-root at a prepared {asked} dataset (--data-root {asked}=DIR for one column of a "
-                "table over several datasets), or drop data.dataset"
-            )
-        return dataset
+    def check(root: str, asked: Any, trial: Mapping[str, Any]) -> str:
+        dataset = dataset_of(root)
+        if asked is None or str(asked) == dataset:
+            return dataset
+        if "data.dataset" in given:
+            source = f"--set data.dataset={asked}"
+        elif "data.dataset" in trial:
+            source = f"the table's cell reads data.dataset={asked!r}"
+        else:
+            source = f"the {profile} profile reads data.dataset={asked!r}"
+        hint = (
+            _profile_hint(profile, ["synthetic"])
+            if str(asked) == "synthetic"
+            else f"point --data-root at a prepared {asked} dataset"
+        )
+        raise UsageError(f"data root {root} holds the dataset {dataset!r} (its index.json), but {source}; {hint}")
 
     base = dict(base)
     if base.get("data.root"):  # one root shared by every trial that names no root of its own
-        for trial in trials:
-            if "data.root" not in trial:
-                check(base, trial.get("data.dataset", base.get("data.dataset")))
-        base.setdefault("data.dataset", dataset_of(str(base["data.root"])))
+        root = str(base["data.root"])
+        readers = [t for t in trials if "data.root" not in t]
+        asked = sorted({str(t.get("data.dataset", base.get("data.dataset"))) for t in readers} - {"None"})
+        if len(asked) > 1:
+            raise UsageError(
+                f"--data-root {root}: this table reads several datasets ({', '.join(asked)}); give one "
+                + " ".join(f"--data-root {d}=DIR" for d in asked)
+            )
+        for trial in readers:
+            check(root, trial.get("data.dataset", base.get("data.dataset")), trial)
+        base.setdefault("data.dataset", dataset_of(root))
     bound = []
     for trial in trials:  # --data-root DATASET=DIR: the root of that dataset's trials
         if trial.get("data.root"):
-            identity = check(trial, trial.get("data.dataset", base.get("data.dataset")))
+            identity = check(str(trial["data.root"]), trial.get("data.dataset", base.get("data.dataset")), trial)
             if "data.dataset" not in trial and "data.dataset" not in base:
                 trial = {**trial, "data.dataset": identity}
         bound.append(trial)
     return base, bound
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Where the sweep will write can be written: the storage path and the report folder are directories (or can be
+    made), a SQLite tracking store's folder exists; MLflow's other stores (servers, databases) are checked when
+    the sweep connects."""
+    from actrec.track.uri import resolve_tracking_uri
+
+    for flag, path in (("--storage-path", args.storage_path), ("--report-dir", args.report_dir)):
+        path = os.path.abspath(os.path.expanduser(path))
+        existing = path
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise UsageError(f"{flag} {path}: {existing} is a file, not a directory")
+        if not os.access(existing, os.W_OK):
+            raise UsageError(f"{flag} {path}: {existing} is not writable")
+    uri = resolve_tracking_uri(args.tracking_uri)
+    scheme = uri.split(":", 1)[0] if "://" in uri else ""
+    if scheme == "sqlite":
+        folder = os.path.dirname(uri[len("sqlite:///") :])
+        if not os.path.isdir(folder):
+            raise UsageError(f"--tracking-uri {uri}: the folder {folder} of this SQLite store does not exist")
+    elif scheme and scheme not in KNOWN_TRACKING_SCHEMES:
+        known = ", ".join(KNOWN_TRACKING_SCHEMES)
+        raise UsageError(f"--tracking-uri {uri}: unknown scheme {scheme!r} (MLflow stores: {known}, or a path)")
+
+
+# MLflow tracking URI schemes (mlflow.tracking._tracking_service.utils registers these; databases via SQLAlchemy).
+KNOWN_TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks")
 
 
 def _check_roots(resolved: list[dict[str, Any]]) -> None:
@@ -293,6 +401,16 @@ def _space_corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**first, key: value} for key, values in options.items() for value in values]
 
 
+def domain_text(domain: Any) -> str:
+    """A Tune search-space dimension as a reader wants it: ``uniform(0, 1)``, ``choice(rgb, depth)``."""
+    if hasattr(domain, "categories"):
+        return "choice(" + ", ".join(map(str, domain.categories)) + ")"
+    if hasattr(domain, "lower") and hasattr(domain, "upper"):
+        kind = {"Float": "uniform", "Integer": "randint"}.get(type(domain).__name__, type(domain).__name__)
+        return f"{kind}({domain.lower:g}, {domain.upper:g})"
+    return str(domain)
+
+
 def trial_resources(config: Mapping[str, Any]) -> str:
     """What one trial asks the cluster for: its Train workers and its data decoding."""
     cfg = from_flat(config)
@@ -309,7 +427,7 @@ def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
     ]
     lines += [f"data: {line}" for line in _data_lines(plan.resolved)]
     if plan.search_space:
-        space = " ".join(f"{k}∈{v}" for k, v in plan.search_space.items())
+        space = ", ".join(f"{k} ∈ {domain_text(v)}" for k, v in plan.search_space.items())
         resources = trial_resources(plan.resolved[0])
         lines.append(f"optuna: {plan.num_samples} sample(s) over {space}; resources per trial: {resources}")
     else:

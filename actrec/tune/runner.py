@@ -33,6 +33,7 @@ from actrec.tune.invocation import (
     save_invocation,
 )
 from actrec.tune.plan import (  # noqa: F401  (base_config, data_roots, trial_overrides, use_asha: the runner's API)
+    DEFAULT_SAMPLES,
     SweepPlan,
     base_config,
     data_roots,
@@ -72,7 +73,9 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         default="grid",
         help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space",
     )
-    parser.add_argument("--num-samples", type=int, default=10, help="trials for --search optuna")
+    parser.add_argument(
+        "--num-samples", type=int, default=None, help=f"trials for --search optuna (default {DEFAULT_SAMPLES})"
+    )
     parser.add_argument(
         "--asha",
         nargs="?",
@@ -245,12 +248,20 @@ def _resumable_sweep_dir(spec: SweepSpec, args: argparse.Namespace, explicit: se
         for profile in profiles:
             prefix = os.path.join(storage, f"{spec.name}-{profile}-")
             stamped += [(p[len(prefix) :], p) for p in glob.glob(prefix + "*") if os.path.isdir(p)]
-        if not stamped:
+        from ray import tune
+
+        restorable = sorted((stamp, p) for stamp, p in stamped if tune.Tuner.can_restore(p))
+        if not restorable:
             which = f"with profile {args.profile} " if "profile" in explicit else ""
             raise UsageError(f"--resume: no earlier {spec.name} sweep {which}under {storage} (--storage-path)")
-        path = max(stamped)[1]
+        path = restorable[-1][1]
     from ray import tune
 
+    stored = load_invocation(path)
+    if stored is not None and stored.get("sweep", spec.name) != spec.name:
+        raise UsageError(
+            f"--resume {path}: that is a {stored['sweep']} sweep, not {spec.name}; resume it with its script"
+        )
     if not tune.Tuner.can_restore(path):
         raise UsageError(f"--resume: {path} holds no Tune experiment state to resume (it never started a trial)")
     return path
@@ -287,26 +298,26 @@ def run_sweep(
                 sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
                 tracking_uri = resolve_tracking_uri(args.tracking_uri)
                 joined = _init_ray(verbose=args.verbose)
-            received.rearm()  # ray.init installs its own SIGTERM handler
-            _raise_if_interrupted(received)  # a signal that arrived while Ray started (and Ray swallowed)
-            if not resuming:  # what --resume restores; written once Ray is up, so a failed start leaves nothing
-                save_invocation(sweep_dir, args, argv)
+                received.rearm()  # ray.init installs its own SIGTERM handler
+                _raise_if_interrupted(received)  # a signal that arrived while Ray started (and Ray swallowed)
+                if asha and joined and not _state_api_reachable():
+                    print(
+                        "[actrec] warning: this cluster's dashboard (Ray's state API) does not answer. Ray Train needs "
+                        "it to free the workers of a trial that ASHA stops, so stopped trials would keep their "
+                        "CPUs/GPUs and the sweep may stall: start the head with its dashboard (the `ray start --head` "
+                        "default) or pass --asha off."
+                    )
+                per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
+                gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
+                concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
+                tracker = SweepTracker(tracking_uri, spec.name)
+                if not resuming:  # what --resume restores; written once the sweep can start, so a failure leaves none
+                    save_invocation(sweep_dir, args, argv, sweep=spec.name)
         except SweepInterrupted as interrupted:
             print(f"[actrec] {interrupted.signal_name}: sweep stopped before its first trial", file=sys.stderr)
             raise
-        if asha and joined and not _state_api_reachable():
-            print(
-                "[actrec] warning: this cluster's dashboard (Ray's state API) does not answer. Ray Train needs it to "
-                "free the workers of a trial that ASHA stops, so stopped trials would keep their CPUs/GPUs and the "
-                "sweep may stall: start the head with its dashboard (the `ray start --head` default) or pass "
-                "--asha off."
-            )
-        per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
-        gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
-        concurrency = _max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
 
         tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
-        tracker = SweepTracker(tracking_uri, spec.name)
         completed = False
         try:
             tracker.start(
@@ -557,7 +568,8 @@ def _tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: int = 1
     if args.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        search_alg, num_samples = OptunaSearch(metric=spec.table.metric, mode="max", seed=0), args.num_samples
+        search_alg = OptunaSearch(metric=spec.table.metric, mode="max", seed=0)
+        num_samples = args.num_samples or DEFAULT_SAMPLES
     scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
     return tune.TuneConfig(
         metric=spec.table.metric,
