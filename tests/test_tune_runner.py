@@ -331,6 +331,10 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
 
     ntu = load_sweep("mfst_ntu")
     ntu_parser = ntu.parser() if hasattr(ntu, "parser") else runner.build_parser(ntu.SPEC)
+    older = tmp_path / "runs" / "mfst_ntu-local-20260101-000000-000000"  # a sweep dir without a stored invocation
+    older.mkdir()
+    with pytest.raises(UsageError, match="that is a mfst_ntu sweep, not cdc_theta"):
+        resume("--resume", str(older))
     with pytest.raises(UsageError, match="that is a cdc_theta sweep, not mfst_ntu"):
         runner._restored_invocation(
             ntu.SPEC, ntu_parser.parse_args(["--resume", sweep_dir]), ntu_parser, ["--resume", sweep_dir]

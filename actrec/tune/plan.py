@@ -370,14 +370,27 @@ def check_paths(args: argparse.Namespace) -> None:
 KNOWN_TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file", "databricks")
 
 
+def distinct_datasets(resolved: list[dict[str, Any]]) -> list:
+    """One resolved config per distinct (dataset, root, synthetic parameters) among the trials."""
+    seen, configs = set(), []
+    for flat in resolved:
+        names = [k for k in flat if k in ("data.dataset", "data.root") or k.startswith("data.synth_")]
+        key = tuple(sorted((k, str(flat[k])) for k in names))
+        if key not in seen:
+            seen.add(key)
+            configs.append(from_flat(flat))
+    return configs
+
+
 def _check_roots(resolved: list[dict[str, Any]]) -> None:
-    """Every data root the trials read fits their config (dataset, class count, a synthetic set's parameters)."""
+    """Every data root the trials read fits their config (dataset, class count, a synthetic set's parameters, and
+    per trial the protocol's split and the modality's members)."""
     from actrec.data.pipeline import check_root
 
     seen = set()
     for flat in resolved:
         data = from_flat(flat).data
-        key = (data.root, data.dataset, tuple(data.synth_params().values()))
+        key = (data.root, data.dataset, data.protocol, data.modality, tuple(data.synth_params().values()))
         if data.root and key not in seen:
             seen.add(key)
             check_root(data)

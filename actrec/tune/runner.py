@@ -38,6 +38,7 @@ from actrec.tune.plan import (  # noqa: F401  (base_config, data_roots, trial_ov
     base_config,
     data_roots,
     describe_plan,
+    distinct_datasets,
     fusion_trial_overrides,
     plan_sweep,
     resolve_trial,
@@ -237,6 +238,8 @@ def _restored_invocation(
 def _resumable_sweep_dir(spec: SweepSpec, args: argparse.Namespace, explicit: set[str]) -> str:
     """The directory ``--resume`` names, or the newest sweep of this script under ``--storage-path`` (of
     ``--profile`` when given); UsageError when there is none or it holds no Tune state."""
+    from ray import tune
+
     storage = os.path.abspath(os.path.expanduser(args.storage_path))
     if args.resume != "latest":
         path = os.path.abspath(os.path.expanduser(args.resume))
@@ -248,20 +251,15 @@ def _resumable_sweep_dir(spec: SweepSpec, args: argparse.Namespace, explicit: se
         for profile in profiles:
             prefix = os.path.join(storage, f"{spec.name}-{profile}-")
             stamped += [(p[len(prefix) :], p) for p in glob.glob(prefix + "*") if os.path.isdir(p)]
-        from ray import tune
-
         restorable = sorted((stamp, p) for stamp, p in stamped if tune.Tuner.can_restore(p))
         if not restorable:
             which = f"with profile {args.profile} " if "profile" in explicit else ""
             raise UsageError(f"--resume: no earlier {spec.name} sweep {which}under {storage} (--storage-path)")
         path = restorable[-1][1]
-    from ray import tune
-
-    stored = load_invocation(path)
-    if stored is not None and stored.get("sweep", spec.name) != spec.name:
-        raise UsageError(
-            f"--resume {path}: that is a {stored['sweep']} sweep, not {spec.name}; resume it with its script"
-        )
+    stored = load_invocation(path)  # a sweep dir is named <sweep>-<profile>-<time> (older ones store no invocation)
+    owner = stored.get("sweep") if stored else os.path.basename(path).split("-")[0]
+    if owner != spec.name:
+        raise UsageError(f"--resume {path}: that is a {owner} sweep, not {spec.name}; resume it with its own script")
     if not tune.Tuner.can_restore(path):
         raise UsageError(f"--resume: {path} holds no Tune experiment state to resume (it never started a trial)")
     return path
@@ -293,7 +291,7 @@ def run_sweep(
             with user_errors(verbose=args.verbose):
                 _prepare_data(resolved)
                 base, trials, resolved = _pretrained_spatial_init(args, base, trials, resolved)
-                prepare_skipped = sum(_prepare_skipped(cfg) for cfg in _distinct_datasets(resolved))
+                prepare_skipped = sum(_prepare_skipped(cfg) for cfg in distinct_datasets(resolved))
                 resuming = args.resume is not None
                 sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
                 tracking_uri = resolve_tracking_uri(args.tracking_uri)
@@ -585,14 +583,9 @@ def _prepare_data(resolved: list[dict[str, Any]]) -> None:
     """Generate (or find cached) synthetic shards once in the driver, before trials race for them."""
     from actrec.data.synth import ensure_synthetic
 
-    seen = set()
-    for flat in resolved:
-        data = from_flat(flat).data
-        if data.dataset == "synthetic" and not data.root:
-            key = tuple(sorted((k, v) for k, v in flat.items() if k.startswith("data.synth_")))
-            if key not in seen:
-                seen.add(key)
-                ensure_synthetic(data)
+    for cfg in distinct_datasets(resolved):
+        if cfg.data.dataset == "synthetic" and not cfg.data.root:
+            ensure_synthetic(cfg.data)
 
 
 def _pretrained_spatial_init(
@@ -617,18 +610,6 @@ def _pretrained_spatial_init(
             for trial, flat in zip(trials, resolved, strict=True)
         ]
     return base, trials, [resolve_trial(base, t) for t in trials]
-
-
-def _distinct_datasets(resolved: list[dict[str, Any]]) -> list:
-    """One config per distinct (dataset, root, synthetic parameters) among the trials."""
-    seen, configs = set(), []
-    for flat in resolved:
-        names = [k for k in flat if k in ("data.dataset", "data.root") or k.startswith("data.synth_")]
-        key = tuple(sorted((k, str(flat[k])) for k in names))
-        if key not in seen:
-            seen.add(key)
-            configs.append(from_flat(flat))
-    return configs
 
 
 def _prepare_skipped(cfg) -> int:
