@@ -13,13 +13,24 @@ from __future__ import annotations
 
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import main
-from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
+from actrec.tune.spec import Claim, Column, Row, SweepSpec, TableSpec
 
 # Table V as printed: residual connection -> (MFST-Base %, MFST-Large %).
 PAPER_ROWS = {False: (90.2, 91.1), True: (90.5, 92.1)}
 COLUMNS = (
     Column(label="MFST-Base(%)", match={"model.stages": 3}),
     Column(label="MFST-Large(%)", match={"model.stages": 4}),
+)
+
+# §IV-C-3 ("Effect of Residual Connection") states this in words for both models; one claim per column.
+CLAIMS = tuple(
+    Claim(
+        text=f"the model with residual connections outperforms the model without ({model})",
+        source="§IV-C-3, Table V",
+        a=("✓ residual", column),
+        b=("× residual", column),
+    )
+    for model, column in (("MFST-Base", "MFST-Base(%)"), ("MFST-Large", "MFST-Large(%)"))
 )
 
 TABLE = TableSpec(
@@ -38,6 +49,7 @@ TABLE = TableSpec(
         for residual, (base, large) in PAPER_ROWS.items()
     ),
     columns=COLUMNS,
+    claims=CLAIMS,
 )
 
 SPEC = SweepSpec(

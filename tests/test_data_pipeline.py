@@ -157,7 +157,7 @@ def test_batches_follow_the_contract(synthetic_cfg: DataConfig, ray_local: None,
     for split, training in (("train", True), ("val", False)):
         seen = 0
         for batch in build_dataset(cfg, split, training=training).iter_torch_batches(batch_size=6):
-            assert set(batch) == {"video", "label", "valid"}
+            assert set(batch) == {"video", "label", "valid", "clip"}
             assert batch["video"].dtype == torch.float32 and batch["video"].shape[1:] == (channels, 4, 24, 24)
             assert batch["label"].dtype == torch.int64 and batch["valid"].dtype == torch.bool
             assert bool(batch["valid"].all())

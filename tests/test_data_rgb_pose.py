@@ -297,7 +297,7 @@ def test_tiny_epam_net_trains_and_evaluates_through_the_loop(synthetic_cfg: Data
     for prefix in ("rgb.", "pose.", "attention."):
         assert any(not torch.equal(p, before[n]) for n, p in model.named_parameters() if n.startswith(prefix)), prefix
     val = _decode_split(cfg.data)
-    val_stats, confusion = _evaluate(model, _Shard(val, 8), cfg, torch.device("cpu"))
+    val_stats, confusion, _ = _evaluate(model, _Shard(val, 8), cfg, torch.device("cpu"))
     assert val_stats["val_seen"] == len(val["label"]) == int(confusion.sum()) and val_stats["val_skipped"] == 0
 
 

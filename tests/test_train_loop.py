@@ -24,8 +24,10 @@ from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import (
     BEST_FILE,
     CHECKPOINT_FILE,
+    MAX_LOGGED_PREDICTIONS,
     _Best,
     _evaluate,
+    _gather_predictions,
     _train_epoch,
     train_loop_per_worker,
     training_loss,
@@ -159,7 +161,7 @@ def test_evaluation_keeps_a_confusion_matrix_only_up_to_the_class_cap(synthetic_
     model = _HeadsModel(int(np.prod(shape)), num_classes)
     labels = torch.arange(6) % num_classes
     batch = {"video": torch.randn(6, *shape), "label": labels, "valid": torch.ones(6, dtype=torch.bool)}
-    stats, confusion = _evaluate(model, _FakeShard([batch]), cfg, torch.device("cpu"))
+    stats, confusion, predictions = _evaluate(model, _FakeShard([batch]), cfg, torch.device("cpu"))
     assert stats["val_seen"] == 6  # accuracy is measured either way
     if num_classes <= cap:
         assert confusion.shape == (num_classes, num_classes) and int(confusion.sum()) == 6
@@ -167,24 +169,66 @@ def test_evaluation_keeps_a_confusion_matrix_only_up_to_the_class_cap(synthetic_
     else:  # too many classes: no matrix, and the best-epoch record (and report) carry none
         assert confusion.shape == (0, 0)
         best = _Best()
-        best.update(50.0, 1, confusion, model, keep_weights=True)
+        best.update(50.0, 1, confusion, None, model, keep_weights=True)
         assert best.confusion == [] and _Best.restore(best.state(), best.best_file(), rank=0).confusion == []
+
+
+def test_evaluation_records_each_valid_clip_with_its_label_prediction_and_true_class_score(synthetic_cfg):
+    cfg = from_flat({f"data.{k}": v for k, v in vars(synthetic_cfg).items()} | {"train.batch_size": 4})
+    num_classes, shape = cfg.model.num_classes, (3, 2, 4, 4)
+    model = _HeadsModel(int(np.prod(shape)), num_classes).eval()
+    video, labels = torch.randn(6, *shape), torch.arange(6) % num_classes
+    valid = torch.tensor([True, True, False, True, True, True])
+    clips = torch.tensor([60, 50, 40, 30, 20, 10])
+    batch = {"video": video, "label": labels, "valid": valid, "clip": clips}
+    stats, _, predictions = _evaluate(model, _FakeShard([batch]), cfg, torch.device("cpu"))
+    with torch.no_grad():
+        probs = view_scores(model, video[valid])
+    assert predictions["clip"].tolist() == [60, 50, 30, 20, 10]  # the invalid row is left out
+    assert predictions["label"].tolist() == labels[valid].tolist()
+    assert predictions["pred"].tolist() == probs.argmax(-1).tolist()
+    assert torch.allclose(predictions["score"], probs[torch.arange(5), labels[valid]])
+    assert stats["val_correct1"] == float((predictions["pred"] == predictions["label"]).sum())
+    # Without a clip column (rows of an older pipeline) there is no per-clip record.
+    del batch["clip"]
+    assert _evaluate(model, _FakeShard([batch]), cfg, torch.device("cpu"))[2] is None
+
+
+def test_gathered_predictions_are_sorted_by_clip_and_capped_at_the_smallest_ids(monkeypatch):
+    import actrec.train.loop as loop
+
+    predictions = {
+        "clip": torch.tensor([9, 3, 7, 1]),
+        "label": torch.tensor([0, 1, 2, 3]),
+        "pred": torch.tensor([0, 0, 2, 2]),
+        "score": torch.tensor([0.9, 0.1, 0.8, 0.2]),
+    }
+    merged = _gather_predictions(predictions, world=1)
+    assert merged["clip"].tolist() == [1, 3, 7, 9] and merged["label"].tolist() == [3, 1, 2, 0]
+    monkeypatch.setattr(loop, "MAX_LOGGED_PREDICTIONS", 2)
+    assert _gather_predictions(predictions, world=1)["clip"].tolist() == [1, 3]
+    assert _gather_predictions(None, world=1) is None
+    assert MAX_LOGGED_PREDICTIONS >= 16_487  # NTU RGB+D 60's cross-subject test set fits whole
 
 
 def test_best_epoch_record_keeps_the_first_best_and_restores_from_a_checkpoint():
     model = torch.nn.Linear(2, 3)
     best = _Best()
-    best.update(20.0, 1, torch.tensor([[1, 0], [1, 0]]), model, keep_weights=True)
+    best.update(20.0, 1, torch.tensor([[1, 0], [1, 0]]), None, model, keep_weights=True)
     model.weight.data += 1.0
-    best.update(20.0, 2, torch.tensor([[0, 1], [0, 1]]), model, keep_weights=True)  # a tie keeps epoch 1
+    best.update(20.0, 2, torch.tensor([[0, 1], [0, 1]]), None, model, keep_weights=True)  # a tie keeps epoch 1
     assert (best.epoch, best.val_top1, best.confusion) == (1, 20.0, [[1, 0], [1, 0]])
     assert not torch.equal(best.best_file()["model"]["weight"], model.weight)
-    best.update(50.0, 3, torch.tensor([[1, 0], [0, 1]]), model, keep_weights=True)
+    kept = {"clip": torch.tensor([1, 2]), "label": torch.tensor([0, 1]), "pred": torch.tensor([0, 0])}
+    assert best.update(50.0, 3, torch.tensor([[1, 0], [0, 1]]), kept, model, keep_weights=True)
+    assert not best.update(40.0, 4, torch.tensor([[1, 0], [1, 0]]), None, model, keep_weights=True)
+    assert best.predictions is kept
     assert best.best_file()["epoch"] == 3 and torch.equal(best.best_file()["model"]["weight"], model.weight)
 
     state, saved = best.state(), best.best_file()
     restored = _Best.restore(state, saved, rank=0)
     assert (restored.epoch, restored.val_top1, restored.confusion) == (3, 50.0, [[1, 0], [0, 1]])
+    assert restored.predictions is kept
     assert _Best.restore(state, None, rank=1).confusion == [[1, 0], [0, 1]]  # other ranks need no weights
     with pytest.raises(RuntimeError, match=BEST_FILE):
         _Best.restore(state, None, rank=0)

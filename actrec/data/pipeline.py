@@ -33,6 +33,7 @@ from actrec.data.decode import CorruptVideoError
 from actrec.data.epam_input import load_rgb_pose_views
 from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
+from actrec.track.evidence import clip_id
 
 if TYPE_CHECKING:
     import torch
@@ -236,7 +237,7 @@ def read_shard_samples(
 def decode_batch(
     batch: dict[str, np.ndarray], *, cfg: DataConfig, member: str | Sequence[str], training: bool
 ) -> dict[str, np.ndarray]:
-    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid; and pose for
+    """Decode + sample + transform a batch of member bytes into contract rows (video, label, valid, clip; and pose for
     rgb_pose).
 
     ``member`` / the batch columns as from ``read_shard_samples``: one member, or one per stream of ``cfg.modality``.
@@ -284,7 +285,9 @@ def decode_batch(
         valid[i] = True
     if views == 1:
         inputs = {name: array[:, 0] for name, array in inputs.items()}
-    return {**inputs, "label": label, "valid": valid}
+    # Each clip's id (actrec.track.evidence.clip_id of its key), so per-clip predictions pair across trials.
+    clip = np.asarray([clip_id(str(key)) for key in batch["key"]], dtype=np.int64)
+    return {**inputs, "label": label, "valid": valid, "clip": clip}
 
 
 def load_clip(

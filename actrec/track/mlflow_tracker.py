@@ -4,7 +4,9 @@ Only the Tune driver writes (a ``ray.tune.Callback``), so a local SQLite store n
 workers report to Tune and Tune hands results to the driver. A resumed sweep reuses its parent run and the
 child run of each unfinished trial, so MLflow shows every trial once. When a trial completes, its confusion matrix
 at the best validation epoch (``val_confusion_best``) is logged on its child run as ``confusion_best.json``,
-which ``actrec report`` draws for the sweep's best trial.
+which ``actrec report`` draws for the sweep's best trial, and that epoch's per-clip predictions
+(``val_predictions_best``) as ``predictions_best.npz`` (:mod:`actrec.track.evidence`), which the report's claims
+compare clip by clip.
 
 What the MLflow UI shows first is set here too: every ``actrec/<sweep>`` experiment is tagged as a model-training
 experiment (``EXPERIMENT_KIND_TAG``), the parent run is named "<sweep> · <profile> · <search> · <start time>", and
@@ -18,6 +20,7 @@ import datetime
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +31,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
+from actrec.track import evidence
 from actrec.track.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401  (re-exported)
 
 EXPERIMENT_PREFIX = "actrec/"
@@ -245,6 +249,14 @@ class SweepTracker:
         """A text artifact on any run of this sweep (e.g. a trial's ``confusion_best.json``)."""
         self.client.log_text(run_id, text, artifact_file)
 
+    def log_run_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
+        """A binary artifact (e.g. a trial's ``predictions_best.npz``) on any run of this sweep."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, os.path.basename(artifact_file))
+            with open(path, "wb") as f:
+                f.write(data)
+            self.client.log_artifact(run_id, path, os.path.dirname(artifact_file) or None)
+
     def set_tag(self, key: str, value: str) -> None:
         """A tag on the parent run."""
         self.client.set_tag(self.parent_run_id, key, value)
@@ -279,6 +291,7 @@ class MLflowTuneCallback(tune.Callback):
         self.trial_params = trial_params  # trial.config -> dotted params dict
         self.tags = dict(tags)
         self._confusion: dict[str, list[list[int]]] = {}  # trial_id -> newest val_confusion_best seen
+        self._predictions: dict[str, Any] = {}  # trial_id -> newest val_predictions_best seen
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.tracker.child_run(
@@ -302,6 +315,9 @@ class MLflowTuneCallback(tune.Callback):
         confusion = result.get(CONFUSION_METRIC)
         if isinstance(confusion, list | tuple) and confusion:
             self._confusion[trial.trial_id] = [[int(v) for v in row] for row in confusion]
+        predictions = result.get(evidence.PREDICTIONS_METRIC)
+        if isinstance(predictions, Mapping):
+            self._predictions[trial.trial_id] = predictions
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.tracker.live_run_id(trial.trial_id)
@@ -312,11 +328,29 @@ class MLflowTuneCallback(tune.Callback):
                 self.tracker.log_run_text(run_id, json.dumps(payload), CONFUSION_ARTIFACT)
             except Exception as err:  # the matrix is a report extra: never fail the sweep over it
                 print(f"[actrec] could not log {CONFUSION_ARTIFACT} for trial {trial}: {err}", file=sys.stderr)
+        predictions = self._predictions.pop(trial.trial_id, None)
+        if run_id is not None and predictions is not None:
+            try:
+                self.tracker.log_run_bytes(run_id, self._evidence(trial, predictions), evidence.PREDICTIONS_ARTIFACT)
+            except Exception as err:  # without it the report's claims say so; the trial itself finished
+                print(
+                    f"[actrec] could not log {evidence.PREDICTIONS_ARTIFACT} for trial {trial}: {err}", file=sys.stderr
+                )
         self._end(trial, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._confusion.pop(trial.trial_id, None)
+        self._predictions.pop(trial.trial_id, None)
         self._end(trial, "FAILED")
+
+    def _evidence(self, trial, predictions: Mapping[str, Any]) -> bytes:
+        """The NPZ of a trial's per-clip predictions, with each clip's sample key when the dataset index is read."""
+        arrays = evidence.to_arrays(predictions)
+        try:
+            keys = dataset_sample_keys(self.trial_params(trial.config))
+        except Exception:  # best effort: the ids alone pair the clips
+            keys = None
+        return evidence.encode(evidence.with_keys(arrays, keys) if keys else arrays)
 
     def _end(self, trial, status: str) -> None:
         run_id = self.tracker.live_run_id(trial.trial_id)
@@ -345,6 +379,16 @@ def dataset_class_names(params: Mapping[str, Any], num_classes: int) -> list[str
     if not isinstance(names, list) or len(names) != num_classes:
         return None
     return [str(n) for n in names]
+
+
+def dataset_sample_keys(params: Mapping[str, Any]) -> list[str]:
+    """Every sample key of the index.json of the dataset a dotted config names (never generates data)."""
+    from actrec.config import from_flat
+    from actrec.data.config import dataset_root
+    from actrec.data.shards import load_index
+
+    index = load_index(dataset_root(from_flat(params).data))
+    return [sample["key"] for shard in index.get("shards", ()) for sample in shard.get("samples", ())]
 
 
 def _is_number(value: Any) -> bool:

@@ -10,7 +10,12 @@ Reported metrics, besides the per-epoch losses and accuracies: ``model_params``,
 multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping) and
 ``val_confusion_best`` (K x K lists of ints, rows = true class, columns = predicted class, summed over workers) at
 the epoch with the best val_top1 so far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS'
-joint actions). Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
+joint actions). ``val_predictions_best`` holds that epoch's per-clip evidence, gathered from all workers and sorted by
+clip: ``{"clip": [...], "label": [...], "pred": [...], "score": [...]}`` (the clip's 63-bit id from its sample key,
+:func:`actrec.data.pipeline.clip_id`; its true class; the predicted class; the true class's score), so two trials
+evaluated on the same clips compare clip by clip (``actrec.report.claims``). It is reported on the epochs that set
+a new best and on the last one, and capped at ``MAX_LOGGED_PREDICTIONS`` clips: the smallest ids, the same subset in
+every trial of a dataset. Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
 (``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
 
 Models with several heads or auxiliary losses opt into a protocol by defining any of:
@@ -47,6 +52,7 @@ from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
+from actrec.track.evidence import PREDICTIONS_METRIC
 from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
@@ -59,6 +65,10 @@ logger = logging.getLogger(__name__)
 # Beyond this many classes no confusion matrix is kept: K² int64 per worker, per report and per MLflow artifact
 # (EPIC-KITCHENS' 97 x 300 joint actions would need 6.8 GB); the report then says the trial logged none.
 MAX_CONFUSION_CLASSES = 1000
+# Per-clip predictions kept of one evaluation: NTU RGB+D 60's 16,487 cross-subject test videos fit; larger test sets
+# (NTU-120 XSub's 50,919) keep the clips with the smallest ids, which are the same clips in every trial.
+MAX_LOGGED_PREDICTIONS = 20_000
+PREDICTION_FIELDS = ("clip", "label", "pred", "score")
 
 
 def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
@@ -114,13 +124,14 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
         # Evaluate as the model stands at the end of this epoch (an evaluate-only run: at the end of training).
         set_progress(model, 1.0 if evaluate_only else epoch + 1.0, max(cfg.train.epochs, 1))
-        val_stats, confusion = _evaluate(raw, val_shard, cfg, device)
+        val_stats, confusion, predictions = _evaluate(raw, val_shard, cfg, device)
         totals = _all_reduce({**train_stats, **val_stats}, world, device)
         confusion = _all_reduce_confusion(confusion, world)
+        predictions = _gather_predictions(predictions, world)
         seen, val_seen = max(totals["train_seen"], 1.0), max(totals["val_seen"], 1.0)
         val_top1 = 100.0 * totals["val_correct1"] / val_seen
         reported_epoch = 0 if evaluate_only else epoch + 1
-        best.update(val_top1, reported_epoch, confusion, raw, keep_weights=rank == 0)
+        improved = best.update(val_top1, reported_epoch, confusion, predictions, raw, keep_weights=rank == 0)
         nan = float("nan")  # evaluate-only: no training step, so no training loss, accuracy or learning rate
         metrics = {
             "epoch": reported_epoch,
@@ -141,6 +152,9 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             # Named loss terms of models with their own training_loss, averaged over the epoch's clips.
             **{key[: -len("_sum")]: totals[key] / seen for key in totals if _is_term(key)},
         }
+        last = evaluate_only or epoch + 1 == cfg.train.epochs
+        if best.predictions is not None and (improved or last):
+            metrics[PREDICTIONS_METRIC] = {k: v.tolist() for k, v in best.predictions.items()}
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
             if rank == 0:
@@ -165,6 +179,7 @@ class _Best:
         self.epoch: int | None = None
         self.confusion: list[list[int]] | None = None
         self.weights: dict[str, torch.Tensor] | None = None
+        self.predictions: dict[str, torch.Tensor] | None = None  # PREDICTION_FIELDS -> (N,) tensors
 
     @classmethod
     def restore(cls, state: dict[str, Any], best_saved: dict[str, Any] | None, *, rank: int) -> _Best:
@@ -180,23 +195,39 @@ class _Best:
         best.val_top1 = float(state["best_top1"])
         best.epoch = int(state["best_epoch"])
         best.confusion = [[int(v) for v in row] for row in state["best_confusion"]]
+        best.predictions = state.get("best_predictions")  # None in checkpoints written before they were kept
         best.weights = None if best_saved is None else best_saved["model"]
         return best
 
     def update(
-        self, val_top1: float, epoch: int, confusion: torch.Tensor, model: torch.nn.Module, *, keep_weights: bool
-    ) -> None:
-        """Record this epoch if it is the first or beats the best val_top1 (ties keep the earlier epoch)."""
+        self,
+        val_top1: float,
+        epoch: int,
+        confusion: torch.Tensor,
+        predictions: dict[str, torch.Tensor] | None,
+        model: torch.nn.Module,
+        *,
+        keep_weights: bool,
+    ) -> bool:
+        """Record this epoch if it is the first or beats the best val_top1 (ties keep the earlier epoch); returns
+        whether it did."""
         if self.epoch is not None and val_top1 <= self.val_top1:
-            return
+            return False
         self.val_top1, self.epoch = val_top1, epoch
         self.confusion = [[int(v) for v in row] for row in confusion.tolist()]
+        self.predictions = predictions
         if keep_weights:
             self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return True
 
     def state(self) -> dict[str, Any]:
         """Entries of ``state.pt``."""
-        return {"best_top1": self.val_top1, "best_epoch": self.epoch, "best_confusion": self.confusion}
+        return {
+            "best_top1": self.val_top1,
+            "best_epoch": self.epoch,
+            "best_confusion": self.confusion,
+            "best_predictions": self.predictions,
+        }
 
     def best_file(self) -> dict[str, Any]:
         """Contents of ``best.pt``."""
@@ -306,9 +337,12 @@ def view_scores(model, video: torch.Tensor, *extra: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, float], torch.Tensor]:
-    """This worker's validation counters and its (K, K) int64 confusion matrix (rows true, columns predicted); a
-    (0, 0) one when K > ``MAX_CONFUSION_CLASSES``."""
+def _evaluate(
+    model, shard, cfg: ExperimentConfig, device
+) -> tuple[dict[str, float], torch.Tensor, dict[str, torch.Tensor] | None]:
+    """This worker's validation counters, its (K, K) int64 confusion matrix (rows true, columns predicted; a (0, 0)
+    one when K > ``MAX_CONFUSION_CLASSES``) and its per-clip predictions (``PREDICTION_FIELDS`` -> (N,) CPU tensors;
+    None when the rows carry no ``clip`` column)."""
     # ``model`` is the plain module, not the DDP (or compiled) wrapper: DDP's forward syncs buffers with a collective,
     # which would hang when validation shards are uneven (ValidationSafeDataConfig) and one worker has more batches
     # than another. Replicas hold the same weights, so evaluating the local copy is exact.
@@ -317,8 +351,10 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, fl
     cells = num_classes * num_classes if num_classes <= MAX_CONFUSION_CLASSES else 0
     confusion = torch.zeros(cells, dtype=torch.int64, device=device)
     stats = {"val_loss_sum": 0.0, "val_correct1": 0.0, "val_correct5": 0.0, "val_seen": 0.0, "val_skipped": 0.0}
+    parts: dict[str, list[torch.Tensor]] | None = None
     for batch in shard.iter_torch_batches(batch_size=cfg.train.batch_size, **accel.iter_options(cfg.train, device)):
         inputs, label, skipped = split_valid_inputs(batch)  # (video,) or, for rgb_pose, (video, pose)
+        clip = batch["clip"][batch["valid"].to(torch.bool)].cpu() if "clip" in batch else None
         stats["val_skipped"] += skipped
         if label.numel() == 0:
             continue
@@ -332,8 +368,29 @@ def _evaluate(model, shard, cfg: ExperimentConfig, device) -> tuple[dict[str, fl
         stats["val_seen"] += label.shape[0]
         if cells:
             confusion += torch.bincount(label * num_classes + top[:, 0], minlength=cells)
+        if clip is not None:
+            parts = parts if parts is not None else {name: [] for name in PREDICTION_FIELDS}
+            parts["clip"].append(clip.to(torch.int64))
+            parts["label"].append(label.cpu())
+            parts["pred"].append(top[:, 0].cpu())
+            parts["score"].append(probs.gather(1, label[:, None])[:, 0].cpu())
     side = num_classes if cells else 0
-    return stats, confusion.reshape(side, side)
+    predictions = None if parts is None else {name: torch.cat(values) for name, values in parts.items()}
+    return stats, confusion.reshape(side, side), predictions
+
+
+def _gather_predictions(predictions: dict[str, torch.Tensor] | None, world: int) -> dict[str, torch.Tensor] | None:
+    """All workers' per-clip predictions, sorted by clip id and capped at ``MAX_LOGGED_PREDICTIONS`` (the smallest
+    ids); the same result on every worker. None when a worker had no ``clip`` column (rows of an older pipeline)."""
+    gathered = [predictions]
+    if world > 1 and dist.is_initialized():
+        gathered = [None] * world
+        dist.all_gather_object(gathered, predictions)
+    if any(p is None for p in gathered):
+        return None
+    merged = {name: torch.cat([p[name] for p in gathered]) for name in PREDICTION_FIELDS}
+    order = torch.argsort(merged["clip"])[:MAX_LOGGED_PREDICTIONS]
+    return {name: values[order] for name, values in merged.items()}
 
 
 def _all_reduce_confusion(confusion: torch.Tensor, world: int) -> torch.Tensor:

@@ -25,6 +25,7 @@ from typing import Any
 
 from actrec.config import from_flat
 from actrec.errors import UsageError, user_errors
+from actrec.track import provenance
 from actrec.tune.invocation import (
     explicit_options,
     load_invocation,
@@ -315,7 +316,15 @@ def run_sweep(
             print(f"[actrec] {interrupted.signal_name}: sweep stopped before its first trial", file=sys.stderr)
             raise
 
-        tags = {"paper": spec.table.paper, "table": spec.table.table, "profile": args.profile, "search": args.search}
+        record = _provenance(resolved, argv)
+        tags = {
+            "paper": spec.table.paper,
+            "table": spec.table.table,
+            "profile": args.profile,
+            "search": args.search,
+            # On the parent and every child run: a resumed sweep's new trials may come from another commit.
+            provenance.COMMIT_TAG: provenance.commit_label(record["git"]),
+        }
         completed = False
         try:
             tracker.start(
@@ -336,6 +345,12 @@ def run_sweep(
                 resume=resuming,
             )
             tracker.log_text(spec.table.to_json(), "table_spec.json")
+            if resuming:  # the first invocation's record stays as it was; each resume adds its own
+                stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+                tracker.log_text(json.dumps(record, indent=2), f"{provenance.RESUME_PREFIX}{stamp}.json")
+            else:
+                tracker.log_text(json.dumps(record, indent=2), provenance.ARTIFACT)
+                tracker.set_tag(provenance.COMMIT_TAG, tags[provenance.COMMIT_TAG])
             print(
                 f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
                 f"search={args.search}{' with ASHA early stopping' if asha else ''}, {planned} trials, "
@@ -410,6 +425,20 @@ def run_sweep(
     print(f"[actrec] sweep finished in {time.time() - started:.0f}s; writing the report")
     paths = write_report(tracking_uri, spec.name, out_dir=args.report_dir, parent_run_id=tracker.parent_run_id)
     return _publish(tracker, paths, sweep_dir, args, plan)
+
+
+def _provenance(resolved: list[dict[str, Any]], argv: Sequence[str] | None) -> dict[str, Any]:
+    """This invocation's provenance record (:mod:`actrec.track.provenance`), with the connected cluster's
+    resources."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return provenance.collect(
+        data_configs=[cfg.data for cfg in distinct_datasets(resolved)],
+        argv=argv,
+        cluster_resources=ray.cluster_resources(),
+        nodes=len(nodes),
+    )
 
 
 def _new_sweep_dir(spec: SweepSpec, args: argparse.Namespace) -> str:
