@@ -1,11 +1,13 @@
 """actrec.report.index: `actrec report --all` regenerates every sweep of a store and links every report."""
 
+import json
 import re
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 from test_report_table import build_store, toy_spec
 
+from actrec.report.claims import VERDICTS
 from actrec.report.index import read_entry, store_sweeps, write_all, write_index
 
 # The head of a report written before reports carried their metadata line (reports/cdc_theta.md as first committed).
@@ -93,3 +95,24 @@ def test_entry_of_a_written_report_comes_from_its_metadata(tmp_path):
 def test_index_of_an_empty_directory(tmp_path):
     paths = write_index(str(tmp_path / "empty"))
     assert "0 report(s)" in Path(paths[0]).read_text() and "href" not in Path(paths[0]).read_text()
+
+
+def test_index_sums_the_verdicts_per_paper(tmp_path):
+    def report(name, paper, verdicts):
+        metadata = {"sweep": name, "title": f"{paper} — T: {name}", "paper": paper, "table": "T"}
+        if verdicts != "absent":
+            metadata["verdicts"] = verdicts
+        (tmp_path / f"{name}.md").write_text(f"# {name}\n\n<!-- actrec-report {json.dumps(metadata)} -->\n")
+
+    zero = dict.fromkeys(VERDICTS, 0)
+    report("a", "P1", {**zero, "supported": 2, "inconclusive": 1})
+    report("b", "P1", {**zero, "contradicted": 1})
+    report("c", "P2", None)  # its table states no claims
+    report("d", "P2", "absent")  # written before claims were checked
+    write_index(str(tmp_path))
+    text = (tmp_path / "index.md").read_text()
+    assert "| P1 | 2 | 4 | 2 | 1 | 1 | 0 | 0 | 0 |" in text
+    assert "| P2 | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 2 |" in text
+    assert "| All | 4 | 4 | 2 | 1 | 1 | 0 | 0 | 2 |" in text
+    assert "no claims in its table" in text and "predates claims: rebuild or rerun" in text
+    assert "2 supported, 1 inconclusive" in text

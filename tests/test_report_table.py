@@ -3,8 +3,11 @@ the best trial's confusion matrix, all rebuilt from an MLflow store."""
 
 import dataclasses
 import json
+import os
 import re
+import tempfile
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -16,10 +19,12 @@ from actrec.report.table import (
     format_paper,
     load_sweep,
     paper_size_parameters,
+    report_metadata,
     row_normalised,
     write_report,
 )
-from actrec.tune.spec import Column, PlotSpec, Row, TableSpec, matches
+from actrec.track import evidence
+from actrec.tune.spec import Claim, Column, PlotSpec, Row, TableSpec, matches
 
 REFERENCE = {"model.name": "mfst_base", "model.num_classes": 60}
 CONFUSION = {"matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 3]], "class_names": ["wave", "clap", "jump"]}
@@ -328,3 +333,60 @@ def test_a_failing_publish_keeps_the_report(store, tmp_path, monkeypatch, capsys
     paths = write_report(store, "toy", out_dir=str(tmp_path / "r"))
     assert open(paths[0]).read().startswith("# Toy (2024)")
     assert "tracking server unreachable" in capsys.readouterr().err
+
+
+def claims_spec(sweep: str = "toy") -> TableSpec:
+    claims = (
+        Claim(text="A beats B on RGB", source="§4", a=("A", "RGB"), b=("B", "RGB")),
+        Claim(text="A beats B on depth", source="§4", a=("A", "DEP"), b=("B", "DEP")),
+    )
+    return dataclasses.replace(toy_spec(sweep, reference=False), claims=claims)
+
+
+def _log_predictions(uri: str, clips: int = 100) -> None:
+    """Per-clip predictions on every trial of the store, as MLflowTuneCallback logs them: the trial's accuracy's
+    worth of its first clips correct, and val_clips."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("actrec/toy")
+    for run in client.search_runs([experiment.experiment_id], "tags.role = 'trial'"):
+        correct = round(run.data.metrics["val_best_top1"] * clips / 100)
+        labels = np.arange(clips) % 3
+        predicted = np.where(np.arange(clips) < correct, labels, (labels + 1) % 3)
+        payload = {"clip": list(range(clips)), "label": labels, "pred": predicted, "score": np.full(clips, 0.5)}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, evidence.PREDICTIONS_ARTIFACT)
+            with open(path, "wb") as f:
+                f.write(evidence.encode(evidence.to_arrays(payload)))
+            client.log_artifact(run.info.run_id, path)
+        client.log_metric(run.info.run_id, "val_clips", float(clips))
+
+
+def test_report_opens_with_the_claims_and_publishes_their_table_once(tmp_path):
+    uri = build_store(tmp_path, spec_for=claims_spec)
+    _log_predictions(uri)
+    out = tmp_path / "r"
+    write_report(uri, "toy", out_dir=str(out))
+    write_report(uri, "toy", out_dir=str(out))  # a rebuilt report replaces the claims table, never appends to it
+    text = (out / "toy.md").read_text()
+    assert text.index("## Claims") < text.index("- **Paper:**") < text.index("## Table") < text.index("## Provenance")
+    assert "2 claim(s) of the paper: 1 inconclusive, 1 not measured." in text
+    # A: 50 and 60 correct of 100, B: 40 and 44 of 100, on the same clips: +13.0 points, 2 seeds each.
+    assert "| A beats B on RGB (§4) | A vs B, RGB | inconclusive (2 seeds) | +13.0 [" in text
+    assert "| A beats B on depth (§4) | A vs B, DEP | not measured | no trial measured B (DEP) |" in text
+    assert "55.0 ± 7.1 (n=2) [48.1, 61.7]" in text  # 110 of 200 clips: Wilson interval beside mean ± std
+    assert "- **Commit:** not recorded" not in text and "- **Provenance:** not recorded" in text
+    assert report_metadata(str(out / "toy.md"))["verdicts"]["inconclusive"] == 1
+    client = MlflowClient(uri)
+    parent_id = load_parent_id(client, "toy")
+    description = client.get_run(parent_id).data.tags["mlflow.note.content"]
+    assert description.index("## Claims") < description.index("## Table")
+    with tempfile.TemporaryDirectory() as tmp:
+        table = json.load(open(client.download_artifacts(parent_id, "claims.json", tmp)))
+    assert len(table["data"]) == 2 and "verdict_class" in table["columns"]
+
+
+def test_report_of_a_sweep_that_predates_claims_says_so(store, tmp_path):
+    write_report(store, "toy", out_dir=str(tmp_path / "r"))
+    text = (tmp_path / "r" / "toy.md").read_text()
+    assert "declares no claims (it predates claims as data)" in text
+    assert report_metadata(str(tmp_path / "r" / "toy.md"))["verdicts"] is None

@@ -182,6 +182,16 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
         cells = [c.strip() for c in line.strip("|").split(" | ")]
         assert "—" not in (cells[2], cells[4], cells[5], cells[7]), line
     assert (tmp_path / "reports" / "cdc_theta_plot.png").stat().st_size > 1000
+    # Every trial's per-clip evidence, the paper's claims checked first thing, and the provenance of both invocations.
+    for run in children:
+        assert "predictions_best.npz" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert run.data.tags["git_commit"] == parent.data.tags["git_commit"]
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "provenance.json" in parent_files and "claims.json" in parent_files
+    assert any(p.startswith("provenance_resume_") for p in parent_files), "the resume adds its own record"
+    assert report.index("## Claims") < report.index("## Table") < report.index("## Provenance")
+    assert "6 claim(s) of the paper: 6 inconclusive." in report and report.count("| inconclusive (1 seed) |") == 6
+    assert "- **Resumed:** 1 time(s)" in report and f"--data-root {data_root}" in report
 
 
 @pytest.mark.slow

@@ -226,3 +226,33 @@ def test_publish_results_sets_the_description_and_the_best_metric(tracked, tmp_p
     cut = client.get_run(tracker.parent_run_id).data.tags["mlflow.note.content"]
     assert len(cut) <= DESCRIPTION_LIMIT and cut.split("\n")[-3].endswith("| 90.0 |") and "cut to" in cut
     assert "best_m" not in client.get_run(tracker.parent_run_id).data.metrics
+
+
+def test_completed_trial_logs_its_best_epochs_per_clip_predictions_with_sample_keys(tracked, tmp_path):
+    from actrec.track import evidence
+
+    tracker, callback, client = tracked
+    root = tmp_path / "data"
+    _index(root, ["wave", "clap", "jump"])
+    keys = ["s000_a000", "s001_a001", "s002_a002"]
+    index = json.loads((root / "index.json").read_text())
+    index["shards"] = [{"path": "shard-000000.tar", "samples": [{"key": k, "label": i} for i, k in enumerate(keys)]}]
+    (root / "index.json").write_text(json.dumps(index))
+    trial = FakeTrial("p", _config(root))
+    callback.on_trial_start(0, [], trial)
+    first = {
+        "clip": [evidence.clip_id(k) for k in keys],
+        "label": [0, 1, 2],
+        "pred": [0, 0, 0],
+        "score": [0.9, 0.2, 0.1],
+    }
+    best = {**first, "pred": [0, 1, 0], "score": [0.8, 0.7, 0.2]}
+    callback.on_trial_result(0, [], trial, {**_result(1, 33.3), evidence.PREDICTIONS_METRIC: first})
+    callback.on_trial_result(0, [], trial, {**_result(2, 66.7), evidence.PREDICTIONS_METRIC: best})
+    callback.on_trial_result(0, [], trial, _result(3, 50.0))  # not a new best: no predictions reported
+    callback.on_trial_complete(0, [], trial)
+    run_id = tracker.live_run_id("p")
+    path = client.download_artifacts(run_id, evidence.PREDICTIONS_ARTIFACT, str(tmp_path / "dl"))
+    arrays = evidence.decode(path)
+    assert arrays["pred"].tolist() == [0, 1, 0] and arrays["key"].tolist() == keys
+    assert arrays["score"].tolist() == pytest.approx([0.8, 0.7, 0.2])

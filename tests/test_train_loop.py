@@ -283,6 +283,19 @@ def _assert_confusion(metrics, num_classes):
     return np.array(confusion)
 
 
+def _assert_predictions(metrics):
+    """The best epoch's per-clip predictions: every held-out clip once (both workers' shards), sorted by id, and as
+    accurate as val_best_top1."""
+    predictions = metrics["val_predictions_best"]
+    clips = predictions["clip"]
+    assert len(clips) == metrics["val_clips"] and clips == sorted(set(clips))
+    assert all(len(predictions[k]) == len(clips) for k in ("label", "pred", "score"))
+    correct = sum(p == y for p, y in zip(predictions["pred"], predictions["label"], strict=True))
+    assert 100.0 * correct / len(clips) == pytest.approx(metrics["val_best_top1"])
+    assert all(0.0 <= s <= 1.0 for s in predictions["score"])
+    return predictions
+
+
 @pytest.mark.slow
 def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, tmp_path, ray_train):
     flat = _flat(synthetic_cfg, "mfst_base")
@@ -293,6 +306,7 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
     assert 0.0 <= first.metrics["val_top1"] <= 100.0 and first.metrics["val_top5"] >= first.metrics["val_top1"]
     confusion = _assert_confusion(first.metrics, 8)
     assert 100.0 * np.trace(confusion) / confusion.sum() == pytest.approx(first.metrics["val_top1"])
+    first_predictions = _assert_predictions(first.metrics)
     assert first.checkpoint is not None
     best = torch.load(Path(first.checkpoint.path) / BEST_FILE, weights_only=True)
     assert best["epoch"] == 1 and best["val_top1"] == pytest.approx(first.metrics["val_top1"])
@@ -314,6 +328,11 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
         assert all(torch.equal(best["model"][k], v) for k, v in first_state.items())
     assert state["best_confusion"] == second.metrics["val_confusion_best"]
     assert best["val_top1"] == pytest.approx(second.metrics["val_best_top1"])
+    # The last epoch always reports the best epoch's predictions, kept in the checkpoint across the restore.
+    second_predictions = _assert_predictions(second.metrics)
+    assert state["best_predictions"]["clip"].tolist() == second_predictions["clip"]
+    if best["epoch"] == 1:
+        assert second_predictions == first_predictions
 
 
 @pytest.mark.slow

@@ -35,6 +35,9 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from actrec.report import claims as claim_checks
+from actrec.report.claims import ClaimResult, wilson_interval
+from actrec.track import evidence, provenance
 from actrec.track.mlflow_tracker import CONFUSION_ARTIFACT, EXPERIMENT_PREFIX, publish_results
 from actrec.tune.spec import TableSpec, matches
 
@@ -59,6 +62,8 @@ class TrialRecord:
     run_id: str = ""
     model_params: float | None = None  # parameter count (trial metric model_params); None for old runs
     model_gflops: float | None = None  # GFLOPs of one clip (trial metric model_gflops); None for old runs
+    val_clips: float | None = None  # clips of one evaluation (trial metric val_clips)
+    commit: str = ""  # the git commit tag the sweep gave the run ("" for runs from before it did)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -70,6 +75,8 @@ class SweepRecord:
     trials: tuple[TrialRecord, ...]
     started: float  # epoch seconds
     ended: float | None
+    # The parent run's provenance records (actrec.track.provenance), first invocation first; () for older sweeps.
+    provenance: tuple[Mapping[str, Any], ...] = ()
 
 
 def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) -> SweepRecord:
@@ -114,6 +121,8 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
                 run_id=run.info.run_id,
                 model_params=metrics.get("model_params"),
                 model_gflops=metrics.get("model_gflops"),
+                val_clips=metrics.get("val_clips"),
+                commit=run.data.tags.get(provenance.COMMIT_TAG, ""),
             )
         )
     trials.sort(key=lambda t: t.name)
@@ -125,7 +134,27 @@ def load_sweep(tracking_uri: str, sweep: str, parent_run_id: str | None = None) 
         trials=tuple(trials),
         started=parent.info.start_time / 1000,
         ended=parent.info.end_time / 1000 if parent.info.end_time else None,
+        provenance=_provenance_records(client, parent_run_id),
     )
+
+
+def _provenance_records(client: MlflowClient, run_id: str) -> tuple[Mapping[str, Any], ...]:
+    """The parent run's ``provenance.json`` then its ``provenance_resume_<time>.json`` records, in time order."""
+    names = sorted(
+        a.path
+        for a in client.list_artifacts(run_id)
+        if a.path == provenance.ARTIFACT or (a.path.startswith(provenance.RESUME_PREFIX) and a.path.endswith(".json"))
+    )
+    names.sort(key=lambda n: n != provenance.ARTIFACT)  # the first invocation first, resumes by their time stamp
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            with open(client.download_artifacts(run_id, name, tmp)) as f:
+                try:
+                    records.append(json.load(f))
+                except ValueError:
+                    records.append({"git": {"commit": "unreadable " + name}})
+    return tuple(records)
 
 
 def cell_values(record: SweepRecord, match: Mapping[str, Any]) -> list[float]:
@@ -133,14 +162,29 @@ def cell_values(record: SweepRecord, match: Mapping[str, Any]) -> list[float]:
     return [t.value for t in record.trials if _has_value(t) and matches(t.params, match)]
 
 
-def format_measured(values: Sequence[float]) -> str:
-    """``mean ± std (n=N)``; one seed has no spread to report, so it reads ``mean (n=1)``, never a fake ± 0."""
+def format_measured(values: Sequence[float], wilson: tuple[float, float] | None = None) -> str:
+    """``mean ± std (n=N)``; one seed has no spread to report, so it reads ``mean (n=1)``, never a fake ± 0. With
+    ``wilson`` (the pooled accuracy's 95% Wilson interval), `` [low, high]`` follows."""
     if not values:
         return "—"
     mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.1f} (n=1)"
-    return f"{mean:.1f} ± {statistics.stdev(values):.1f} (n={len(values)})"
+    text = f"{mean:.1f} (n=1)" if len(values) == 1 else f"{mean:.1f} ± {statistics.stdev(values):.1f} (n={len(values)})"
+    return text + (f" [{wilson[0]:.1f}, {wilson[1]:.1f}]" if wilson else "")
+
+
+ACCURACY_METRICS = ("val_best_top1", "val_top1")  # percent of val_clips correct: a Wilson interval applies
+
+
+def cell_wilson(record: SweepRecord, match: Mapping[str, Any]) -> tuple[float, float] | None:
+    """95% Wilson interval of the cell's accuracy pooled over its seeds (correct clips = metric x val_clips / 100);
+    None when the table metric is not an accuracy or a trial did not log its clip count."""
+    if record.spec.metric not in ACCURACY_METRICS:
+        return None
+    trials = [t for t in record.trials if _has_value(t) and matches(t.params, match)]
+    if not trials or any(not t.val_clips for t in trials):
+        return None
+    correct = sum(round(t.value * t.val_clips / 100.0) for t in trials)
+    return wilson_interval(correct, int(sum(t.val_clips for t in trials)))
 
 
 def format_paper(value: Any) -> str:
@@ -185,7 +229,8 @@ def build_table(
         for col in spec.columns:
             values = cell_values(record, {**row.match, **col.match})
             paper = row.paper.get(col.label)
-            cells += [format_measured(values), format_paper(paper), format_delta(values, paper)]
+            wilson = cell_wilson(record, {**row.match, **col.match})
+            cells += [format_measured(values, wilson), format_paper(paper), format_delta(values, paper)]
         trials = [t for t in record.trials if matches(t.params, row.match)]
         for key in spec.complexity:
             cells += [_complexity_cell(trials, key), format_paper(row.paper_complexity.get(key))]
@@ -529,9 +574,61 @@ def _complexity_legend(spec: TableSpec) -> str:
 
 
 TABLE_LEGEND = (
-    "Per column: measured mean ± std over seeds with the number of seeds n (one seed: no spread), "
-    "the paper's value as printed, and Δ = measured mean − paper."
+    "Per column: measured mean ± std over seeds with the number of seeds n (one seed: no spread) and, in brackets, "
+    "the 95% Wilson interval of the accuracy pooled over the seeds' clips; the paper's value as printed; and "
+    "Δ = measured mean − paper."
 )
+
+
+def trial_evidence(client: MlflowClient, trial: TrialRecord) -> dict[int, bool] | None:
+    """{clip id: predicted correctly} from the trial's ``predictions_best.npz``; None when the run has none."""
+    if not trial.run_id:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(trial.run_id, evidence.PREDICTIONS_ARTIFACT, tmp)
+        except MlflowException:
+            return None
+        arrays = evidence.decode(path)
+    correct = arrays["pred"] == arrays["label"]
+    return dict(zip(arrays["clip"].tolist(), correct.tolist(), strict=True))
+
+
+def check_claims(record: SweepRecord, client: MlflowClient) -> list[ClaimResult]:
+    """Every claim of the sweep's table checked against its trials' per-clip predictions."""
+    spec, cache = record.spec, {}
+
+    def cell(row_id: str, column_label: str) -> list[dict[int, bool]] | None:
+        match = {**spec.row(row_id).match, **spec.column(column_label).match}
+        trials = [t for t in record.trials if _has_value(t) and matches(t.params, match)]
+        found = []
+        for t in trials:
+            if t.run_id not in cache:
+                cache[t.run_id] = trial_evidence(client, t)
+            if cache[t.run_id] is None:
+                return None
+            found.append(cache[t.run_id])
+        return found
+
+    return [claim_checks.check_claim(c, spec, cell(*c.a), cell(*c.b)) for c in spec.claims]
+
+
+def claims_section(record: SweepRecord, results: Sequence[ClaimResult]) -> tuple[str, list[list[str]] | None]:
+    """The Claims section's lead sentence and table rows (None when the table declares no claims)."""
+    spec = record.spec
+    if not spec.claims:
+        if spec.claims_note:
+            return spec.claims_note, None
+        return (
+            "The table definition this sweep stored declares no claims (it predates claims as data): rerun the sweep "
+            "with this actrec to check the paper's claims.",
+            None,
+        )
+    tally = claim_checks.counts(results)
+    shown = ", ".join(f"{n} {v}" for v, n in tally.items() if n)
+    return f"{len(results)} claim(s) of the paper: {shown}. " + claim_checks.CLAIMS_LEGEND, claim_checks.claims_rows(
+        results
+    )
 
 
 def write_report(
@@ -551,6 +648,9 @@ def write_report(
     leaves the written files as they are.
     """
     record = load_sweep(tracking_uri, sweep, parent_run_id)
+    results = check_claims(record, MlflowClient(tracking_uri))
+    claims_lead, claims_table = claims_section(record, results)
+    provenance_lines = provenance.summary_lines(record.provenance, [t.commit for t in record.trials])
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, sweep)
     header, rows = build_table(record, paper_size_params=paper_size_parameters(record.spec, reference_cache))
@@ -574,6 +674,7 @@ def write_report(
         "profile": record.params.get("profile", "?"),
         "generated": generated,
         "parent_run_id": record.parent_run_id,
+        "verdicts": claim_checks.counts(results) if record.spec.claims else None,
     }
     complexity_legend = _complexity_legend(record.spec)
 
@@ -581,10 +682,16 @@ def write_report(
     if notes:
         table_md += [f"- **{label}:** {text}" for label, text in notes] + [""]
 
+    claims_md = ["## Claims", "", claims_lead, ""]
+    if claims_table:
+        claims_md += [_md_table(list(claim_checks.CLAIMS_HEADER), claims_table), ""]
+    provenance_md = ["## Provenance", ""] + [f"- **{k}:** {v}" for k, v in provenance_lines] + [""]
+
     md = [f"# {title}", "", f"_Generated by `actrec report {sweep}` on {generated}._", ""]
     if note:
         md += [f"> {note}", ""]
-    md += [f"- **{k}:** {v}" for k, v in summary] + ["", *table_md]
+    md += claims_md
+    md += [f"- **{k}:** {v}" for k, v in summary] + ["", *table_md, *provenance_md]
     if plot_path:
         md += ["## Plot", "", f"![{record.spec.plot.x_label or record.spec.plot.x}]({os.path.basename(plot_path)})", ""]
     md += ["## Confusion matrix of the best trial", "", confusion_text, ""]
@@ -601,6 +708,9 @@ def write_report(
     ]
     if note:
         body.append(f"<p class='note'>{html.escape(note.replace('**', ''))}</p>")
+    body += ["<h2>Claims</h2>", f"<p>{html.escape(claims_lead)}</p>"]
+    if claims_table:
+        body.append(_html_table(list(claim_checks.CLAIMS_HEADER), claims_table))
     body.append(
         "<ul>"
         + "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(v.replace('`', ''))}</li>" for k, v in summary)
@@ -613,6 +723,11 @@ def write_report(
             + "".join(f"<li><b>{html.escape(label)}:</b> {html.escape(text)}</li>" for label, text in notes)
             + "</ul>"
         )
+    body.append(
+        "<h2>Provenance</h2><ul>"
+        + "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(v.replace('`', ''))}</li>" for k, v in provenance_lines)
+        + "</ul>"
+    )
     if plot_path:
         body.append(f"<h2>Plot</h2><img src='{os.path.basename(plot_path)}' alt='plot'>")
     body += ["<h2>Confusion matrix of the best trial</h2>", f"<p>{html.escape(confusion_text.replace('`', ''))}</p>"]
@@ -626,8 +741,11 @@ def write_report(
         )
     pictures = [p for p in (plot_path, confusion_path if has_confusion else None) if p]
     if publish:
-        description = description_markdown(title, note, table_md, summary, generated=generated, sweep=sweep)
+        description = description_markdown(
+            title, note, [*claims_md, *table_md], [*summary, *provenance_lines], generated=generated, sweep=sweep
+        )
         try:
+            publish_claims(tracking_uri, record.parent_run_id, results)
             publish_results(
                 tracking_uri,
                 record.parent_run_id,
@@ -643,6 +761,29 @@ def write_report(
                 file=sys.stderr,
             )
     return [stem + ".md", stem + ".html", *pictures]
+
+
+CLAIMS_TABLE_ARTIFACT = "claims.json"  # the verdict table on the parent run (MLflow's log_table format)
+
+
+def publish_claims(tracking_uri: str, run_id: str, results: Sequence[ClaimResult]) -> None:
+    """Log the verdict table on the parent run with MLflow's ``log_table`` (shown as a table in the UI), replacing
+    the one an earlier report logged (``log_table`` would append to it)."""
+    if not results:
+        return
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    client = MlflowClient(tracking_uri)
+    if any(a.path == CLAIMS_TABLE_ARTIFACT for a in client.list_artifacts(run_id)):
+        get_artifact_repository(client.get_run(run_id).info.artifact_uri).delete_artifacts(CLAIMS_TABLE_ARTIFACT)
+    rows = claim_checks.claims_rows(results)
+    table = {name: [row[i] for row in rows] for i, name in enumerate(claim_checks.CLAIMS_HEADER)}
+    table["verdict_class"] = [r.verdict for r in results]
+    table["difference"] = [r.difference.value if r.difference else None for r in results]
+    table["ci_low"] = [r.difference.low if r.difference else None for r in results]
+    table["ci_high"] = [r.difference.high if r.difference else None for r in results]
+    table["paper_difference"] = [r.paper for r in results]
+    client.log_table(run_id, data=table, artifact_file=CLAIMS_TABLE_ARTIFACT)
 
 
 # Summary lines the description leaves out: the run page shows its own id and store.

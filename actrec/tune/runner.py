@@ -432,13 +432,13 @@ def _provenance(resolved: list[dict[str, Any]], argv: Sequence[str] | None) -> d
     resources."""
     import ray
 
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return provenance.collect(
-        data_configs=[cfg.data for cfg in distinct_datasets(resolved)],
-        argv=argv,
-        cluster_resources=ray.cluster_resources(),
-        nodes=len(nodes),
-    )
+    data_configs = [cfg.data for cfg in distinct_datasets(resolved)]
+    try:
+        resources, nodes = ray.cluster_resources(), sum(bool(n.get("Alive")) for n in ray.nodes())
+    except Exception as err:  # a record without the cluster beats no record (and no sweep)
+        print(f"[actrec] warning: could not read the cluster's resources for the provenance record: {err}")
+        resources, nodes = {}, None
+    return provenance.collect(data_configs=data_configs, argv=argv, cluster_resources=resources, nodes=nodes)
 
 
 def _new_sweep_dir(spec: SweepSpec, args: argparse.Namespace) -> str:
