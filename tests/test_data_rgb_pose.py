@@ -63,7 +63,7 @@ def test_rows_carry_the_rgb_clip_and_the_pose_volume(synthetic_cfg: DataConfig, 
     assert (cfg.pose_volume_frames, cfg.pose_volume_size) == (12, 6)  # 3 x num_frames, crop_size / 4
     assert cfg.input_shapes == {"video": (3, 4, 24, 24), "pose": (17, 12, 6, 6)} and cfg.input_channels == 3
     rows = _decode_split(cfg, "train" if training else "val", training=training)
-    assert set(rows) == {"video", "pose", "label", "valid"}
+    assert set(rows) == {"video", "pose", "label", "valid", "clip"}
     count = count_samples(cfg, "train" if training else "val")
     assert rows["video"].shape == (count, 3, 4, 24, 24) and rows["video"].dtype == np.float32
     assert rows["pose"].shape == (count, 17, 12, 6, 6) and rows["pose"].dtype == np.float32
@@ -79,7 +79,7 @@ def test_ray_data_streams_carry_the_pose_column(synthetic_cfg: DataConfig, ray_l
     for split, training in (("train", True), ("val", False)):
         seen = 0
         for batch in build_dataset(cfg, split, training=training).iter_torch_batches(batch_size=6):
-            assert set(batch) == {"video", "pose", "label", "valid"} and bool(batch["valid"].all())
+            assert set(batch) == {"video", "pose", "label", "valid", "clip"} and bool(batch["valid"].all())
             assert batch["video"].shape[1:] == (3, 4, 24, 24) and batch["pose"].shape[1:] == (17, 12, 6, 6)
             assert batch["pose"].dtype == torch.float32 and float(batch["pose"].max()) > 0.5
             seen += len(batch["label"])

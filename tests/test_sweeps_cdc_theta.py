@@ -175,7 +175,8 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     for value in PAPER_VALUES:
         assert f"| {value}" in report
     assert "Synthetic data" in report
-    table_lines = [line for line in report.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
+    table = report[report.index("## Table") : report.index("## Provenance")]
+    table_lines = [line for line in table.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
     assert len(table_lines) == 5 and all(line.count(" (n=1) ") == 2 for line in table_lines)
     # Columns: setting | θ | RGB measured | paper | Δ | DEP measured | paper | Δ; all ten cells hold a measurement.
     for line in table_lines:
