@@ -3,7 +3,7 @@
     actrec data synth [--out DIR] [--seed N] [--classes 8] ...   write the synthetic RGB-D shards
     actrec data prepare DATASET --root DIR --out DIR [...]      shard a real dataset from its published layout
     actrec data adapters                                         list the datasets prepare reads, with options
-    actrec report cdc_theta [--tracking-uri URI] [--out reports]  rebuild a sweep's report from MLflow
+    actrec report cdc_theta [--tracking-uri URI] [--out reports]  rebuild a sweep's report from MLflow (+ index)
     actrec report --all [--tracking-uri URI] [--out reports]      every sweep's report + reports/index.html
     actrec models                                                list registered models and their sizes
     actrec config [key=value ...]                                print a resolved experiment config
@@ -103,9 +103,12 @@ def _report(args: argparse.Namespace) -> int:
         print("\n".join(f"wrote {p}" for p in done.index))
         print(f"{len(done.written)} report(s) regenerated, {len(done.errors)} failed")
         return 1 if done.errors else 0
+    from actrec.report.index import write_index
     from actrec.report.table import write_report
 
     paths = write_report(tracking_uri, args.sweep, out_dir=args.out, parent_run_id=args.run_id)
+    # The index sums every report's verdicts: refresh it with this one's, as the sweep driver does.
+    paths += write_index(args.out)
     print("\n".join(f"wrote {p}" for p in paths))
     return 0
 

@@ -59,7 +59,8 @@ def test_report_one_sweep(tmp_path, capsys):
     uri = _store(tmp_path, ("toy",))
     assert main(["report", "toy", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
     assert "wrote " + str(tmp_path / "r" / "toy.md") in capsys.readouterr().out
-    assert not (tmp_path / "r" / "index.html").exists()
+    # The index (and its verdict summary) is refreshed with the rebuilt report, as the sweep driver does.
+    assert "(toy.md)" in (tmp_path / "r" / "index.md").read_text()
 
 
 def test_report_all_writes_index_and_fails_when_a_sweep_fails(tmp_path, capsys):

@@ -373,7 +373,7 @@ def test_report_opens_with_the_claims_and_publishes_their_table_once(tmp_path):
     # A: 50 and 60 correct of 100, B: 40 and 44 of 100, on the same clips: +13.0 points, 2 seeds each.
     assert "| A beats B on RGB (§4) | A vs B, RGB | inconclusive (2 seeds) | +13.0 [" in text
     assert "| A beats B on depth (§4) | A vs B, DEP | not measured | no trial measured B (DEP) |" in text
-    assert "55.0 ± 7.1 (n=2) [48.1, 61.7]" in text  # 110 of 200 clips: Wilson interval beside mean ± std
+    assert "55.0 ± 7.1 (n=2) [45.2, 64.4]" in text  # Wilson interval of 55% of one evaluation's 100 clips
     assert "- **Commit:** not recorded" not in text and "- **Provenance:** not recorded" in text
     assert report_metadata(str(out / "toy.md"))["verdicts"]["inconclusive"] == 1
     client = MlflowClient(uri)

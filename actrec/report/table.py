@@ -176,15 +176,17 @@ ACCURACY_METRICS = ("val_best_top1", "val_top1")  # percent of val_clips correct
 
 
 def cell_wilson(record: SweepRecord, match: Mapping[str, Any]) -> tuple[float, float] | None:
-    """95% Wilson interval of the cell's accuracy pooled over its seeds (correct clips = metric x val_clips / 100);
-    None when the table metric is not an accuracy or a trial did not log its clip count."""
+    """95% Wilson interval of the cell's mean accuracy as from one evaluation's clips (test-set sampling only: the
+    seeds are re-evaluations of the same clips, so pooling them would not add information; their spread is the
+    ± std); None when the table metric is not an accuracy or a trial did not log its clip count."""
     if record.spec.metric not in ACCURACY_METRICS:
         return None
     trials = [t for t in record.trials if _has_value(t) and matches(t.params, match)]
     if not trials or any(not t.val_clips for t in trials):
         return None
-    correct = sum(round(t.value * t.val_clips / 100.0) for t in trials)
-    return wilson_interval(correct, int(sum(t.val_clips for t in trials)))
+    clips = int(min(t.val_clips for t in trials))
+    mean = statistics.fmean(t.value for t in trials)
+    return wilson_interval(round(mean * clips / 100.0), clips)
 
 
 def format_paper(value: Any) -> str:
@@ -575,8 +577,8 @@ def _complexity_legend(spec: TableSpec) -> str:
 
 TABLE_LEGEND = (
     "Per column: measured mean ± std over seeds with the number of seeds n (one seed: no spread) and, in brackets, "
-    "the 95% Wilson interval of the accuracy pooled over the seeds' clips; the paper's value as printed; and "
-    "Δ = measured mean − paper."
+    "the 95% Wilson interval of that mean accuracy over one evaluation's clips (test-set sampling only; the seeds' "
+    "spread is the ± std); the paper's value as printed; and Δ = measured mean − paper."
 )
 
 
@@ -589,7 +591,11 @@ def trial_evidence(client: MlflowClient, trial: TrialRecord) -> dict[int, bool] 
             path = client.download_artifacts(trial.run_id, evidence.PREDICTIONS_ARTIFACT, tmp)
         except MlflowException:
             return None
-        arrays = evidence.decode(path)
+        try:
+            arrays = evidence.decode(path)
+        except ValueError as err:  # a damaged file: this trial has no usable evidence; the report goes on
+            print(f"[actrec] {evidence.PREDICTIONS_ARTIFACT} of trial {trial.name}: {err}", file=sys.stderr)
+            return None
     correct = arrays["pred"] == arrays["label"]
     return dict(zip(arrays["clip"].tolist(), correct.tolist(), strict=True))
 
@@ -601,14 +607,12 @@ def check_claims(record: SweepRecord, client: MlflowClient) -> list[ClaimResult]
     def cell(row_id: str, column_label: str) -> list[dict[int, bool]] | None:
         match = {**spec.row(row_id).match, **spec.column(column_label).match}
         trials = [t for t in record.trials if _has_value(t) and matches(t.params, match)]
-        found = []
         for t in trials:
             if t.run_id not in cache:
                 cache[t.run_id] = trial_evidence(client, t)
-            if cache[t.run_id] is None:
-                return None
-            found.append(cache[t.run_id])
-        return found
+        # The trials with evidence (the Seeds column counts them); None when the cell has trials but none has any.
+        found = [cache[t.run_id] for t in trials if cache[t.run_id] is not None]
+        return found if found or not trials else None
 
     return [claim_checks.check_claim(c, spec, cell(*c.a), cell(*c.b)) for c in spec.claims]
 
@@ -651,6 +655,8 @@ def write_report(
     results = check_claims(record, MlflowClient(tracking_uri))
     claims_lead, claims_table = claims_section(record, results)
     provenance_lines = provenance.summary_lines(record.provenance, [t.commit for t in record.trials])
+    # The verdicts are computed now, by this checkout's code, which may differ from the sweep's.
+    provenance_lines.append(("Report built by", f"actrec {provenance.commit_label(provenance.git_state())}"))
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, sweep)
     header, rows = build_table(record, paper_size_params=paper_size_parameters(record.spec, reference_cache))

@@ -12,10 +12,11 @@ multiply-adds of one view, input (1, C, T, S, S) of the data config, counted onc
 the epoch with the best val_top1 so far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS'
 joint actions). ``val_predictions_best`` holds that epoch's per-clip evidence, gathered from all workers and sorted by
 clip: ``{"clip": [...], "label": [...], "pred": [...], "score": [...]}`` (the clip's 63-bit id from its sample key,
-:func:`actrec.data.pipeline.clip_id`; its true class; the predicted class; the true class's score), so two trials
+:func:`actrec.track.evidence.clip_id`; its true class; the predicted class; the true class's score), so two trials
 evaluated on the same clips compare clip by clip (``actrec.report.claims``). It is reported on the epochs that set
-a new best and on the last one, and capped at ``MAX_LOGGED_PREDICTIONS`` clips: the smallest ids, the same subset in
-every trial of a dataset. Checkpoint directories hold ``state.pt`` (resume) and ``best.pt``
+a new best, on the run's first epoch (after a restore too) and on the last one, and capped at
+``MAX_LOGGED_PREDICTIONS`` clips: the smallest ids, the same subset in every trial of a dataset. Checkpoint
+directories hold ``state.pt`` (resume) and ``best.pt``
 (``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
 
 Models with several heads or auxiliary losses opt into a protocol by defining any of:
@@ -153,7 +154,9 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             **{key[: -len("_sum")]: totals[key] / seen for key in totals if _is_term(key)},
         }
         last = evaluate_only or epoch + 1 == cfg.train.epochs
-        if best.predictions is not None and (improved or last):
+        # Also on a restored run's first epoch: a resumed driver has lost what it saw before, and ASHA may stop the
+        # trial before its last epoch.
+        if best.predictions is not None and (improved or last or epoch == start_epoch):
             metrics[PREDICTIONS_METRIC] = {k: v.tolist() for k, v in best.predictions.items()}
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
