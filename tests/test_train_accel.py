@@ -62,7 +62,7 @@ def _epoch(cfg, seed=0):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     shard = _Shard(_batches())
     stats = _train_epoch(model, optimizer, shard, cfg, 0, 3, torch.device("cpu"), torch.Generator())
-    val, confusion = _evaluate(raw, _Shard(_batches(1)), cfg, torch.device("cpu"))
+    val, confusion, _ = _evaluate(raw, _Shard(_batches(1)), cfg, torch.device("cpu"))
     return raw, stats, val, confusion, shard
 
 
