@@ -295,7 +295,8 @@ def format_difference(result: ClaimResult) -> str:
 
 def format_paper(result: ClaimResult) -> str:
     claim = result.claim
-    paper = "—" if result.paper is None else f"{result.paper:+.2f}".rstrip("0").rstrip(".")
+    paper = "—" if result.paper is None else f"{result.paper:+.2f}"
+    paper = paper[:-1] if paper.endswith("0") else paper  # +1.70 -> +1.7, +1.00 -> +1.0, +0.25 stays
     if claim.kind == "matches":
         return f"{paper} (claim: within ±{claim.margin:g})"
     return paper
