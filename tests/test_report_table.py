@@ -343,9 +343,9 @@ def claims_spec(sweep: str = "toy") -> TableSpec:
     return dataclasses.replace(toy_spec(sweep, reference=False), claims=claims)
 
 
-def _log_predictions(uri: str, clips: int = 100) -> None:
+def _log_predictions(uri: str, clips: int = 100, evaluated: int | None = None) -> None:
     """Per-clip predictions on every trial of the store, as MLflowTuneCallback logs them: the trial's accuracy's
-    worth of its first clips correct, and val_clips."""
+    worth of its first clips correct, and val_clips (``evaluated``, default ``clips``)."""
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("actrec/toy")
     for run in client.search_runs([experiment.experiment_id], "tags.role = 'trial'"):
@@ -358,7 +358,7 @@ def _log_predictions(uri: str, clips: int = 100) -> None:
             with open(path, "wb") as f:
                 f.write(evidence.encode(evidence.to_arrays(payload)))
             client.log_artifact(run.info.run_id, path)
-        client.log_metric(run.info.run_id, "val_clips", float(clips))
+        client.log_metric(run.info.run_id, "val_clips", float(evaluated or clips))
 
 
 def test_report_opens_with_the_claims_and_publishes_their_table_once(tmp_path):
@@ -376,6 +376,7 @@ def test_report_opens_with_the_claims_and_publishes_their_table_once(tmp_path):
     assert "55.0 ± 7.1 (n=2) [45.2, 64.4]" in text  # Wilson interval of 55% of one evaluation's 100 clips
     assert "- **Commit:** not recorded" not in text and "- **Provenance:** not recorded" in text
     assert report_metadata(str(out / "toy.md"))["verdicts"]["inconclusive"] == 1
+    assert "Per-clip predictions cover" not in text  # every trial logged all the clips it evaluated
     client = MlflowClient(uri)
     parent_id = load_parent_id(client, "toy")
     description = client.get_run(parent_id).data.tags["mlflow.note.content"]
@@ -383,6 +384,16 @@ def test_report_opens_with_the_claims_and_publishes_their_table_once(tmp_path):
     with tempfile.TemporaryDirectory() as tmp:
         table = json.load(open(client.download_artifacts(parent_id, "claims.json", tmp)))
     assert len(table["data"]) == 2 and "verdict_class" in table["columns"]
+
+
+def test_claims_on_capped_predictions_say_which_subset_they_compare(tmp_path):
+    uri = build_store(tmp_path, spec_for=claims_spec)
+    _log_predictions(uri, clips=100, evaluated=250)  # as if the logged cap had cut a 250-clip test set to 100
+    write_report(uri, "toy", out_dir=str(tmp_path / "r"))
+    text = (tmp_path / "r" / "toy.md").read_text()
+    # The five trials of the claimed cells (A and B on RGB, A on depth) were read; each kept 100 of 250 clips.
+    assert "Per-clip predictions cover 100 of up to 250 evaluation clips in 5 trial(s)" in text
+    assert "| A beats B on RGB (§4) | A vs B, RGB | inconclusive (2 seeds) | +13.0 [" in text
 
 
 def test_report_of_a_sweep_that_predates_claims_says_so(store, tmp_path):

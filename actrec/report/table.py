@@ -600,9 +600,13 @@ def trial_evidence(client: MlflowClient, trial: TrialRecord) -> dict[int, bool] 
     return dict(zip(arrays["clip"].tolist(), correct.tolist(), strict=True))
 
 
-def check_claims(record: SweepRecord, client: MlflowClient) -> list[ClaimResult]:
-    """Every claim of the sweep's table checked against its trials' per-clip predictions."""
-    spec, cache = record.spec, {}
+def check_claims(
+    record: SweepRecord, client: MlflowClient, evidence_cache: dict[str, dict[int, bool] | None] | None = None
+) -> list[ClaimResult]:
+    """Every claim of the sweep's table checked against its trials' per-clip predictions (``evidence_cache``:
+    run id -> :func:`trial_evidence`, filled as trials are read)."""
+    spec = record.spec
+    cache = {} if evidence_cache is None else evidence_cache
 
     def cell(row_id: str, column_label: str) -> list[dict[int, bool]] | None:
         match = {**spec.row(row_id).match, **spec.column(column_label).match}
@@ -617,8 +621,28 @@ def check_claims(record: SweepRecord, client: MlflowClient) -> list[ClaimResult]
     return [claim_checks.check_claim(c, spec, cell(*c.a), cell(*c.b)) for c in spec.claims]
 
 
-def claims_section(record: SweepRecord, results: Sequence[ClaimResult]) -> tuple[str, list[list[str]] | None]:
-    """The Claims section's lead sentence and table rows (None when the table declares no claims)."""
+def capped_evidence_note(record: SweepRecord, evidence_cache: Mapping[str, dict[int, bool] | None]) -> str:
+    """A sentence when a trial's per-clip predictions cover fewer clips than it evaluated (the training loop logs at
+    most ``MAX_LOGGED_PREDICTIONS``, the smallest clip ids); "" otherwise."""
+    capped = [
+        (len(found), int(t.val_clips))
+        for t in record.trials
+        if (found := evidence_cache.get(t.run_id)) and t.val_clips and len(found) < t.val_clips
+    ]
+    if not capped:
+        return ""
+    return (
+        f"Per-clip predictions cover {min(k for k, _ in capped):,} of up to {max(n for _, n in capped):,} "
+        f"evaluation clips in {len(capped)} trial(s) (the logged cap keeps the clips with the smallest ids, the same "
+        "in every trial of a dataset): their claims compare that subset."
+    )
+
+
+def claims_section(
+    record: SweepRecord, results: Sequence[ClaimResult], evidence_note: str = ""
+) -> tuple[str, list[list[str]] | None]:
+    """The Claims section's lead sentence and table rows (None when the table declares no claims); ``evidence_note``
+    (:func:`capped_evidence_note`) follows the tally."""
     spec = record.spec
     if not spec.claims:
         if spec.claims_note:
@@ -630,9 +654,8 @@ def claims_section(record: SweepRecord, results: Sequence[ClaimResult]) -> tuple
         )
     tally = claim_checks.counts(results)
     shown = ", ".join(f"{n} {v}" for v, n in tally.items() if n)
-    return f"{len(results)} claim(s) of the paper: {shown}. " + claim_checks.CLAIMS_LEGEND, claim_checks.claims_rows(
-        results
-    )
+    lead = f"{len(results)} claim(s) of the paper: {shown}. " + (evidence_note + " " if evidence_note else "")
+    return lead + claim_checks.CLAIMS_LEGEND, claim_checks.claims_rows(results)
 
 
 def write_report(
@@ -652,8 +675,9 @@ def write_report(
     leaves the written files as they are.
     """
     record = load_sweep(tracking_uri, sweep, parent_run_id)
-    results = check_claims(record, MlflowClient(tracking_uri))
-    claims_lead, claims_table = claims_section(record, results)
+    evidence_cache: dict[str, dict[int, bool] | None] = {}
+    results = check_claims(record, MlflowClient(tracking_uri), evidence_cache)
+    claims_lead, claims_table = claims_section(record, results, capped_evidence_note(record, evidence_cache))
     provenance_lines = provenance.summary_lines(record.provenance, [t.commit for t in record.trials])
     # The verdicts are computed now, by this checkout's code, which may differ from the sweep's.
     provenance_lines.append(("Report built by", f"actrec {provenance.commit_label(provenance.git_state())}"))
