@@ -12,7 +12,7 @@ the members the Ray Data pipeline reads and writes the shards, in parallel, resu
   greyscale PNGs, copied byte for byte when no resize is asked for, otherwise resized with nearest neighbour (no
   blended depths at object borders) and re-encoded. PNG keeps the full 16-bit range losslessly at the size of the
   published PNGs (a lossless 16-bit video codec such as FFV1 would compress better but decord cannot decode 16
-  bits); see the README's data section for measured sizes.
+  bits); the member's size: ``docs/datasets.md``, "What prepare writes".
 - ``pose.npy``: float32 (T, M, J, 3), x and y in pixels of the stored ``rgb.mp4`` (the crop and scale applied to
   the RGB are applied to the joints), confidence in [0, 1].
 - ``json``: metadata (label, class name, split fields, per-modality frame count and (height, width), source).
