@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from actrec.report.spec import Claim, Column, PlotSpec, Row, TableSpec
 from actrec.tune.plan import grid_values
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
-from actrec.tune.spec import Claim, Column, PlotSpec, Row, SweepSpec, TableSpec
+from actrec.tune.spec import SweepSpec
 
 STEMS = {"vanilla": "Vanilla-3D", "CDC-ST": "3D-CDC-ST", "CDC-T": "3D-CDC-T"}
 # Table IV as printed: (stem, θ, RGB %, DEP %).

@@ -15,9 +15,10 @@ profile NvGesture only).
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 5, cumulative: label, switches, (NvGesture %, THU-READ CS2 %).

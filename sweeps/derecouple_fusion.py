@@ -18,9 +18,10 @@ CS only); the other columns show the paper's values only.
 
 from __future__ import annotations
 
+from actrec.report.spec import Row
 from actrec.tune.profiles import NTU_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NvGesture", "THU-READ", "IsoGD", "NTU CS", "NTU CV")
 RGBD = {"model.name": "derecouple_rgbd", "data.modality": "rgbd"}

@@ -16,9 +16,10 @@ local profile measures NvGesture on the synthetic cross-subject split and THU-RE
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 6: label, (fusion, CmSI, CmTI), (NvGesture %, THU-READ %).

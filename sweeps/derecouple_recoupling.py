@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 
+from actrec.report.spec import Claim, PlotSpec, Row, claims_for
 from actrec.tune.plan import grid_values
 from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import build_parser, main
-from actrec.tune.spec import Claim, PlotSpec, Row, SweepSpec, claims_for, with_claims
+from actrec.tune.spec import SweepSpec, with_claims
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Default 𝒯 grid per profile (--temperature-grid replaces it).

@@ -14,9 +14,10 @@ on the cross-view split (tiny EPAM-Net); the smoke profile XSub only.
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView")
 # §4.3 as printed: label, model.attention, (XSub %, XView %).

@@ -16,9 +16,10 @@ synthetic cross-subject split and XSet on the cross-view split (tiny EPAM-Net); 
 
 from __future__ import annotations
 
+from actrec.report.spec import Row
 from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NTU-120 XSub", "NTU-120 XSet")
 # Table 4 as printed: label, row values, parameters (M), GFLOPs, (XSub %, XSet %).

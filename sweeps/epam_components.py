@@ -16,9 +16,10 @@ cross-view split (tiny EPAM-Net: 4 RGB frames at 96², 12 heatmaps of 24²); the
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView", "NTU-120 XSub", "NTU-120 XSet")
 # Table 5 as printed: label, row values, (NTU-60 XSub, XView, NTU-120 XSub, XSet %), note.

@@ -13,9 +13,10 @@ validation list (protocol ``official``); use ``--set data.protocol=official_test
 
 from __future__ import annotations
 
+from actrec.report.spec import Column, Row, TableSpec
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.tune.runner import main
-from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
+from actrec.tune.spec import SweepSpec
 
 # Table II, "Ours (MFST-Large)": modality -> accuracy %.
 PAPER_ROWS = {"rgb": ("RGB", 61.26), "depth": ("DEP", 61.29), "rgbd": ("RGB+DEP", 68.47)}

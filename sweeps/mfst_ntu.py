@@ -14,9 +14,10 @@ finished RGB and depth trials' best checkpoints (``--fusion checkpoints``), or a
 
 from __future__ import annotations
 
+from actrec.report.spec import Column, Row, TableSpec
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.tune.runner import main
-from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
+from actrec.tune.spec import SweepSpec
 
 # Table I, "Ours (MFST-Large)": modality -> (CS %, CV %).
 PAPER_ROWS = {"rgb": ("RGB", 92.1, 95.8), "depth": ("Depth", 93.8, 97.3), "rgbd": ("RGB+DEP", 94.6, 98.2)}

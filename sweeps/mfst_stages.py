@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from actrec.report.spec import Claim, Column, Row, TableSpec, claims_for
 from actrec.tune.plan import grid_values
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
-from actrec.tune.spec import Claim, Column, Row, SweepSpec, TableSpec, claims_for
+from actrec.tune.spec import SweepSpec
 
 MAX_STAGES = 5  # model.dims holds five widths
 PAPER_STAGES = {3: ("MFST-Base", 90.5, 32.6), 4: ("MFST-Large", 92.1, 49.7)}  # stages: (row, Acc %, params M)

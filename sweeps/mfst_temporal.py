@@ -12,9 +12,10 @@ its best Table IV stem (CDC-ST for RGB, CDC-T for depth, θ = 0.6), whose values
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Column, Row, TableSpec
 from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Column, Row, SweepSpec, TableSpec
+from actrec.tune.spec import SweepSpec
 
 # Table VI as printed: temporal block -> (RGB %, DEP %).
 PAPER_ROWS = {"V-Trans": (91.0, 92.2), "WMS-Trans": (92.1, 93.8)}

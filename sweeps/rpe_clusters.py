@@ -22,10 +22,11 @@ from __future__ import annotations
 import argparse
 
 from actrec.layers.relative_position import num_clusters
+from actrec.report.spec import Claim, PlotSpec, Row, claims_for
 from actrec.tune.plan import grid_values
 from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import build_parser, main
-from actrec.tune.spec import Claim, PlotSpec, Row, SweepSpec, claims_for, with_claims
+from actrec.tune.spec import SweepSpec, with_claims
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 GRIDS = {"paper": (1, 2, 3, 4, 5, 6), "local": (1, 2, 3, 4, 5, 6), "smoke": (1, 3)}

@@ -15,9 +15,10 @@ profile UCF-101).
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("UCF-101", "HMDB-51")
 # Table 3.2 as printed: label, mapping, (UCF-101, HMDB-51 %).

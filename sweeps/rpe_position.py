@@ -16,9 +16,10 @@ the architecture as §3.4.2 describes it is in the model docstring (actrec/model
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 # Table 3.1 as printed: label, position embedding, (UCF-101, HMDB-51, Diving48 %), parameters (M).

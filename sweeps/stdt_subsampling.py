@@ -17,9 +17,10 @@ and HMDB-51 on the cross-view split (tiny model; the smoke profile UCF-101 only)
 
 from __future__ import annotations
 
+from actrec.report.spec import Claim, Row
 from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
-from actrec.tune.spec import Claim, Row, with_claims
+from actrec.tune.spec import with_claims
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 RPE = {"model.position_embedding": "shared_rpe", "model.rpe_y": 3, "model.rpe_mapping": "sectioned"}

@@ -11,42 +11,15 @@ from actrec.models import (
     build_model,
     create_model,
     list_models,
+    model_class,
     model_config,
     tiny_overrides,
 )
-from actrec.models.ctn import CTN, CTNConfig, CTNVerbNoun, CTNVerbNounConfig
-from actrec.models.derecouple import DeRecouple, DeRecoupleConfig
-from actrec.models.epam import EPAMX3D, EPAMX3DConfig
-from actrec.models.epam_net import EPAMNet, EPAMNetConfig
-from actrec.models.mfst import MFST, MFSTConfig, TwoStreamMFST, TwoStreamMFSTConfig
-from actrec.models.rpe_stdt import RPESTDT, RPESTDTConfig
-from actrec.models.vit import ViTSpatial, ViTSpatialConfig, ViViT, ViViTConfig
+from actrec.models.mfst import MFSTConfig
+from actrec.models.protocol import PROTOCOL_METHODS, class_scores, example_inputs, set_progress, training_loss
 
-# Registered config type -> (model class, dims of a tensor output after the batch (None: a dict of tensors), the
-# training-loop protocol methods it defines (see actrec.train.loop; a model may define any of them)). Two-stream
-# MFST and EPAM-Net return one row of logits per stream, (B, S, K), train on their summed losses and score by late
-# fusion.
-EXPECTED = {
-    MFSTConfig: (MFST, (), ()),
-    TwoStreamMFSTConfig: (TwoStreamMFST, (2,), ("training_loss", "class_scores")),
-    DeRecoupleConfig: (DeRecouple, None, ("training_loss", "class_scores", "set_progress")),
-    RPESTDTConfig: (RPESTDT, (), ()),
-    ViTSpatialConfig: (ViTSpatial, (), ()),
-    ViViTConfig: (ViViT, (), ()),
-    CTNConfig: (CTN, (), ()),
-    CTNVerbNounConfig: (CTNVerbNoun, None, ("training_loss", "class_scores")),
-    EPAMX3DConfig: (EPAMX3D, (), ()),
-    EPAMNetConfig: (EPAMNet, (2,), ("training_loss", "class_scores")),
-}
-PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress")
-
-
-def _classes(name: str, num_classes: int) -> dict[str, int]:
-    """``num_classes`` overrides; a verb + noun model (joint action labels ``verb · num_nouns + noun``) also gets
-    ``num_verbs = num_classes``, ``num_nouns = 1`` so that ``num_classes == num_verbs · num_nouns``."""
-    if isinstance(model_config(name), CTNVerbNounConfig):
-        return {"num_classes": num_classes, "num_verbs": num_classes, "num_nouns": 1}
-    return {"num_classes": num_classes}
+# Every test below runs on every registered model through the model protocol (actrec.models.protocol) alone: a new
+# model is tested as soon as it is registered, with no entry to add here.
 
 
 def test_registry_lists_the_paper_variants():
@@ -60,47 +33,32 @@ def test_registry_lists_the_paper_variants():
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_model_implements_exactly_its_loop_protocol_methods(name):
-    model = build_model(model_config(name, **tiny_overrides(name), **_classes(name, 5)))
-    implemented = {method for method in PROTOCOL_METHODS if callable(getattr(model, method, None))}
-    _, _, methods = EXPECTED[type(model.config)]
-    assert implemented == set(methods)
-
-
-def _inputs(config) -> tuple[torch.Tensor, ...]:
-    """A batch of 2 of the model's inputs: (B, C, 8, 32, 32) clips; EPAM-Net takes (rgb, pose) as data.modality
-    "rgb_pose" gives them, the tiny model's 4 RGB frames and 3 x 4 heatmap frames at a quarter of the crop size."""
-    if isinstance(config, EPAMNetConfig):
-        return torch.randn(2, 3, config.rgb_frames, 32, 32), torch.randn(2, config.pose_channels, 12, 8, 8)
-    return (torch.randn(2, config.in_channels, 8, 32, 32),)
+def test_protocol_methods_a_model_defines_are_callable(name):
+    model = build_model(model_config(name, **tiny_overrides(name)))
+    for method in PROTOCOL_METHODS:
+        assert getattr(model, method, None) is None or callable(getattr(model, method))
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_tiny_model_forward_backward(name):
     torch.manual_seed(0)
-    config = model_config(name, **tiny_overrides(name), **_classes(name, 5))
+    config = model_config(name, **tiny_overrides(name))
     model = build_model(config)
-    _, dims, methods = EXPECTED[type(config)]
-    if "set_progress" in methods:
-        model.set_progress(0.5, 2)
-    output = model(*_inputs(config))
-    if dims is None:
-        # DDP-friendly output: a dict of tensors (no dataclasses), read by the loop through the protocol only.
-        assert isinstance(output, dict) and all(isinstance(v, torch.Tensor) for v in output.values())
+    classes = config.num_classes
+    set_progress(model, 0.5, 2)
+    output = model(*example_inputs(model, 2))
+    if isinstance(output, dict):  # DDP-friendly output: a dict of tensors (no dataclasses)
+        assert all(isinstance(v, torch.Tensor) for v in output.values())
     else:
-        assert output.shape == (2, *dims, 5)
-    if "class_scores" in methods:
-        scores = model.class_scores(output)
-        assert scores.shape == (2, 5) and (scores >= 0).all()
-        assert torch.allclose(scores.sum(-1), torch.ones(2))
-    if "training_loss" in methods:
-        target = 0.8 * F.one_hot(torch.tensor([0, 3]), 5).float() + 0.2 / 5  # soft (label-smoothed) targets
-        loss, terms = model.training_loss(output, target)
-        assert loss.ndim == 0 and torch.isfinite(loss)
-        assert terms and all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in terms.values())
-        loss.backward()
-    else:
-        output.square().mean().backward()
+        assert isinstance(output, torch.Tensor) and output.shape[0] == 2 and output.shape[-1] == classes
+    scores = class_scores(model, output)
+    assert scores.shape == (2, classes) and (scores >= 0).all()
+    assert torch.allclose(scores.sum(-1), torch.ones(2), atol=1e-5)
+    target = 0.8 * F.one_hot(torch.tensor([0, classes - 1]), classes).float() + 0.2 / classes  # soft targets
+    loss, terms = training_loss(model, output, target)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 for v in terms.values())
+    loss.backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert trainable
     for param_name, param in trainable:
@@ -110,13 +68,11 @@ def test_tiny_model_forward_backward(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_model_config_applies_overrides_and_build_model_uses_config_type(name):
-    config = model_config(name, **tiny_overrides(name), **_classes(name, 7))
-    assert config.num_classes == 7
+    config = model_config(name, **tiny_overrides(name))
     for key, value in tiny_overrides(name).items():
         assert getattr(config, key) == value
     model = build_model(config)
-    model_cls, _, _ = EXPECTED[type(config)]
-    assert type(model) is model_cls and model.config == config
+    assert type(model) is model_class(name) and model.config == config
 
 
 def test_variant_defaults_differ_as_in_the_paper():

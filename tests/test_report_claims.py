@@ -1,4 +1,4 @@
-"""Claims as data (actrec.tune.spec.Claim), their statistics (actrec.report.claims: paired bootstrap over clips,
+"""Claims as data (actrec.report.spec.Claim), their statistics (actrec.report.claims: paired bootstrap over clips,
 the crossed seeds x clips t interval, verdicts, seeds / clips to resolve, Wilson intervals), the per-clip evidence files
 (actrec.track.evidence), provenance records (actrec.track.provenance), and every sweep's declared claims."""
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from actrec.data.shards import clip_id
 from actrec.report import claims as C
+from actrec.report.spec import Claim, Column, Row, TableSpec, claims_for
 from actrec.track import evidence, provenance
-from actrec.tune.spec import Claim, Column, Row, TableSpec, claims_for
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "sweeps").glob("*.py"))
@@ -238,7 +239,7 @@ def test_check_claim_pairs_clips_and_says_why_it_cannot_measure():
 def test_predictions_round_trip_through_npz_with_keys():
     keys = ["s000_a001", "s001_a002", "s002_a000"]
     payload = {
-        "clip": [evidence.clip_id(k) for k in keys],
+        "clip": [clip_id(k) for k in keys],
         "label": [1, 2, 0],
         "pred": [1, 0, 0],
         "score": [0.9, 0.1, 0.6],
@@ -247,7 +248,7 @@ def test_predictions_round_trip_through_npz_with_keys():
     back = evidence.decode(evidence.encode(arrays))
     assert back["key"].tolist() == ["s000_a001", "s001_a002", ""]
     assert back["clip"].dtype == np.int64 and back["clip"].tolist() == payload["clip"]
-    assert evidence.clip_id("s000_a001") == evidence.clip_id("s000_a001") < 2**63
+    assert clip_id("s000_a001") == clip_id("s000_a001") < 2**63
     with pytest.raises(ValueError, match="lack"):
         evidence.to_arrays({"clip": [1]})
     with pytest.raises(ValueError, match="predictions"):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from actrec.report.spec import Claim, Column, PlotSpec, Row, TableSpec, matches
 from actrec.report.table import (
     best_trial,
     build_table,
@@ -24,7 +25,6 @@ from actrec.report.table import (
     write_report,
 )
 from actrec.track import evidence
-from actrec.tune.spec import Claim, Column, PlotSpec, Row, TableSpec, matches
 
 REFERENCE = {"model.name": "mfst_base", "model.num_classes": 60}
 CONFUSION = {"matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 3]], "class_names": ["wave", "clap", "jump"]}

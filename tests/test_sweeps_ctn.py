@@ -9,8 +9,8 @@ import torch
 from actrec.layers.video_tokens import stem_output_size, token_grid
 from actrec.models import create_model, model_config, tiny_overrides
 from actrec.models.complexity import count_parameters
+from actrec.report.spec import matches
 from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
-from actrec.tune.spec import matches
 from tests.conftest import load_sweep
 
 SWEEPS = ("ctn_tokens_kernels", "ctn_mapping_kernels", "ctn_embeddings")

@@ -112,7 +112,7 @@ def test_cpu_profiles_run_tiny_models_on_synthetic_stand_ins(name, profile):
     measured = [c for c in spec.table.columns if c.match.get("data.dataset") == "synthetic"]
     assert len(measured) == (1 if profile == "smoke" else 2)  # the smoke profile measures one column
     # Every trial lands in exactly one row and one measured column of the report's table.
-    from actrec.tune.spec import matches
+    from actrec.report.spec import matches
 
     for config in resolved:
         assert sum(matches(config, row.match) for row in spec.table.rows) == 1
@@ -229,7 +229,8 @@ def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
 
 
 def _two_dataset_spec(stand_ins):
-    from actrec.tune.spec import Column, Row, SweepSpec, TableSpec
+    from actrec.report.spec import Column, Row, TableSpec
+    from actrec.tune.spec import SweepSpec
 
     table = TableSpec(
         sweep="toy",

@@ -10,11 +10,11 @@ import torch
 
 from actrec.config import from_flat
 from actrec.models import build_model, tiny_overrides
+from actrec.report.spec import matches
 from actrec.report.table import reference_parameters
 from actrec.train.loop import BEST_FILE
 from actrec.tune.profiles import EPAM_PHASES
 from actrec.tune.runner import base_config, build_parser, fusion_trial_overrides, resolve_trial, trial_overrides
-from actrec.tune.spec import matches
 from tests.conftest import load_sweep
 
 SWEEPS = ("epam_components", "epam_attention", "epam_complexity", "epam_width")

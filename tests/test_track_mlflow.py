@@ -8,6 +8,7 @@ import re
 import pytest
 from mlflow.tracking import MlflowClient
 
+from actrec.data.shards import clip_id
 from actrec.track.mlflow_tracker import (
     DESCRIPTION_LIMIT,
     LOGGED_METRICS,
@@ -241,7 +242,7 @@ def test_completed_trial_logs_its_best_epochs_per_clip_predictions_with_sample_k
     trial = FakeTrial("p", _config(root))
     callback.on_trial_start(0, [], trial)
     first = {
-        "clip": [evidence.clip_id(k) for k in keys],
+        "clip": [clip_id(k) for k in keys],
         "label": [0, 1, 2],
         "pred": [0, 0, 0],
         "score": [0.9, 0.2, 0.1],

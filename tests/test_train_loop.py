@@ -13,13 +13,12 @@ import torch
 import torch.nn.functional as F
 from ray.train.torch import TorchTrainer
 
-from actrec.config import flatten, from_flat
+from actrec.config import TrainConfig, flatten, from_flat
 from actrec.data.clips import members_for
 from actrec.data.pipeline import count_samples, decode_batch, read_shard_samples
 from actrec.data.shards import load_index, split_shards
 from actrec.models import build_model, create_model, tiny_overrides
 from actrec.models.complexity import count_gflops
-from actrec.train.config import TrainConfig
 from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import (
     BEST_FILE,

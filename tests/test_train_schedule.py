@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from actrec.train.config import OptimConfig
+from actrec.config import OptimConfig
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
 

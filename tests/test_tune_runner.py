@@ -339,3 +339,12 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
         runner._restored_invocation(
             ntu.SPEC, ntu_parser.parse_args(["--resume", sweep_dir]), ntu_parser, ["--resume", sweep_dir]
         )
+
+
+def test_progress_lines_show_the_keys_the_trials_differ_in(cdc):
+    from actrec.tune.progress import shown_keys
+
+    keys = shown_keys(trial_overrides(cdc.SPEC, cdc.parser().parse_args(["--seeds", "2"])))
+    assert set(keys) == {"model.stem", "model.theta", "data.modality", "train.seed"}  # Table IV's swept keys
+    assert shown_keys([{"model.name": "a", "train.seed": 0}, {"model.name": "a", "train.seed": 1}]) == ("train.seed",)
+    assert shown_keys([{"model.name": "a"}]) == ("model.name",)  # a single trial shows its own values

@@ -29,7 +29,7 @@ from PIL import Image
 
 from actrec.data.config import MODALITY_STREAMS, DataConfig
 from actrec.data.decode import CorruptVideoError, read_clip
-from actrec.data.pose import COCO_LIMBS, NTU_LIMBS, pose_heatmaps
+from actrec.data.pose import limbs_for, pose_heatmaps
 from actrec.data.sampling import sample_indices
 from actrec.data.transforms import (
     Geometry,
@@ -99,15 +99,6 @@ def flip_joints(joints: np.ndarray) -> np.ndarray:
     for left, right in pairs:
         order[left], order[right] = right, left
     return joints[..., order, :]
-
-
-def limbs_for(joints: int | None) -> tuple[tuple[int, int], ...]:
-    """Skeleton edges of the joint layout: COCO (17) or Kinect v2 / NTU (25)."""
-    if joints == 17:
-        return COCO_LIMBS
-    if joints == 25:
-        return NTU_LIMBS
-    raise ValueError(f"no limb table for {joints}-joint poses (known: 17 COCO, 25 NTU)")
 
 
 def load_views(

@@ -254,7 +254,7 @@ class DataConfig:
         joints = DATASETS[self.dataset].pose_joints
         if joints is None or not self.pose_limbs:
             return joints
-        from actrec.data.clips import limbs_for
+        from actrec.data.pose import limbs_for
 
         return len(limbs_for(joints))
 

@@ -62,10 +62,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from actrec.data.clips import decoded_size, flip_joints, limbs_for, read_joints, render_rgb
+from actrec.data.clips import decoded_size, flip_joints, read_joints, render_rgb
 from actrec.data.config import DataConfig
 from actrec.data.decode import read_clip
-from actrec.data.pose import pose_heatmaps
+from actrec.data.pose import limbs_for, pose_heatmaps
 from actrec.data.sampling import segment_indices
 from actrec.data.transforms import Geometry, apply_geometry, transform_points
 
@@ -191,7 +191,7 @@ def epam_pose_volume(
     ``frame_indices`` (N,) picks the frames (``epam_sample_indices``' pose indices; repeats allowed; None = all T).
     Joints are mapped by ``joints_to_box`` and rendered by ``actrec.data.pose.pose_heatmaps``: C = J joint maps
     (K = 17 for COCO), ``exp(-d^2 / (2 sigma^2)) * confidence``, persons merged by maximum; with ``with_limbs``,
-    C = one limb map per skeleton edge (``actrec.data.clips.limbs_for``: COCO 17 or NTU 25 joints). ``sigma`` is in
+    C = one limb map per skeleton edge (``actrec.data.pose.limbs_for``: COCO 17 or NTU 25 joints). ``sigma`` is in
     heatmap pixels. Joints with confidence <= 0 give empty maps.
     """
     points = _check_joints(joints)

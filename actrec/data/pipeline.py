@@ -31,9 +31,8 @@ from actrec.data.clips import decoded_size, load_modality_views, load_views, mem
 from actrec.data.config import DataConfig
 from actrec.data.decode import CorruptVideoError
 from actrec.data.epam_input import load_rgb_pose_views
-from actrec.data.shards import META_EXT, iter_shard_members, load_index, split_shards
+from actrec.data.shards import META_EXT, clip_id, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
-from actrec.track.evidence import clip_id
 
 if TYPE_CHECKING:
     import torch
@@ -285,7 +284,7 @@ def decode_batch(
         valid[i] = True
     if views == 1:
         inputs = {name: array[:, 0] for name, array in inputs.items()}
-    # Each clip's id (actrec.track.evidence.clip_id of its key), so per-clip predictions pair across trials.
+    # Each clip's id (clip_id of its key), so per-clip predictions pair across trials.
     clip = np.asarray([clip_id(str(key)) for key in batch["key"]], dtype=np.int64)
     return {**inputs, "label": label, "valid": valid, "clip": clip}
 

@@ -97,3 +97,12 @@ def pose_heatmaps(
             weight = np.minimum(confidence[:, :, a], confidence[:, :, b])
             maps.append((np.exp(dist2 * scale) * at(weight)).max(axis=1))
     return np.stack(maps, axis=0).astype(np.float32)  # (C, T, H, W)
+
+
+def limbs_for(joints: int | None) -> tuple[tuple[int, int], ...]:
+    """Skeleton edges of the joint layout: COCO (17) or Kinect v2 / NTU (25)."""
+    if joints == 17:
+        return COCO_LIMBS
+    if joints == 25:
+        return NTU_LIMBS
+    raise ValueError(f"no limb table for {joints}-joint poses (known: 17 COCO, 25 NTU)")

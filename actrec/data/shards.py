@@ -21,6 +21,7 @@ trains) and cross-view (a subset of cameras trains) (Shahroudy et al., CVPR 2016
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -298,3 +299,9 @@ def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
     if len(data) != info.size:
         raise tarfile.ReadError(f"member {info.name}: read {len(data)} of {info.size} bytes")
     return data
+
+
+def clip_id(key: str) -> int:
+    """A sample key's 63-bit id (BLAKE2b), the same in every trial: Ray Data's torch batches carry numbers, not
+    strings, so the pipeline labels each clip with this."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1

@@ -285,6 +285,16 @@ class EPAMNet(nn.Module):
         softmax of the weighted sum of the logits, ``"softmax"``: weighted sum of the streams' softmaxes."""
         return fuse_stream_scores(stream_logits, self.config.rgb_weight, self.config.fusion)
 
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model protocol (:mod:`actrec.models.protocol`): RGB clips (B, 3, T_M, S, S) and pose heatmaps
+        (B, K, 3·T_M, S/4, S/4) in the paper's ratios (16 × 224² and 48 × 56²), at the RGB stream's size."""
+        rgb = self.config.stream_config("rgb")
+        frames, size = rgb.num_frames, rgb.image_size
+        return (
+            torch.randn(batch_size, 3, frames, size, size),
+            torch.randn(batch_size, self.config.pose_channels, 3 * frames, size // 4, size // 4),
+        )
+
     def class_scores(self, stream_logits: torch.Tensor) -> torch.Tensor:
         """Training-loop protocol: the class probabilities are the fused scores (``fuse_scores``), or the one
         stream's softmax."""

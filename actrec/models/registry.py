@@ -87,6 +87,11 @@ def _check_fields(name: str, entry: _Entry, overrides: dict[str, Any]) -> None:
             )
 
 
+def model_class(name: str) -> type[nn.Module]:
+    """The model class registered for variant ``name``."""
+    return _entry(name).model_cls
+
+
 def list_models() -> list[str]:
     """Registered model names, sorted."""
     return sorted(_MODELS)

@@ -1,4 +1,4 @@
-"""Verdicts on a paper's claims: each :class:`actrec.tune.spec.Claim` checked against the trials' per-clip evidence.
+"""Verdicts on a paper's claims: each :class:`actrec.report.spec.Claim` checked against the trials' per-clip evidence.
 
 For a claim "cell a beats cell b" the measured difference is a's accuracy minus b's (percentage points), averaged over
 each cell's seeds and computed on the clips both cells were evaluated on (matched by clip id, so the comparison is
@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from actrec.tune.spec import Claim, TableSpec
+from actrec.report.spec import Claim, TableSpec
 
 CONFIDENCE = 0.95
 POWER = 0.80

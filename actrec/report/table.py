@@ -37,9 +37,9 @@ from mlflow.tracking import MlflowClient
 
 from actrec.report import claims as claim_checks
 from actrec.report.claims import ClaimResult, wilson_interval
+from actrec.report.spec import TableSpec, matches
 from actrec.track import evidence, provenance
 from actrec.track.mlflow_tracker import CONFUSION_ARTIFACT, EXPERIMENT_PREFIX, publish_results
-from actrec.tune.spec import TableSpec, matches
 
 NOT_LOGGED = "not logged"
 COMPLEXITY_LABELS = {"params_m": "Params (M)", "gflops": "GFLOPs", "frames": "Frames"}

@@ -4,27 +4,23 @@ The training loop reports them as the result ``PREDICTIONS_METRIC`` (``{"clip", 
 see :mod:`actrec.train.loop`); the sweep driver's MLflow callback writes them to the trial's child run as
 ``PREDICTIONS_ARTIFACT``, adding each clip's sample key when the dataset's index is readable; the report reads them
 back to compare two cells clip by clip (:mod:`actrec.report.claims`). Clip ids are 63-bit hashes of the sample keys
-(:func:`clip_id`), so trials of one dataset name the same clip alike. NumPy only: the workers import it too.
+(:func:`actrec.data.shards.clip_id`), so trials of one dataset name the same clip alike. NumPy and the standard
+library only: the workers import it too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from actrec.data.shards import clip_id
+
 PREDICTIONS_METRIC = "val_predictions_best"  # trial result: per-clip predictions at the best validation epoch
 PREDICTIONS_ARTIFACT = "predictions_best.npz"  # on a child run: clip, label, pred, score (+ key) arrays
 FIELDS = ("clip", "label", "pred", "score")
-
-
-def clip_id(key: str) -> int:
-    """A sample key's 63-bit id (BLAKE2b), the same in every trial: Ray Data's torch batches carry numbers, not
-    strings, so the pipeline labels each clip with this."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def to_arrays(payload: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -12,21 +12,15 @@ multiply-adds of one view, input (1, C, T, S, S) of the data config, counted onc
 the epoch with the best val_top1 so far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS'
 joint actions). ``val_predictions_best`` holds that epoch's per-clip evidence, gathered from all workers and sorted by
 clip: ``{"clip": [...], "label": [...], "pred": [...], "score": [...]}`` (the clip's 63-bit id from its sample key,
-:func:`actrec.track.evidence.clip_id`; its true class; the predicted class; the true class's score), so two trials
+:func:`actrec.data.shards.clip_id`; its true class; the predicted class; the true class's score), so two trials
 evaluated on the same clips compare clip by clip (``actrec.report.claims``). It is reported on the epochs that set
 a new best, on the run's first epoch (after a restore too) and on the last one, and capped at
 ``MAX_LOGGED_PREDICTIONS`` clips: the smallest ids, the same subset in every trial of a dataset. Checkpoint
 directories hold ``state.pt`` (resume) and ``best.pt``
 (``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
 
-Models with several heads or auxiliary losses opt into a protocol by defining any of:
-``training_loss(output, target) -> (loss, terms)`` (soft targets (B, K); the named terms are averaged over the
-epoch and reported as ``train_<name>``), ``class_scores(output) -> (B, K)`` probabilities (top-1/top-5, view
-averaging, confusion), and ``set_progress(epoch, total_epochs)`` (called before every training step with the
-fractional epoch and before evaluation, e.g. for a temperature schedule). Two-stream MFST (RGB+DEP rows of MFST
-Tables I/II) trains on the sum of its streams' losses and scores by late fusion this way; De+Recouple adds its
-multi-loss, distillation and CAPF terms and its sharpness schedule; EPAM-Net sums its streams' losses (Eq. (5)) and
-fuses their scores. Other models: soft-target cross-entropy on (B, K) logits, softmax scores.
+The model is reached only through the model protocol (:mod:`actrec.models.protocol`): its optional
+``training_loss``, ``class_scores`` and ``set_progress`` replace the soft cross-entropy, the softmax and nothing.
 
 Inputs: the model is called on the rows' ``video`` column, and on ``video`` and ``pose`` when the rows carry pose
 heatmaps (``data.modality="rgb_pose"``, EPAM-Net's ``model(rgb, pose)``; ``split_valid_inputs``); MixUp / CutMix mix
@@ -53,6 +47,7 @@ from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
+from actrec.models.protocol import class_scores, set_progress, training_loss
 from actrec.track.evidence import PREDICTIONS_METRIC
 from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
@@ -299,31 +294,6 @@ def _mix(video, label, cfg: ExperimentConfig, generator):
     if use_cutmix:
         return cutmix(video, label, num_classes, train.cutmix_alpha, generator)
     return mixup(video, label, num_classes, train.mixup_alpha, generator)
-
-
-def training_loss(model, output, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """(loss, named loss terms) of one batch against soft targets (B, K): the model's own ``training_loss`` when it
-    defines one (several heads and auxiliary losses, e.g. De+Recouple), else the soft cross-entropy."""
-    custom = getattr(getattr(model, "module", model), "training_loss", None)
-    if custom is not None:
-        return custom(output, target)
-    return F.cross_entropy(output, target), {}  # soft (B, K) targets: mean of -Σ_k target·log_softmax
-
-
-def set_progress(model, epoch: float, total_epochs: int) -> None:
-    """Tell a model with epoch-dependent behaviour (``set_progress``, e.g. a temperature schedule) where training is."""
-    hook = getattr(getattr(model, "module", model), "set_progress", None)
-    if hook is not None:
-        hook(epoch, total_epochs)
-
-
-def class_scores(model, output) -> torch.Tensor:
-    """Class probabilities (B, K): the model's own ``class_scores(output)`` when it defines one (e.g. the late score
-    fusion of a two-stream model), else the softmax of logits (B, K)."""
-    custom = getattr(getattr(model, "module", model), "class_scores", None)
-    if custom is not None:
-        return custom(output)
-    return F.softmax(output, dim=-1)
 
 
 def view_scores(model, video: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:

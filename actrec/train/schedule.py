@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from actrec.train.config import OptimConfig
+from actrec.config import OptimConfig
 
 
 def build_optimizer(parameters, optim: OptimConfig) -> torch.optim.Optimizer:

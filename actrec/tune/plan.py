@@ -17,7 +17,8 @@ from typing import Any
 
 from actrec.config import flatten, from_flat, parse_overrides
 from actrec.errors import UsageError
-from actrec.tune.spec import SweepSpec, matches
+from actrec.report.spec import matches
+from actrec.tune.spec import SweepSpec
 
 CHECKPOINT_PLACEHOLDER = "<checkpoint of trial {}>"  # stands in for a phase-1 checkpoint path while planning
 DEFAULT_SAMPLES = 10  # --search optuna without --num-samples

@@ -168,7 +168,7 @@ NTU_STAND_INS = {"smoke": {"NTU CS": SYNTHETIC_CS}, "local": {"NTU CS": SYNTHETI
 def dataset_columns(labels: tuple[str, ...], datasets: Mapping[str, tuple[dict[str, Any], ...]] | None = None):
     """Table columns for the dataset columns ``labels`` of ``datasets`` (column label -> the cell values of its
     splits; default ``DERECOUPLE_DATASETS``) and, per column, the cell values of its splits."""
-    from actrec.tune.spec import Column
+    from actrec.report.spec import Column
 
     datasets = DERECOUPLE_DATASETS if datasets is None else datasets
     columns, values = [], {}
@@ -234,7 +234,8 @@ def derecouple_sweep(
     """The ``SweepSpec`` of a De+Recouple table: ``rows`` on every split of the ``datasets`` columns, the
     ``derecouple_profiles`` of ``model``, and ``stand_ins`` (profile -> column -> synthetic values) for the CPU
     profiles."""
-    from actrec.tune.spec import SweepSpec, TableSpec
+    from actrec.report.spec import TableSpec
+    from actrec.tune.spec import SweepSpec
 
     columns, _ = dataset_columns(datasets)
     spec = TableSpec(
@@ -368,7 +369,8 @@ def _thesis_sweep(
 ):
     """A thesis table with dataset columns: ``rows`` on every ``datasets`` column of ``dataset_values``, with
     parameter and GFLOPs columns, and the columns' synthetic ``stand_ins`` (profile -> column -> values)."""
-    from actrec.tune.spec import SweepSpec, TableSpec
+    from actrec.report.spec import TableSpec
+    from actrec.tune.spec import SweepSpec
 
     columns, _ = dataset_columns(datasets, dataset_values)
     spec = TableSpec(
@@ -605,7 +607,8 @@ def epam_sweep(
     depend on the RGB variant (``pair_ignore``): one pose trial serves RGB-X3D and RGB-X3D-wide. Parameter and GFLOPs
     columns are measured on every row.
     """
-    from actrec.tune.spec import FusionSpec, SweepSpec, TableSpec
+    from actrec.report.spec import TableSpec
+    from actrec.tune.spec import FusionSpec, SweepSpec
 
     phases = EPAM_PHASES[profile]
     columns, values = dataset_columns(datasets, EPAM_DATASETS)

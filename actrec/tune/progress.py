@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ray import tune
 
-# Config keys worth showing in a trial's one-line description, in this order.
-SHOWN_KEYS = (
-    "model.name",
-    "model.stages",
-    "model.stem",
-    "model.theta",
-    "model.residual",
-    "model.temporal_block",
-    "model.streams",  # EPAM-Net: the phase-1 stream alone ("rgb", "pose") or the joint network ("both")
-    "model.rgb_variant",
-    "model.attention",
-    "data.modality",
-    "data.protocol",
-    "train.seed",
-)
+
+def shown_keys(cells: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The dotted keys a trial's one-line description shows: those whose values differ between the sweep's trials
+    (``cells``, each trial's own values), in the order they first appear; all of them when none differ."""
+    order = list(dict.fromkeys(k for cell in cells for k in cell))
+    varying = [k for k in order if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in cells}) > 1]
+    return tuple(varying or order)
 
 
 class ProgressPrinter(tune.Callback):
-    """Prints ``[trial i/n] stem=CDC-ST theta=0.6 modality=rgb | epoch 3/5 loss 1.23 val top-1 45.0 (best 47.5)``."""
+    """Prints ``[trial i/n] stem=CDC-ST theta=0.6 modality=rgb | epoch 3/5 loss 1.23 val top-1 45.0 (best 47.5)``:
+    the trial's values of ``keys`` (see :func:`shown_keys`), then its progress."""
 
     def __init__(
-        self, trial_params: Callable[[Mapping[str, Any]], Mapping[str, Any]], epochs: int, planned: int
+        self,
+        trial_params: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+        epochs: int,
+        planned: int,
+        keys: Sequence[str],
     ) -> None:
         self.trial_params = trial_params
+        self.keys = tuple(keys)
         self.epochs = epochs
         self.planned = planned
         self.started = time.time()
@@ -39,7 +38,7 @@ class ProgressPrinter(tune.Callback):
 
     def _describe(self, trials, trial) -> str:
         params = self.trial_params(trial.config)
-        shown = " ".join(f"{k.split('.')[-1]}={params[k]}" for k in SHOWN_KEYS if k in params)
+        shown = " ".join(f"{k.split('.')[-1]}={params[k]}" for k in self.keys if k in params)
         index = next((i for i, t in enumerate(trials) if t is trial), 0) + 1
         return f"[trial {index}/{max(self.planned, len(trials))} {trial.trial_id}] {shown}"
 

@@ -281,7 +281,7 @@ def run_sweep(
 
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
-    from actrec.tune.progress import ProgressPrinter
+    from actrec.tune.progress import ProgressPrinter, shown_keys
 
     plan = plan or plan_sweep(spec, args)
     spec, base, trials, resolved, asha, first = plan.spec, plan.base, plan.trials, plan.resolved, plan.asha, plan.first
@@ -364,7 +364,12 @@ def run_sweep(
             trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
             callbacks = [
                 MLflowTuneCallback(tracker, _trial_params, tags),
-                ProgressPrinter(_trial_params, first.train.epochs, planned),
+                ProgressPrinter(
+                    _trial_params,
+                    first.train.epochs,
+                    planned,
+                    tuple(plan.search_space) if plan.search_space else shown_keys(trials),
+                ),
             ]
             started = time.time()
             grid = _fit(
@@ -386,7 +391,14 @@ def run_sweep(
                     fusion_dir = os.path.join(sweep_dir, FUSION_DIR)
                     fusion_callbacks = [
                         MLflowTuneCallback(tracker, _trial_params, tags),
-                        ProgressPrinter(_trial_params, _trial_params({**base, **fused[0]})["train.epochs"], len(fused)),
+                        ProgressPrinter(
+                            _trial_params,
+                            _trial_params({**base, **fused[0]})["train.epochs"],
+                            len(fused),
+                            shown_keys(
+                                [{k: v for k, v in f.items() if k not in spec.fusion.checkpoint_keys} for f in fused]
+                            ),
+                        ),
                     ]
                     grid = _fit(
                         trainable,

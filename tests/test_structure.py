@@ -1,0 +1,90 @@
+"""The package's shape: imports run one way only, between files and between packages.
+
+Every ``import`` of an ``actrec`` module counts, also those inside functions (a lazy import is still a tie).
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in (ROOT / "actrec").rglob("*.py")}
+
+
+def imported(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        # "from actrec.x import y": y is a module or a name in actrec.x; resolve_module picks whichever exists.
+        return [f"{node.module}.{a.name}" for a in node.names]
+    return []
+
+
+def resolve_module(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the actrec modules it imports (a package's ``__init__`` is the package's name)."""
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for name in imported(node):
+                target = resolve_module(name) if name.startswith("actrec.") else None
+                # A module importing its own package's __init__ (or a submodule its __init__ re-exports) is not a tie.
+                if target and target != module and not module.startswith(target + "."):
+                    graph[module].add(target)
+    return graph
+
+
+def package_of(module: str) -> str:
+    """actrec.data.shards -> actrec.data; actrec.config -> actrec.config (a top-level module is its own unit)."""
+    return ".".join(module.split(".")[:2])
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as err:
+        return list(err.args[1])
+    return None
+
+
+def test_the_graph_sees_imports_of_every_kind():
+    graph = import_graph()
+    assert "actrec.data.shards" in graph["actrec.data.pipeline"]  # a module-level "from ... import name"
+    assert "actrec.data.pose" in graph["actrec.data.config"]  # an import inside a function
+    assert "actrec.report.spec" in graph["actrec.tune.spec"]
+
+
+def test_no_import_cycle_between_files():
+    assert cycle(import_graph()) is None
+
+
+def test_no_import_cycle_between_packages():
+    packages: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        ties = packages.setdefault(package_of(module), set())
+        ties.update(package_of(t) for t in targets if package_of(t) != package_of(module))
+    assert cycle(packages) is None
+
+
+@pytest.mark.parametrize(
+    "graph, found",
+    [({"a": {"b"}, "b": {"c"}, "c": set()}, False), ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True)],
+)
+def test_cycle_finds_a_cycle_and_only_a_cycle(graph, found):
+    assert (cycle(graph) is not None) is found
