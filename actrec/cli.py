@@ -212,14 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain = sub.add_parser(
         "pretrain-frames",
-        help="pretrain a frame-wise ViT encoder (rpe_stdt, vit_spatial) by regressing each frame's pose joints",
+        help="pretrain a model's frame-wise ViT encoder by regressing each frame's pose joints",
         description="Label-free stand-in for the thesis' ImageNet ViT-B start (actrec.train.frame_pretrain): the "
         "model's per-frame encoder, with learned absolute positions, learns to regress every frame's joints of the "
         "training split; the file it writes is a model.spatial_init checkpoint. Sweeps do this themselves for "
         "model.spatial_init=pose_pretrain.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    pretrain.add_argument("overrides", nargs="*", help="dotted config: model.name=rpe_stdt model.size=tiny data.* ...")
+    pretrain.add_argument(
+        "overrides",
+        nargs="*",
+        help="dotted config: model.name=NAME model.size=tiny data.* ... (a model with a per-frame ViT encoder)",
+    )
     pretrain.add_argument("--out", default=None, help="checkpoint file (default: the sweeps' cache in --storage-path)")
     pretrain.add_argument("--storage-path", default=os.environ.get("ACTREC_STORAGE", "~/actrec_runs"))
     pretrain.add_argument("--epochs", type=int, default=20)
@@ -230,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.set_defaults(func=_pretrain_frames)
 
     config = sub.add_parser("config", help="print the resolved dotted config for overrides")
-    config.add_argument("overrides", nargs="*", help="e.g. model.name=mfst_large model.theta=0.8")
+    config.add_argument(
+        "overrides",
+        nargs="*",
+        help="e.g. model.name=NAME model.size=tiny data.modality=depth (NAME: see actrec models)",
+    )
     config.set_defaults(func=_config)
     return parser
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actrec.data.config import DataConfig
-from actrec.models import list_models, model_config, tiny_overrides
+from actrec.models import DEFAULT_MODEL, list_models, model_config, tiny_overrides
 
 # Optimiser and training-loop sections (MFST §IV-A recipe as defaults where the paper states one).
 OPTIMIZERS = ("sgd", "adamw")  # optim.name
@@ -103,7 +103,6 @@ def _check(ok: bool, field: str, rule: str, value: object) -> None:
 
 
 SECTIONS = ("data", "model", "optim", "train")
-DEFAULT_MODEL = "mfst_base"
 # model.size: "paper" (the registered variant as is) or "tiny" (its registry CPU-size overrides, under any explicit
 # model.* values), so one profile can make every row's model tiny whichever model the row names.
 MODEL_SIZES = ("paper", "tiny")
@@ -137,16 +136,17 @@ class ExperimentConfig:
         self._check_pose_input()
 
     def _check_pose_input(self) -> None:
-        """A model with a second, pose heatmap input (``pose_channels``: EPAM-Net) goes with data.modality "rgb_pose"
-        and the other way round; its channels and (if fixed) RGB frames match the data's; no MixUp / CutMix, which
-        would mix the RGB clips but not their heatmaps."""
+        """A model with a second, pose heatmap input (a config with ``pose_channels``, see
+        :mod:`actrec.models.protocol`) goes with data.modality "rgb_pose" and the other way round; its channels and
+        (if fixed, ``rgb_frames``) RGB frames match the data's; no MixUp / CutMix, which would mix the RGB clips but
+        not their heatmaps."""
         pose_channels = getattr(self.model, "pose_channels", None)
         two_inputs = self.data.modality == "rgb_pose"
         if two_inputs != (pose_channels is not None):
             raise ValueError(
                 f"data.modality={self.data.modality!r} and model.name={self.model_name!r} do not fit: "
-                "data.modality='rgb_pose' gives two inputs (RGB clip, pose heatmaps), which only a two-input model "
-                "(model.name='epam_net') takes, and such a model needs data.modality='rgb_pose'"
+                "data.modality='rgb_pose' gives two inputs (RGB clip, pose heatmaps), which only a model with a pose "
+                "input (a model config with pose_channels) takes, and such a model needs data.modality='rgb_pose'"
             )
         if not two_inputs:
             return
@@ -159,7 +159,7 @@ class ExperimentConfig:
         if rgb_frames is not None and rgb_frames != self.data.num_frames:
             raise ValueError(
                 f"data.num_frames ({self.data.num_frames}) must equal the RGB frames model.name={self.model_name!r} "
-                f"is built for ({rgb_frames}, model.rgb_overrides num_frames; its attention spans time)"
+                f"is built for ({rgb_frames}: the model config's rgb_frames)"
             )
         for name in ("mixup_alpha", "cutmix_alpha"):
             if getattr(self.train, name) > 0:

@@ -17,8 +17,8 @@ the smoke profile EPIC-KITCHENS only.
 
 from __future__ import annotations
 
+from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import ctn_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -18,8 +18,8 @@ and shown once. EPIC-KITCHENS is scored on actions (``ctn_epic``'s verb and noun
 
 from __future__ import annotations
 
+from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import ctn_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

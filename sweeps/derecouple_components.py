@@ -15,8 +15,8 @@ profile NvGesture only).
 
 from __future__ import annotations
 
+from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

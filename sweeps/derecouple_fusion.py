@@ -18,8 +18,8 @@ CS only); the other columns show the paper's values only.
 
 from __future__ import annotations
 
+from actrec.papers.derecouple import NTU_STAND_INS, derecouple_sweep
 from actrec.report.spec import Row
-from actrec.tune.profiles import NTU_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -16,8 +16,8 @@ local profile measures NvGesture on the synthetic cross-subject split and THU-RE
 
 from __future__ import annotations
 
+from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import math
 
+from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, PlotSpec, Row, claims_for
 from actrec.tune.plan import grid_values
-from actrec.tune.profiles import ABLATION_STAND_INS, derecouple_sweep
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec, with_claims
 

@@ -16,8 +16,8 @@ synthetic cross-subject split and XSet on the cross-view split (tiny EPAM-Net); 
 
 from __future__ import annotations
 
+from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Row
-from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -16,8 +16,8 @@ cross-view split (tiny EPAM-Net: 4 RGB frames at 96², 12 heatmaps of 24²); the
 
 from __future__ import annotations
 
+from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

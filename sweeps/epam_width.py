@@ -17,8 +17,8 @@ only.
 
 from __future__ import annotations
 
+from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import epam_phases, epam_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

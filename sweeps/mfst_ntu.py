@@ -14,8 +14,8 @@ finished RGB and depth trials' best checkpoints (``--fusion checkpoints``), or a
 
 from __future__ import annotations
 
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.report.spec import Column, Row, TableSpec
-from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import SweepSpec
 

@@ -11,8 +11,8 @@ MM 2023, §III-B, §IV-C-3, Table V; NTU RGB+D 60 cross-subject, RGB.
 
 from __future__ import annotations
 
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
-from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import SweepSpec
 

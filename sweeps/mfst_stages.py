@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec, claims_for
 from actrec.tune.plan import grid_values
-from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec
 

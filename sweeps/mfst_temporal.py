@@ -12,8 +12,8 @@ its best Table IV stem (CDC-ST for RGB, CDC-T for depth, θ = 0.6), whose values
 
 from __future__ import annotations
 
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
-from actrec.tune.profiles import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
 from actrec.tune.runner import main
 from actrec.tune.spec import SweepSpec
 

@@ -15,8 +15,8 @@ profile UCF-101).
 
 from __future__ import annotations
 
+from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -16,8 +16,8 @@ the architecture as §3.4.2 describes it is in the model docstring (actrec/model
 
 from __future__ import annotations
 
+from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -16,8 +16,8 @@ UCF-101 only).
 
 from __future__ import annotations
 
+from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.profiles import rpe_sweep
 from actrec.tune.runner import main
 from actrec.tune.spec import with_claims
 

@@ -1,6 +1,6 @@
 """The repository stands alone: no file in it points at paper texts or notes kept outside it.
 
-Reports, docs and tests cite papers by title, venue and year (``actrec.tune.profiles``' ``*_CITATION``) and tests
+Reports, docs and tests cite papers by title, venue and year (``actrec.papers``' ``*_CITATION``) and tests
 carry the paper numbers they check, so a checkout alone builds, tests and reads (issue item 13, "Self-contained").
 """
 

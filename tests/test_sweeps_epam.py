@@ -10,10 +10,10 @@ import torch
 
 from actrec.config import from_flat
 from actrec.models import build_model, tiny_overrides
+from actrec.papers.epam import EPAM_PHASES
 from actrec.report.spec import matches
 from actrec.report.table import reference_parameters
 from actrec.train.loop import BEST_FILE
-from actrec.tune.profiles import EPAM_PHASES
 from actrec.tune.runner import base_config, build_parser, fusion_trial_overrides, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 

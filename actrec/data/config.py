@@ -43,7 +43,7 @@ DATASETS = {
     "diving48": DatasetInfo(48, ("official",), depth=False),  # Diving48 V2 train / test JSON
     "epic_kitchens_100": DatasetInfo(97, ("official",), depth=False),  # verb classes; train / validation CSV
     "epic_kitchens_100_nouns": DatasetInfo(300, ("official",), depth=False),  # noun classes of the same segments
-    # Actions = (verb, noun) pairs, label verb · 300 + noun (the challenge's action accuracy; ctn_epic's heads).
+    # Actions = (verb, noun) pairs, label verb · 300 + noun: the challenge's action accuracy (verb + noun heads).
     "epic_kitchens_100_actions": DatasetInfo(97 * 300, ("official",), depth=False),
 }
 

@@ -17,7 +17,11 @@ from actrec.models.registry import (
     tiny_overrides,
 )
 
+# model.name of a config that names no model (actrec.config.from_flat): MFST-Base, the first paper's base model.
+DEFAULT_MODEL = "mfst_base"
+
 __all__ = [
+    "DEFAULT_MODEL",
     "UnknownModelError",
     "build_model",
     "create_model",

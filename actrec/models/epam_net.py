@@ -36,7 +36,7 @@ Details the paper leaves open, and the choice made here (the attention's own are
   ``streams="rgb"`` / ``"pose"`` builds one stream alone (``attention="none"``; forward ``(B, 1, K)``, loss
   ``CE_<stream>``, scores its softmax), the "Pose only" / "RGB only" rows of Table 5 and phase 1; phase 2 is
   ``streams="both"`` with ``rgb_checkpoint`` / ``pose_checkpoint`` pointing at the phase-1 trials' checkpoints
-  (``load_stream_weights``; the ``sweeps/epam_*.py`` tables wire them through ``actrec.tune.profiles.epam_sweep``).
+  (``load_stream_weights``; the ``sweeps/epam_*.py`` tables wire them through ``actrec.papers.epam.epam_sweep``).
   The attention starts fresh.
 * **Input check**: the two feature maps must share H × W (§3.3 spatial alignment: 7 × 7 at paper size) and the pose
   frames must be a multiple of the RGB frames (48 = 3 · 16); the nesting block's FC layers fix T_M to the RGB

@@ -7,7 +7,11 @@ counting) reaches the model only through this contract, never by its name or typ
 Required:
 
 - ``Model(config)`` builds the model from its frozen config dataclass; the config has ``num_classes`` (K) and,
-  for clip models, ``in_channels`` (checked against the data's input channels).
+  for clip models, ``in_channels``. :func:`actrec.config.from_flat` derives both from the data config unless given,
+  and :class:`actrec.config.ExperimentConfig` checks them against it.
+- A model with a second, pose heatmap input has ``pose_channels`` in its config (derived and checked likewise; such
+  a model needs ``data.modality="rgb_pose"`` and only it takes that modality) and, when its RGB frames are fixed, a
+  ``rgb_frames`` attribute equal to ``data.num_frames``.
 - ``model(*inputs)``: the inputs are the data rows' ``video`` column (B, C, T, S, S), then, when the rows carry
   pose heatmaps (``data.modality="rgb_pose"``), their ``pose`` column (B, J, N, P, P). The output is (B, K) logits,
   or anything the model's own ``class_scores`` and ``training_loss`` read (a tensor (B, S, K) of stream logits, a

@@ -27,7 +27,7 @@ class Row:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # printed columns such as θ
     # Paper's complexity cells, keys from COMPLEXITY: {"params_m": 32.6, "frames": 32} (Table III).
     paper_complexity: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    # Dotted model config at the paper's size, e.g. {"model.name": "mfst_base", "model.num_classes": 60}: the
+    # Dotted model config at the paper's size, e.g. {"model.name": NAME, "model.num_classes": 60}: the
     # report builds it and prints its parameter count beside the paper's (the trained model may be CPU-tiny).
     reference: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     note: str = ""  # printed under the table, e.g. why a paper-only row has no measurement

@@ -3,7 +3,7 @@
 Why: the thesis starts every frame-wise Transformer of chapter 3 (RPE-STDT's spatial encoder, Table 3.3's ViT)
 from ViT-Base ImageNet weights ("we follow the model weights of the ViT-Base approach", §3.4.2). actrec cannot
 download weights, and trained from scratch the tiny frame-wise models stay at chance on the synthetic set (see
-``actrec.tune.profiles.rpe_profiles``). This module is the offline stand-in for that initialisation: a ViT with
+``actrec.papers.rpe_stdt.rpe_profiles``). This module is the offline stand-in for that initialisation: a ViT with
 learned absolute positions (the ViT-B architecture at the trial's width, depth, heads and patch size) learns, frame
 by frame, to regress the (x, y) of every joint of the pose member from its class token through one Linear layer.
 Action labels are never read; only the training split of the protocol is used for the weights (the validation

@@ -149,6 +149,6 @@ class SweepSpec:
 
 def with_claims(spec: SweepSpec, claims: Sequence[Claim] = (), note: str = "") -> SweepSpec:
     """``spec`` with the paper's ``claims`` on its table (validated against its rows and columns), or with ``note``
-    saying why it has none. For sweep files whose table a shared builder (``actrec.tune.profiles``) makes."""
+    saying why it has none. For sweep files whose table a shared builder (``actrec.papers``) makes."""
     table = dataclasses.replace(spec.table, claims=tuple(claims), claims_note=note)
     return dataclasses.replace(spec, table=table)
