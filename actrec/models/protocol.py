@@ -12,6 +12,9 @@ Required:
 - A model with a second, pose heatmap input has ``pose_channels`` in its config (derived and checked likewise; such
   a model needs ``data.modality="rgb_pose"`` and only it takes that modality) and, when its RGB frames are fixed, a
   ``rgb_frames`` attribute equal to ``data.num_frames``.
+- A model with a per-frame ViT encoder that ``model.spatial_init`` can start (see :mod:`actrec.models.spatial_init`)
+  has ``frame_encoder()`` in its config: the encoder's ``in_channels``, ``patch_size``, ``dim``, ``depth``,
+  ``heads`` and ``mlp_ratio``, which label-free per-frame pretraining (:mod:`actrec.train.frame_pretrain`) builds.
 - ``model(*inputs)``: the inputs are the data rows' ``video`` column (B, C, T, S, S), then, when the rows carry
   pose heatmaps (``data.modality="rgb_pose"``), their ``pose`` column (B, J, N, P, P). The output is (B, K) logits,
   or anything the model's own ``class_scores`` and ``training_loss`` read (a tensor (B, S, K) of stream logits, a

@@ -162,6 +162,18 @@ class RPESTDTConfig:
     dropout: float = 0.0  # dropout on the token embeddings, attention weights and MLPs
     spatial_init: str = ""  # ViT checkpoint file starting the spatial encoder (§3.4.2 "ViT-Base"); "" from scratch
 
+    def frame_encoder(self) -> dict[str, Any]:
+        """Model protocol (:mod:`actrec.models.protocol`): the per-frame ViT encoder's shape, the spatial encoder's,
+        for per-frame pretraining (:mod:`actrec.train.frame_pretrain`)."""
+        return {
+            "in_channels": self.in_channels,
+            "patch_size": self.patch_size,
+            "dim": self.dim,
+            "depth": self.spatial_depth,
+            "heads": self.spatial_heads,
+            "mlp_ratio": self.mlp_ratio,
+        }
+
     def __post_init__(self) -> None:
         # Accept lists (e.g. from a CLI or Ray param_space) but store tuples so the config stays hashable.
         for name in ("rpe_ratio", "subsample_layers"):

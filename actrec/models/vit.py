@@ -124,6 +124,18 @@ class ViTSpatialConfig:
     dropout: float = 0.0  # dropout on embeddings, attention weights and MLPs
     spatial_init: str = ""  # ViT checkpoint file starting the encoder (actrec.models.spatial_init); "" from scratch
 
+    def frame_encoder(self) -> dict[str, Any]:
+        """Model protocol (:mod:`actrec.models.protocol`): the per-frame ViT encoder's shape (the whole model), for
+        per-frame pretraining (:mod:`actrec.train.frame_pretrain`)."""
+        return {
+            "in_channels": self.in_channels,
+            "patch_size": self.patch_size,
+            "dim": self.dim,
+            "depth": self.depth,
+            "heads": self.heads,
+            "mlp_ratio": self.mlp_ratio,
+        }
+
     def __post_init__(self) -> None:
         _validate_common(self, ("num_classes", "in_channels", "image_size", "patch_size", "dim", "depth", "heads"))
         if not isinstance(self.spatial_init, str):

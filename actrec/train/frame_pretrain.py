@@ -3,13 +3,14 @@
 Why: the thesis starts every frame-wise Transformer of chapter 3 (RPE-STDT's spatial encoder, Table 3.3's ViT)
 from ViT-Base ImageNet weights ("we follow the model weights of the ViT-Base approach", §3.4.2). actrec cannot
 download weights, and trained from scratch the tiny frame-wise models stay at chance on the synthetic set (see
-``actrec.papers.rpe_stdt.rpe_profiles``). This module is the offline stand-in for that initialisation: a ViT with
-learned absolute positions (the ViT-B architecture at the trial's width, depth, heads and patch size) learns, frame
-by frame, to regress the (x, y) of every joint of the pose member from its class token through one Linear layer.
+the RPE-STDT paper module's ``rpe_profiles`` in :mod:`actrec.papers`). This module is the offline stand-in for that
+initialisation: a ViT with learned absolute positions (the ViT-B architecture at the trial's width, depth, heads and
+patch size) learns, frame by frame, to regress the (x, y) of every joint of the pose member from its class token
+through one Linear layer.
 Action labels are never read; only the training split of the protocol is used for the weights (the validation
-split's frames only report a loss). The result is a ``vit_spatial`` checkpoint that ``model.spatial_init`` loads
-into RPE-STDT or ViT (``actrec.models.spatial_init``): patch projection, class token, blocks, final LayerNorm and
-absolute positions; the regression head is stored beside it but never loaded.
+split's frames only report a loss). The result is a ViT spatial encoder checkpoint that ``model.spatial_init``
+loads into a model with a per-frame ViT encoder (``actrec.models.spatial_init``): patch projection, class token,
+blocks, final LayerNorm and absolute positions; the regression head is stored beside it but never loaded.
 
 Recipe (chosen here, not the thesis'): every clip's ``data.num_frames`` frames at the evaluation view (uniform /
 segment-centre frames, centre crop ``data.crop_size``), decoded once; targets are the first person's joints in crop
@@ -19,7 +20,7 @@ left the probe's regression at the mean); joints with confidence <= 0 are masked
 cross-subject split this took the tiny encoder's validation MSE to about 0.17 (1.0 = predicting the mean), and an
 APE RPE-STDT started from it reached 42-49% where every variant trained from scratch stays at 12.5%.
 
-Use: ``actrec pretrain-frames model.name=rpe_stdt model.size=tiny ...`` writes the file and prints its path; in a
+Use: ``actrec pretrain-frames model.name=NAME model.size=tiny ...`` writes the file and prints its path; in a
 sweep, ``model.spatial_init=pose_pretrain`` (or ``pose_pretrain:EPOCHS``) makes the driver pretrain once per
 distinct (data, encoder) pair before any trial starts and point the trials at the file (``resolve_spatial_init``).
 The files are cached under ``<storage>/pretrain/`` by a hash of everything they depend on.
@@ -54,10 +55,6 @@ logger = logging.getLogger(__name__)
 
 POSE_PRETRAIN = "pose_pretrain"  # model.spatial_init value the sweep driver replaces by a pretrained file
 PRETRAIN_VERSION = 1  # bump when the recipe changes, so cached files are not reused
-ENCODER_FIELDS = {  # model -> (depth field, heads field) of its per-frame encoder
-    "rpe_stdt": ("spatial_depth", "spatial_heads"),
-    "vit_spatial": ("depth", "heads"),
-}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -98,31 +95,26 @@ def parse_spatial_init(value: object) -> FramePretrainConfig | None:
 
 
 def encoder_config(cfg: ExperimentConfig) -> ViTSpatialConfig:
-    """The APE ViT with the per-frame encoder shape of ``cfg``'s model (rpe_stdt or vit_spatial), on ``cfg.data``'s
-    crops."""
-    if cfg.model_name not in ENCODER_FIELDS:
+    """The APE ViT with the per-frame encoder shape of ``cfg``'s model (its config's ``frame_encoder()``, see
+    :mod:`actrec.models.protocol`), on ``cfg.data``'s crops."""
+    shape = getattr(cfg.model, "frame_encoder", None)
+    if shape is None:
         raise ValueError(
-            f"pretrain-frames: model.name={cfg.model_name!r} has no per-frame ViT encoder; use one of "
-            f"{sorted(ENCODER_FIELDS)}"
+            f"pretrain-frames: model.name={cfg.model_name!r} has no per-frame ViT encoder (its config defines no "
+            "frame_encoder(); see actrec.models.protocol)"
         )
-    model = cfg.model
-    depth, heads = ENCODER_FIELDS[cfg.model_name]
-    if cfg.data.crop_size % model.patch_size:
+    fields = shape()
+    if cfg.data.crop_size % fields["patch_size"]:
         raise ValueError(
             f"pretrain-frames: data.crop_size={cfg.data.crop_size} is not a multiple of model.patch_size="
-            f"{model.patch_size}"
+            f"{fields['patch_size']}"
         )
     return ViTSpatialConfig(
         num_classes=1,  # the classification head is unused; the pose head is separate
-        in_channels=model.in_channels,
         image_size=cfg.data.crop_size,
-        patch_size=model.patch_size,
-        dim=model.dim,
-        depth=getattr(model, depth),
-        heads=getattr(model, heads),
-        mlp_ratio=model.mlp_ratio,
         positional_embedding=True,
         position_kind="learned",
+        **fields,
     )
 
 
@@ -250,7 +242,7 @@ def pretrain_frames(
     """Pretrain the per-frame encoder of ``cfg``'s model on ``cfg.data``'s training split and write the checkpoint
     to ``out`` (a file; written to a temporary name first, so a crash never leaves a partial file). Returns ``out``.
 
-    The file holds ``model`` (the ``vit_spatial`` state dict ``model.spatial_init`` reads), ``pose_head`` and
+    The file holds ``model`` (the ViT spatial encoder's state dict ``model.spatial_init`` reads), ``pose_head`` and
     ``meta`` (encoder config, recipe, data, final losses)."""
     pretrain = pretrain or FramePretrainConfig()
     encoder_cfg = encoder_config(cfg)

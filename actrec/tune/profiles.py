@@ -11,7 +11,7 @@ from typing import Any
 
 from actrec.models import tiny_overrides
 from actrec.report.spec import Column, TableSpec
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import Prepare, SweepSpec
 
 # The CPU profiles' synthetic-data run, shared by every model's tables (learning rates are per model).
 # smoke: a minute or two on 2 cores, the pipeline end to end, not a meaningful accuracy.
@@ -87,10 +87,12 @@ def dataset_sweep(
     profiles: Mapping[str, Mapping[str, Any]],
     plot=None,
     complexity: tuple[str, ...] = ("params_m", "gflops"),
+    prepare: tuple[Prepare, ...] = (),
 ) -> SweepSpec:
     """A table whose columns are datasets: ``rows`` on every split of every ``datasets`` column of
     ``dataset_values``, with ``complexity`` columns, and the columns' synthetic ``stand_ins`` (profile -> column ->
-    values; a profile's stand-ins of columns this table does not show are dropped)."""
+    values; a profile's stand-ins of columns this table does not show are dropped) and the driver-side ``prepare``
+    steps (``SweepSpec.prepare``)."""
     columns, _ = dataset_columns(datasets, dataset_values)
     spec = TableSpec(
         sweep=sweep,
@@ -111,4 +113,5 @@ def dataset_sweep(
         axes={},
         profiles=profiles,
         column_stand_ins={profile: values for profile, values in used.items() if values},
+        prepare=prepare,
     )

@@ -291,7 +291,9 @@ def run_sweep(
         try:
             with user_errors(verbose=args.verbose):
                 _prepare_data(resolved)
-                base, trials, resolved = _pretrained_spatial_init(args, base, trials, resolved)
+                for step in spec.prepare:  # the paper's driver-side steps, e.g. pretraining an encoder
+                    base, trials = step(args, base, trials, resolved)
+                    resolved = [resolve_trial(base, t) for t in trials]
                 prepare_skipped = sum(_prepare_skipped(cfg) for cfg in distinct_datasets(resolved))
                 resuming = args.resume is not None
                 sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
@@ -627,30 +629,6 @@ def _prepare_data(resolved: list[dict[str, Any]]) -> None:
     for cfg in distinct_datasets(resolved):
         if cfg.data.dataset == "synthetic" and not cfg.data.root:
             ensure_synthetic(cfg.data)
-
-
-def _pretrained_spatial_init(
-    args: argparse.Namespace, base: dict[str, Any], trials: list[dict[str, Any]], resolved: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """``model.spatial_init=pose_pretrain[:EPOCHS]`` -> the pretrained file (``actrec.train.frame_pretrain``),
-    pretrained here in the driver, once per distinct (data, encoder), before any trial starts; cached under
-    ``<storage>/pretrain`` so other sweeps and a resumed sweep reuse it."""
-    from actrec.train.frame_pretrain import parse_spatial_init, resolve_spatial_init
-
-    if not any(parse_spatial_init(flat.get("model.spatial_init")) for flat in resolved):
-        return base, trials, resolved
-    if args.search != "grid":  # one search space: the base config's data and encoder
-        path = resolve_spatial_init(resolved[0], args.storage_path)["model.spatial_init"]
-        base = {**base, "model.spatial_init": path}
-        trials = [{k: v for k, v in t.items() if k != "model.spatial_init"} for t in trials]
-    else:
-        trials = [
-            {**trial, "model.spatial_init": resolve_spatial_init(flat, args.storage_path)["model.spatial_init"]}
-            if parse_spatial_init(flat.get("model.spatial_init"))
-            else trial
-            for trial, flat in zip(trials, resolved, strict=True)
-        ]
-    return base, trials, [resolve_trial(base, t) for t in trials]
 
 
 def _prepare_skipped(cfg) -> int:
