@@ -2,7 +2,7 @@
 
 The grid is MFST Table IV's (sweeps/cdc_theta.py: 5 stems / θ values x RGB, depth = 10 trials) with early stopping
 allowed for this measurement only (the table itself is exact, so its sweep never stops a cell early). Both runs use
-the same profile, epochs, seeds and concurrency; the second adds ASHA (``actrec.tune.runner.asha_scheduler``: rungs
+the same profile, epochs, seeds and concurrency; the second adds ASHA (``actrec.tune.tuner.asha_scheduler``: rungs
 at 1, 3, 9, ... epochs, top third goes on). Printed per run, from MLflow: trial-epochs trained (the sum over trials of
 the epochs each one reported), trials stopped early, the best trial's val_best_top1 and which cell it was, and wall
 time; then the ASHA run's ratios to the full grid.
@@ -26,7 +26,7 @@ os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from actrec.tune import runner  # noqa: E402
+from actrec.tune import cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def run(spec, asha: str, args: argparse.Namespace, work: Path) -> dict:
         str(work / f"reports-{asha}"),
     ]
     started = time.perf_counter()
-    runner.main(spec, argv)
+    cli.main(spec, argv)
     wall = time.perf_counter() - started
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(f"actrec/{spec.name}")

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-# Ray Train V2 must be selected before ray.train is imported (as actrec.tune.runner does).
+# Ray Train V2 (Ray 2.60's default) unless the environment says otherwise; chosen before ray.train is imported.
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 import numpy as np  # noqa: E402

@@ -17,8 +17,8 @@ import dataclasses
 
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, PlotSpec, Row, TableSpec
+from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec
 
 STEMS = {"vanilla": "Vanilla-3D", "CDC-ST": "3D-CDC-ST", "CDC-T": "3D-CDC-T"}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.runner import main
+from actrec.tune.cli import main
 from actrec.tune.spec import with_claims
 
 DATASETS = ("EPIC-KITCHENS", "Diving48")

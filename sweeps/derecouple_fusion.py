@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from actrec.papers.derecouple import NTU_STAND_INS, derecouple_sweep
 from actrec.report.spec import Row
-from actrec.tune.runner import main
+from actrec.tune.cli import main
 from actrec.tune.spec import with_claims
 
 DATASETS = ("NvGesture", "THU-READ", "IsoGD", "NTU CS", "NTU CV")

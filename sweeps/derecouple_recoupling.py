@@ -23,8 +23,8 @@ import math
 
 from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, PlotSpec, Row, claims_for
+from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec, with_claims
 
 DATASETS = ("NvGesture", "THU-READ CS2")

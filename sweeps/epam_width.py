@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.runner import main
+from actrec.tune.cli import main
 from actrec.tune.spec import with_claims
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView")

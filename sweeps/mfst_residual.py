@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
-from actrec.tune.runner import main
+from actrec.tune.cli import main
 from actrec.tune.spec import SweepSpec
 
 # Table V as printed: residual connection -> (MFST-Base %, MFST-Large %).

@@ -18,8 +18,8 @@ import dataclasses
 
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec, claims_for
+from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec
 
 MAX_STAGES = 5  # model.dims holds five widths

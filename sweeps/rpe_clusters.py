@@ -24,8 +24,8 @@ import argparse
 from actrec.layers.relative_position import num_clusters
 from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, PlotSpec, Row, claims_for
+from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.runner import build_parser, main
 from actrec.tune.spec import SweepSpec, with_claims
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")

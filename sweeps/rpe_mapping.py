@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
-from actrec.tune.runner import main
+from actrec.tune.cli import main
 from actrec.tune.spec import with_claims
 
 DATASETS = ("UCF-101", "HMDB-51")

@@ -132,12 +132,12 @@ def sweep_ray(tmp_path_factory):
     """An embedded Ray started the way the sweep scripts start it, with a private synthetic-data cache."""
     import ray
 
-    from actrec.tune.runner import _init_ray
+    from actrec.tune.cluster import init_ray
 
     cache = tmp_path_factory.mktemp("cache")
     saved = os.environ.get("ACTREC_CACHE")
     os.environ["ACTREC_CACHE"] = str(cache)  # inherited by the Ray workers started below
-    _init_ray(verbose=False)
+    init_ray(verbose=False)
     yield
     ray.shutdown()
     if saved is None:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from actrec.tune import runner
+from actrec.tune import cluster
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 A100 = ROOT / "cluster" / "a100.yaml"
@@ -97,7 +97,7 @@ def test_workstation_script_parses_and_explains_its_usage():
 
 def test_sweeps_join_ray_address(monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
-    assert runner.running_cluster_address() == "10.0.0.5:6379"
+    assert cluster.running_cluster_address() == "10.0.0.5:6379"
 
 
 def test_sweeps_join_a_running_ray_start_head_but_not_a_stale_record(monkeypatch):
@@ -106,11 +106,11 @@ def test_sweeps_join_a_running_ray_start_head_but_not_a_stale_record(monkeypatch
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:6379")
     monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"127.0.0.1:6379"})
-    assert runner.running_cluster_address() == "127.0.0.1:6379"
+    assert cluster.running_cluster_address() == "127.0.0.1:6379"
     monkeypatch.setattr(services, "find_gcs_addresses", lambda: set())  # head gone, its record left behind
-    assert runner.running_cluster_address() is None
+    assert cluster.running_cluster_address() is None
     monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
-    assert runner.running_cluster_address() is None
+    assert cluster.running_cluster_address() is None
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_concurrency_follows_cluster_resources(monkeypatch, resources, gpus, joi
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
     args = types.SimpleNamespace(max_concurrent=cap)
-    assert runner._max_concurrent(1.5, gpus, args, joined=joined) == expected
+    assert cluster.max_concurrent(1.5, gpus, args, joined=joined) == expected
 
 
 def test_embedded_ray_without_gpus_refuses_gpu_trials(monkeypatch):
@@ -136,4 +136,4 @@ def test_embedded_ray_without_gpus_refuses_gpu_trials(monkeypatch):
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 4})
     with pytest.raises(SystemExit, match="0 GPUs; each trial needs 4"):
-        runner._max_concurrent(1.5, 4, types.SimpleNamespace(max_concurrent=0), joined=False)
+        cluster.max_concurrent(1.5, 4, types.SimpleNamespace(max_concurrent=0), joined=False)

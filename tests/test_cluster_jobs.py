@@ -21,7 +21,7 @@ import pytest
 import ray  # noqa: F401  (Ray ships psutil in ray/thirdparty_files and puts it on sys.path)
 from mlflow.tracking import MlflowClient
 
-from actrec.tune import runner
+from actrec.tune import plan
 
 psutil = importlib.import_module("psutil")
 
@@ -273,7 +273,7 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
     assert len(children) == 10 and len({r.data.tags["trial_id"] for r in children}) == 10
 
     # Every trial's params: its whole dotted config, as the driver resolved it.
-    expected_keys = set(runner.resolve_trial({}, {}))
+    expected_keys = set(plan.resolve_trial({}, {}))
     cells = set()
     for run in children:
         assert run.info.status == "FINISHED"

@@ -10,7 +10,8 @@ from actrec.layers.video_tokens import stem_output_size, token_grid
 from actrec.models import create_model, model_config, tiny_overrides
 from actrec.models.complexity import count_parameters
 from actrec.report.spec import matches
-from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
+from actrec.tune.cli import build_parser
+from actrec.tune.plan import base_config, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
 SWEEPS = ("ctn_tokens_kernels", "ctn_mapping_kernels", "ctn_embeddings")

@@ -8,7 +8,8 @@ import pytest
 
 from actrec.errors import UsageError
 from actrec.models import model_config, tiny_overrides
-from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
+from actrec.tune.cli import build_parser
+from actrec.tune.plan import base_config, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
 SWEEPS = ("derecouple_components", "derecouple_fusion", "derecouple_interaction", "derecouple_recoupling")
@@ -90,7 +91,7 @@ def test_paper_profile_is_the_papers_recipe_on_the_papers_datasets(name):
 
 
 def test_missing_dataset_root_is_named():
-    from actrec.tune.runner import data_roots
+    from actrec.tune.plan import data_roots
 
     with pytest.raises(SystemExit, match="unknown dataset 'nvgesturez'"):
         data_roots(argparse.Namespace(data_root=["nvgesturez=/d"]))

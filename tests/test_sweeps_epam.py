@@ -14,7 +14,8 @@ from actrec.papers.epam import EPAM_PHASES
 from actrec.report.spec import matches
 from actrec.report.table import reference_parameters
 from actrec.train.loop import BEST_FILE
-from actrec.tune.runner import base_config, build_parser, fusion_trial_overrides, resolve_trial, trial_overrides
+from actrec.tune.cli import build_parser
+from actrec.tune.plan import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
 SWEEPS = ("epam_components", "epam_attention", "epam_complexity", "epam_width")

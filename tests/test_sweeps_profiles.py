@@ -7,7 +7,7 @@ import pytest
 
 from actrec.errors import UsageError
 from actrec.models import model_config, tiny_overrides
-from actrec.tune.runner import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
+from actrec.tune.plan import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
 # The MFST recipe of §IV-A "Implementation Details": 32 frames, 224² crop, SGD momentum 0.9, weight decay 3e-4, LR

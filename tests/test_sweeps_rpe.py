@@ -10,7 +10,8 @@ from actrec.errors import UsageError
 from actrec.layers.relative_position import num_clusters
 from actrec.models import create_model, model_config, tiny_overrides
 from actrec.report.spec import matches
-from actrec.tune.runner import base_config, build_parser, resolve_trial, trial_overrides
+from actrec.tune.cli import build_parser
+from actrec.tune.plan import base_config, resolve_trial, trial_overrides
 from tests.conftest import load_sweep
 
 SWEEPS = ("rpe_clusters", "rpe_position", "rpe_mapping", "stdt_attention", "stdt_subsampling")

@@ -28,9 +28,10 @@ def test_a_trial_stopped_early_frees_its_workers(synthetic_cfg, sweep_ray, tmp_p
     import ray
     from ray import tune
 
-    from actrec.tune.runner import _state_api_reachable, run_trial
+    from actrec.tune.cluster import state_api_reachable
+    from actrec.tune.tuner import run_trial
 
-    assert _state_api_reachable(), "the embedded Ray must serve the state API that Ray Train's cleaner polls"
+    assert state_api_reachable(), "the embedded Ray must serve the state API that Ray Train's cleaner polls"
     flat = {f"data.{k}": v for k, v in vars(synthetic_cfg).items()}
     flat.update({f"model.{k}": v for k, v in tiny_overrides("mfst_base").items()})
     flat.update({"model.name": "mfst_base", "train.epochs": 3, "train.batch_size": 4, "train.num_workers": 1})

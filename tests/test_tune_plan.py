@@ -187,8 +187,8 @@ def test_dry_run_lists_every_trial_and_writes_nothing(tmp_path):
 def test_every_sweep_plans_its_local_profile(name, tmp_path):
     from conftest import load_sweep
 
+    from actrec.tune.cli import build_parser
     from actrec.tune.plan import describe_plan, plan_sweep
-    from actrec.tune.runner import build_parser
 
     sweep = load_sweep(name)
     parser = sweep.parser() if hasattr(sweep, "parser") else None
@@ -204,8 +204,8 @@ def test_epam_phase_overrides_are_not_refused():
     writes it into the cells), so the grid agrees with it and it is not refused."""
     from conftest import load_sweep
 
+    from actrec.tune.cli import build_parser
     from actrec.tune.plan import plan_sweep
-    from actrec.tune.runner import build_parser
 
     sweep = load_sweep("epam_components")
     args = build_parser(sweep.SPEC).parse_args(["--profile", "smoke", "--set", "train.epochs=2"])

@@ -1,10 +1,13 @@
-"""actrec.tune.runner + sweeps/cdc_theta.py: trial generation, profiles and early validation (no Ray started)."""
+"""actrec.tune (cli, plan, tuner, cluster, interrupt, runner) + sweeps/cdc_theta.py: trial generation, profiles and
+early validation (no Ray started)."""
+
+import os
 
 import pytest
 
 from actrec.config import from_flat
 from actrec.errors import UsageError
-from actrec.tune.runner import base_config, resolve_trial, trial_overrides
+from actrec.tune.plan import base_config, resolve_trial, trial_overrides
 
 
 @pytest.fixture()
@@ -84,11 +87,11 @@ def test_impossible_override_fails_before_ray_starts(cdc, capsys):
 
 
 def test_asha_refused_for_exact_table(cdc, tmp_path):
-    from actrec.tune.runner import _tune_config
+    from actrec.tune.tuner import build_tune_config
 
     args = cdc.parser().parse_args(["--asha"])
     with pytest.raises(SystemExit, match="exact table"):
-        _tune_config(cdc.SPEC, args, 1)
+        build_tune_config(cdc.SPEC, args, 1)
 
 
 def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
@@ -97,12 +100,12 @@ def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from actrec.tune.runner import _tune_config
+    from actrec.tune.tuner import build_tune_config
 
     spec = dataclasses.replace(cdc.SPEC, early_stopping=True)
-    config = _tune_config(spec, cdc.parser().parse_args(["--asha"]), 3)
+    config = build_tune_config(spec, cdc.parser().parse_args(["--asha"]), 3)
     assert isinstance(config.scheduler, ASHAScheduler) and config.max_concurrent_trials == 3
-    config = _tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
+    config = build_tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
     assert isinstance(config.search_alg, OptunaSearch) and config.num_samples == 7
     assert (config.metric, config.mode) == ("val_best_top1", "max")
 
@@ -112,14 +115,15 @@ def test_asha_is_on_by_default_where_early_stopping_is_allowed_only(cdc):
 
     from ray.tune.schedulers import ASHAScheduler
 
-    from actrec.tune.runner import _tune_config, use_asha
+    from actrec.tune.plan import use_asha
+    from actrec.tune.tuner import build_tune_config
 
     parse = cdc.parser().parse_args
     # Table IV's grid is exact: every cell runs all its epochs.
-    assert not use_asha(cdc.SPEC, parse([])) and _tune_config(cdc.SPEC, parse([]), 2, 12).scheduler is None
+    assert not use_asha(cdc.SPEC, parse([])) and build_tune_config(cdc.SPEC, parse([]), 2, 12).scheduler is None
     # An Optuna search looks for the best θ, not a table of every cell: ASHA by default, over the trials' epochs.
     optuna = parse(["--search", "optuna"])
-    scheduler = _tune_config(cdc.SPEC, optuna, 2, 12).scheduler
+    scheduler = build_tune_config(cdc.SPEC, optuna, 2, 12).scheduler
     assert use_asha(cdc.SPEC, optuna) and isinstance(scheduler, ASHAScheduler)
     assert scheduler._max_t == 12 and scheduler._reduction_factor == 3
     assert not use_asha(cdc.SPEC, parse(["--search", "optuna", "--asha", "off"]))
@@ -136,13 +140,13 @@ def test_sigterm_and_ctrl_c_stop_the_sweep_and_the_handlers_come_back():
     import signal
     import time
 
-    from actrec.tune import runner
-    from actrec.tune.runner import SweepInterrupted, _raise_if_interrupted, _signals_interrupt
+    from actrec.tune import interrupt
+    from actrec.tune.interrupt import SweepInterrupted, raise_if_interrupted, signals_interrupt
 
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     # Outside Tuner.fit: either signal ends the sweep at once.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with pytest.raises(SweepInterrupted) as caught, _signals_interrupt() as received:
+        with pytest.raises(SweepInterrupted) as caught, signals_interrupt() as received:
             assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1", "Tune must leave Ctrl-C to the driver"
             os.kill(os.getpid(), sig)
             time.sleep(5)  # the handler raises here at the latest
@@ -160,44 +164,44 @@ def test_sigterm_and_ctrl_c_stop_the_sweep_and_the_handlers_come_back():
 
     saved_usr1 = signal.signal(signal.SIGUSR1, signal_interrupt_tune_run)
     try:
-        with _signals_interrupt() as received:
-            runner._fitting.set()
+        with signals_interrupt() as received:
+            interrupt.fitting.set()
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.5)
             assert calls == [signal.SIGTERM]
             with pytest.raises(SweepInterrupted, match="SIGINT"):
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(5)
-            runner._fitting.clear()
+            interrupt.fitting.clear()
             with pytest.raises(SweepInterrupted, match="SIGTERM"):
-                _raise_if_interrupted(received)
+                raise_if_interrupted(received)
     finally:
-        runner._fitting.clear()
+        interrupt.fitting.clear()
         signal.signal(signal.SIGUSR1, saved_usr1)
-    _raise_if_interrupted([])  # nothing received: a finished fit
+    raise_if_interrupted([])  # nothing received: a finished fit
 
 
 def test_state_api_check_tells_a_cluster_without_dashboard(monkeypatch):
     import ray.util.state
 
-    from actrec.tune.runner import _state_api_reachable
+    from actrec.tune.cluster import state_api_reachable
 
     def no_dashboard(**kwargs):
         raise ConnectionError("no dashboard at this address")
 
     monkeypatch.setattr(ray.util.state, "list_nodes", no_dashboard)
-    assert not _state_api_reachable()
+    assert not state_api_reachable()
     monkeypatch.setattr(ray.util.state, "list_nodes", lambda **kwargs: [{"node_id": "head"}])
-    assert _state_api_reachable()
+    assert state_api_reachable()
 
 
 def _no_data_steps(monkeypatch):
     """Skip the data steps that precede Ray's start (synthetic generation, prepare's skip count)."""
-    from actrec.tune import runner
+    from actrec.tune import cluster, runner
 
     monkeypatch.setattr(runner, "_prepare_data", lambda resolved: None)
     monkeypatch.setattr(runner, "_prepare_skipped", lambda cfg: 0)
-    monkeypatch.setattr(runner, "running_cluster_address", lambda: None)
+    monkeypatch.setattr(cluster, "running_cluster_address", lambda: None)
 
 
 def test_ctrl_c_while_ray_starts_stops_the_sweep(cdc, tmp_path, monkeypatch, capsys):
@@ -240,7 +244,7 @@ def test_a_ray_startup_timeout_is_retried_once_then_reported_in_one_line(cdc, tm
     import ray
 
     from actrec.errors import UsageError
-    from actrec.tune import runner
+    from actrec.tune import cluster
 
     _no_data_steps(monkeypatch)
     timeout = Exception("The current node timed out during startup. This could happen because some of the raylet ...")
@@ -255,11 +259,11 @@ def test_a_ray_startup_timeout_is_retried_once_then_reported_in_one_line(cdc, tm
     monkeypatch.setattr(ray, "shutdown", lambda: None)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     outcomes = [True, False]  # times out once, then starts
-    assert runner._init_ray(verbose=False) is False and len(calls) == 2
+    assert cluster.init_ray(verbose=False) is False and len(calls) == 2
     assert "trying once more" in capsys.readouterr().out
     outcomes, calls[:] = [True, True], []
     with pytest.raises(UsageError, match="timed out twice during start-up .*too busy"):
-        runner._init_ray(verbose=False)
+        cluster.init_ray(verbose=False)
     assert len(calls) == 2
     outcomes, calls[:] = [True, True], []
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -277,7 +281,7 @@ def test_a_ray_startup_timeout_is_retried_once_then_reported_in_one_line(cdc, tm
     monkeypatch.setattr(ray, "init", other)
     calls[:] = []
     with pytest.raises(RuntimeError, match="something else"):
-        runner._init_ray(verbose=False)
+        cluster.init_ray(verbose=False)
     assert len(calls) == 1
 
 
@@ -285,7 +289,7 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
     from ray import tune
 
     from actrec.errors import UsageError
-    from actrec.tune import runner
+    from actrec.tune import cli, runner
     from actrec.tune.invocation import save_invocation
 
     monkeypatch.setattr(tune.Tuner, "can_restore", staticmethod(lambda path: True))
@@ -302,7 +306,7 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///other.db")
 
     def resume(*argv):
-        return runner._restored_invocation(cdc.SPEC, parser.parse_args(argv), parser, list(argv))
+        return cli.restored_invocation(cdc.SPEC, parser.parse_args(argv), parser, list(argv))
 
     restored = resume("--resume", sweep_dir)
     assert restored.resume == sweep_dir
@@ -330,13 +334,13 @@ def test_resume_restores_the_stored_invocation_and_refuses_conflicts(cdc, tmp_pa
     from conftest import load_sweep
 
     ntu = load_sweep("mfst_ntu")
-    ntu_parser = ntu.parser() if hasattr(ntu, "parser") else runner.build_parser(ntu.SPEC)
+    ntu_parser = ntu.parser() if hasattr(ntu, "parser") else cli.build_parser(ntu.SPEC)
     older = tmp_path / "runs" / "mfst_ntu-local-20260101-000000-000000"  # a sweep dir without a stored invocation
     older.mkdir()
     with pytest.raises(UsageError, match="that is a mfst_ntu sweep, not cdc_theta"):
         resume("--resume", str(older))
     with pytest.raises(UsageError, match="that is a cdc_theta sweep, not mfst_ntu"):
-        runner._restored_invocation(
+        cli.restored_invocation(
             ntu.SPEC, ntu_parser.parse_args(["--resume", sweep_dir]), ntu_parser, ["--resume", sweep_dir]
         )
 
@@ -348,3 +352,13 @@ def test_progress_lines_show_the_keys_the_trials_differ_in(cdc):
     assert set(keys) == {"model.stem", "model.theta", "data.modality", "train.seed"}  # Table IV's swept keys
     assert shown_keys([{"model.name": "a", "train.seed": 0}, {"model.name": "a", "train.seed": 1}]) == ("train.seed",)
     assert shown_keys([{"model.name": "a"}]) == ("model.name",)  # a single trial shows its own values
+
+
+def test_environment_defaults_hold_only_inside_their_block(monkeypatch):
+    from actrec.tune.tuner import environ_default
+
+    monkeypatch.delenv("ACTREC_TEST_UNSET", raising=False)
+    monkeypatch.setenv("ACTREC_TEST_SET", "user")
+    with environ_default(ACTREC_TEST_UNSET="1", ACTREC_TEST_SET="1"):
+        assert os.environ["ACTREC_TEST_UNSET"] == "1" and os.environ["ACTREC_TEST_SET"] == "user"
+    assert "ACTREC_TEST_UNSET" not in os.environ and os.environ["ACTREC_TEST_SET"] == "user"

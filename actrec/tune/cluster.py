@@ -1,0 +1,121 @@
+"""Joining a running Ray cluster or starting an embedded Ray, and how many trials the cluster holds at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from actrec.errors import UsageError
+
+
+def running_cluster_address() -> str | None:
+    """The Ray cluster a sweep must join instead of starting its own: ``RAY_ADDRESS`` (set for ``ray job submit``
+    jobs, or by hand), else the head a ``ray start --head`` on this machine recorded in Ray's default temp directory,
+    if that head's GCS is still running. None: no cluster, start an embedded Ray."""
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    if address:
+        return address
+    try:  # Ray's own lookup (what a bare ray.init() would join); private API, so any failure means "none"
+        from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+        recorded = find_bootstrap_address(None)
+        return recorded if recorded and recorded in find_gcs_addresses() else None
+    except Exception:
+        return None
+
+
+def init_ray(*, verbose: bool) -> bool:
+    """Join a running cluster (:func:`running_cluster_address`), else start an embedded Ray; True when joined."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = running_cluster_address()
+    if address:
+        print(f"[actrec] joining the running Ray cluster at {address}", flush=True)
+        _start_ray(lambda: ray.init(address=address, log_to_driver=verbose), what=f"joining the cluster at {address}")
+        return True
+    cores = os.cpu_count() or 1
+    print("[actrec] starting an embedded Ray on this machine", flush=True)
+    # More logical CPUs than cores: trials and workers mostly wait on each other, and Ray Data's decode
+    # tasks must never starve behind workers that hold every CPU.
+    # The dashboard (loopback only) serves the state API that Ray Train's PlacementGroupCleaner polls: when Tune
+    # stops a trial early (ASHA), the trial's Train controller dies without shutting its worker group down, and
+    # only that cleaner frees the workers' placement group. Without the dashboard it cannot, the workers' CPUs
+    # stay reserved, and the sweep stalls once stopped trials hold them all.
+    _start_ray(
+        lambda: ray.init(
+            num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
+        ),
+        what="starting Ray",
+    )
+    return False
+
+
+# What Ray says when its processes did not come up in time (ray/_private/node.py), typically on a loaded machine.
+STARTUP_TIMEOUT = "timed out during startup"
+
+
+def _start_ray(start: Callable[[], Any], *, what: str) -> None:
+    """``start()`` (a ``ray.init``), once more if Ray timed out starting its processes; a second timeout is a
+    :class:`UsageError` saying what to do instead of Ray's traceback."""
+    import ray
+
+    for attempt in (1, 2):
+        try:
+            start()
+            return
+        except Exception as err:
+            if STARTUP_TIMEOUT not in str(err):
+                raise
+            ray.shutdown()  # whatever half of the node came up
+            if attempt == 1:
+                print(f"[actrec] Ray timed out during start-up ({what}); trying once more", flush=True)
+                continue
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            raise UsageError(
+                f"Ray timed out twice during start-up ({what}; load average {load}): the machine is too busy. Wait "
+                "for other work (another sweep, a Ray instance) to finish and rerun, or join a running cluster with "
+                "RAY_ADDRESS"
+            ) from None
+
+
+def state_api_reachable() -> bool:
+    """Whether the connected cluster's dashboard answers state-API calls, which Ray Train's placement-group cleaner
+    makes to free the workers of a trial Tune stopped early."""
+    try:
+        from ray.util.state import list_nodes
+
+        list_nodes(limit=1, timeout=10, raise_on_missing_output=False)
+        return True
+    except Exception:
+        return False
+
+
+def max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args, *, joined: bool = False) -> int | None:
+    """Trials at a time: what the cluster's resources hold now, capped by ``--max-concurrent``.
+
+    On a joined cluster that cannot yet hold one trial (an autoscaling cluster starts with no worker nodes), None:
+    Tune queues every trial and the autoscaler adds nodes for them (``--max-concurrent`` still caps it).
+    """
+    import ray
+
+    resources = ray.cluster_resources()
+    limit = int(resources.get("CPU", 0) // max(per_trial_cpu, 1e-6))
+    if gpus_per_trial:
+        limit = min(limit, int(resources.get("GPU", 0) // gpus_per_trial))
+    if limit < 1:
+        if joined:
+            print(
+                f"[actrec] the cluster cannot hold one trial yet ({per_trial_cpu:g} CPUs, {gpus_per_trial} GPUs; it "
+                f"has {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs): trials wait for the "
+                "autoscaler" + (f", at most {args.max_concurrent} at a time" if args.max_concurrent else "")
+            )
+            return args.max_concurrent or None
+        if gpus_per_trial:
+            raise SystemExit(f"the cluster has {resources.get('GPU', 0)} GPUs; each trial needs {gpus_per_trial}")
+        limit = 1
+    if args.max_concurrent:
+        limit = min(limit, args.max_concurrent)
+    return limit

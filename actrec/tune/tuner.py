@@ -1,0 +1,172 @@
+"""Building and running the Tune experiment: the trainable (one Ray Train run per trial), its parameter space,
+search and scheduler, and restoring it to finish an interrupted sweep."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from actrec.config import from_flat
+from actrec.tune.interrupt import fitting
+from actrec.tune.plan import (
+    DEFAULT_SAMPLES,
+    SweepPlan,
+    resolve_trial,
+    use_asha,
+)
+from actrec.tune.spec import SweepSpec
+
+CELL_KEY = "cell"
+
+
+FUSION_DIR = "fusion"  # Tune experiment of the checkpoint-fusion trials, inside the sweep directory
+
+
+def trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Tune trial config (constants + grid ``cell``) → the trial's full dotted config."""
+    merged = {k: v for k, v in config.items() if k != CELL_KEY}
+    merged.update(config.get(CELL_KEY, {}))
+    return resolve_trial(merged, {})
+
+
+def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
+    """Tune function trainable: one Ray Train run of the trial's config."""
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
+    from actrec.train.loop import train_loop_per_worker
+
+    flat = trial_params(config)
+    cfg = from_flat(flat)
+    trial_id = tune.get_context().get_trial_id()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=flat,
+        torch_config=TorchConfig(backend="nccl" if cfg.train.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.train.num_workers,
+            use_gpu=cfg.train.use_gpu,
+            resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if cfg.train.use_gpu else {})},
+        ),
+        run_config=ray.train.RunConfig(
+            # Same name + storage on a resumed sweep: Ray Train restores the run from its newest checkpoint.
+            name=trial_id,
+            storage_path=train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
+            callbacks=[TuneReportCallback()],
+        ),
+        datasets=train_datasets(cfg.data),
+        dataset_config=ValidationSafeDataConfig(),
+    )
+    trainer.fit()
+
+
+def fit_experiment(trainable, experiment_dir: str, *, resuming: bool, callbacks, param_space, tune_config):
+    """Run (or, when ``resuming``, restore and finish) the Tune experiment in ``experiment_dir``."""
+    from ray import tune
+
+    if resuming:
+        tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
+        # Tuner.restore keeps the stored RunConfig; our callbacks are driver objects and must be re-attached. Tune has
+        # no public API for it (Tuner.restore takes no run_config; ray-project/ray#41364), hence the private attribute.
+        tuner._local_tuner._run_config.callbacks = callbacks
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(),
+            tune_config=tune_config(),
+            run_config=tune.RunConfig(
+                name=os.path.basename(experiment_dir),
+                storage_path=os.path.dirname(experiment_dir),
+                callbacks=callbacks,
+                verbose=0,
+            ),
+        )
+    fitting.set()
+    try:
+        # Save Tune's experiment state at most a second after a change (default: every 10 s or more), so a killed
+        # driver loses as little as possible and --resume restarts almost nothing that had finished. Tune's
+        # controller reads it when fit() starts; a value the user set wins.
+        with environ_default(TUNE_GLOBAL_CHECKPOINT_S="1"):
+            return tuner.fit()
+    finally:
+        fitting.clear()
+
+
+@contextlib.contextmanager
+def environ_default(**values: str):
+    """Set the environment variables of ``values`` that are unset, for the ``with`` block only."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def trial_checkpoints(results, trials: list[dict[str, Any]], train_storage: str) -> dict[int, str]:
+    """Index in ``trials`` -> newest Ray Train checkpoint directory of that (finished) trial."""
+    index = {json.dumps(t, sort_keys=True, default=str): i for i, t in enumerate(trials)}
+    found = {}
+    for result in results:
+        cell = (result.config or {}).get(CELL_KEY)
+        trial_id = (result.metrics or {}).get("trial_id")
+        if result.error is not None or cell is None or trial_id is None:
+            continue
+        position = index.get(json.dumps(cell, sort_keys=True, default=str))
+        # Ray Train names checkpoint directories checkpoint_<timestamp>; its checkpoint_manager_snapshot.json
+        # sits beside them.
+        checkpoints = sorted(
+            p for p in glob.glob(os.path.join(train_storage, trial_id, "checkpoint_*")) if os.path.isdir(p)
+        )
+        if position is not None and checkpoints:
+            found[position] = checkpoints[-1]
+    return found
+
+
+def build_param_space(plan: SweepPlan, base: Mapping[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = dict(base)
+    if plan.search_space:
+        space.update(plan.search_space)
+    else:
+        space[CELL_KEY] = tune.grid_search(trials)
+    return space
+
+
+def asha_scheduler(epochs: int):
+    """ASHA over epochs (one report per epoch): rungs at 1, 3, 9, ... epochs up to the trial's ``epochs``; at each
+    rung a trial goes on only if it is in the top third of the trials that reached it so far."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs), grace_period=1, reduction_factor=3)
+
+
+def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: int = 1):
+    from ray import tune
+
+    search_alg, num_samples = None, 1
+    if args.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=spec.table.metric, mode="max", seed=0)
+        num_samples = args.num_samples or DEFAULT_SAMPLES
+    scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
+    return tune.TuneConfig(
+        metric=spec.table.metric,
+        mode="max",
+        search_alg=search_alg,
+        scheduler=scheduler,
+        num_samples=num_samples,
+        max_concurrent_trials=concurrency,
+    )
