@@ -23,7 +23,7 @@ sweep: $(STAMP)
 	$(BIN)/python sweeps/cdc_theta.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actrec sweeps tests benchmarks
