@@ -17,7 +17,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actrec.data.config import DataConfig
-from actrec.models import DEFAULT_MODEL, list_models, model_config, tiny_overrides
+from actrec.models import (
+    DEFAULT_MODEL,
+    UnknownModelError,
+    is_model,
+    list_models,
+    model_class,
+    model_config,
+    tiny_overrides,
+)
 
 # Optimiser and training-loop sections (MFST §IV-A recipe as defaults where the paper states one).
 OPTIMIZERS = ("sgd", "adamw")  # optim.name
@@ -119,8 +127,8 @@ class ExperimentConfig:
     train: TrainConfig  # epochs, batch, workers, MixUp
 
     def __post_init__(self) -> None:
-        if self.model_name not in list_models():
-            raise ValueError(f"model.name must be one of {list_models()}, got {self.model_name!r}")
+        if not is_model(self.model_name):
+            raise ValueError(f"model.name must be one of {list_models()} or MODULE:NAME, got {self.model_name!r}")
         num_classes = getattr(self.model, "num_classes", None)
         if num_classes is not None and num_classes != self.data.num_classes:
             raise ValueError(
@@ -195,8 +203,11 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
 
     data = _build(DataConfig, "data", grouped["data"])
     model_name = grouped["model"].pop("name", DEFAULT_MODEL)
-    if model_name not in list_models():
-        raise ValueError(f"model.name must be one of {list_models()}, got {model_name!r}")
+    if not is_model(model_name):
+        try:
+            model_class(model_name)  # its own message says why (unknown, or a MODULE:NAME that does not import)
+        except UnknownModelError as err:
+            raise ValueError(f"model.name: {err}") from None
     size = grouped["model"].pop("size", "paper")
     if size not in MODEL_SIZES:
         raise ValueError(f"model.size must be one of {MODEL_SIZES}, got {size!r}")

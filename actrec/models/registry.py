@@ -15,6 +15,7 @@ builds the registered class for that config type, ``create_model(name, **overrid
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -71,10 +72,34 @@ def register_model(model_cls: type[nn.Module], *, tiny: dict[str, Any]) -> Calla
 
 
 def _entry(name: str) -> _Entry:
-    try:
+    """The entry of ``name``: a registered name, or ``MODULE:NAME`` for a model registered by a module outside
+    actrec (a paper plug-in), which is imported here first, in whichever process asks (the sweep driver, a Tune
+    trial, a Ray Train worker, a report); Ray puts the sweep script's directory on its workers' ``sys.path``."""
+    if name in _MODELS:
         return _MODELS[name]
-    except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+    module, sep, short = name.rpartition(":")
+    if sep and module and short:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise UnknownModelError(f"model {name!r}: cannot import its module {module!r} ({err})") from None
+        entry = _MODELS.get(short)
+        if entry is not None and entry.config_fn.__module__ == module:
+            return entry
+        raise UnknownModelError(f"model {name!r}: module {module!r} registers no model {short!r}")
+    raise UnknownModelError(
+        f"unknown model {name!r}; known models: {', '.join(list_models())} (a model registered by a module "
+        "outside actrec: MODULE:NAME)"
+    )
+
+
+def is_model(name: str) -> bool:
+    """Whether ``name`` resolves to a registered model (importing a ``MODULE:NAME`` plug-in's module)."""
+    try:
+        _entry(name)
+    except UnknownModelError:
+        return False
+    return True
 
 
 def _check_fields(name: str, entry: _Entry, overrides: dict[str, Any]) -> None:
