@@ -33,9 +33,9 @@ import torch
 
 from actrec.config import from_flat
 from actrec.models import build_model, tiny_overrides
+from actrec.models.protocol import training_loss
 from actrec.models.registry import model_config
 from actrec.train import accel
-from actrec.train.loop import training_loss
 
 DEFAULT_MODELS = ("mfst_base", "mfst_base_rgbd", "derecouple", "rpe_stdt", "ctn", "epam_net")
 PATHS = {

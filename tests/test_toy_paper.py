@@ -106,6 +106,12 @@ def package_digest() -> str:
 
 
 def test_a_model_registered_outside_actrec_resolves_by_module_and_name(tmp_path, monkeypatch):
+    from actrec.models import registry
+
+    # The plug-in's registration is undone after the test: the registry's tables are restored.
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry, "_CLASS_BY_CONFIG", dict(registry._CLASS_BY_CONFIG))
+    monkeypatch.delitem(sys.modules, "actrec_toy_plugin", raising=False)
     (tmp_path / "actrec_toy_plugin.py").write_text(TOY_MODEL)
     monkeypatch.syspath_prepend(str(tmp_path))
     name = "actrec_toy_plugin:toy"
@@ -114,6 +120,7 @@ def test_a_model_registered_outside_actrec_resolves_by_module_and_name(tmp_path,
     assert type(model) is model_class(name) and model.config.width == 4
     assert class_scores(model, model(*example_inputs(model, 2))).shape == (2, 5)
     assert not is_model("actrec_toy_plugin:other") and not is_model("actrec_no_such_module:toy")
+    assert not is_model("toy")  # only MODULE:NAME names it, in every process alike
 
 
 @pytest.mark.slow

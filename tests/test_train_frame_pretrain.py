@@ -151,3 +151,32 @@ def test_cli_writes_the_file_and_names_bad_models(synthetic_cfg: DataConfig, tmp
     data = [o for o in overrides if o.startswith("data.")]
     assert main(["pretrain-frames", "--out", str(out), *data, "model.name=ctn"]) == 2
     assert "model.name='ctn' has no per-frame ViT encoder" in capsys.readouterr().err
+
+
+def test_the_driver_step_replaces_pose_pretrain_requests_only(monkeypatch) -> None:
+    import argparse
+
+    from actrec.train import frame_pretrain
+
+    calls = []
+
+    def fake_resolve(flat, storage):
+        calls.append(flat["data.protocol"])
+        return {**flat, "model.spatial_init": f"/cache/{flat['data.protocol']}.pt"}
+
+    monkeypatch.setattr(frame_pretrain, "resolve_spatial_init", fake_resolve)
+    step = frame_pretrain.pose_pretrain_step
+    base = {"model.name": "m"}
+    trials = [{"data.protocol": "cs", "model.spatial_init": "pose_pretrain"}, {"data.protocol": "cv"}]
+    resolved = [{**base, **t} for t in trials]
+    grid = argparse.Namespace(search="grid", storage_path="/s")
+    assert step(grid, base, trials, resolved) == (
+        base,
+        [{**trials[0], "model.spatial_init": "/cache/cs.pt"}, trials[1]],
+    )
+    assert calls == ["cs"]  # only the trial that asked for it
+    optuna = argparse.Namespace(search="optuna", storage_path="/s")
+    new_base, new_trials = step(optuna, base, trials, resolved)  # one search space: pretrained once, for every trial
+    assert new_base["model.spatial_init"] == "/cache/cs.pt" and all("model.spatial_init" not in t for t in new_trials)
+    plain = [{**base, "data.protocol": "cs"}]
+    assert step(grid, base, [{"data.protocol": "cs"}], plain) == (base, [{"data.protocol": "cs"}])

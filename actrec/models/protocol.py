@@ -11,7 +11,7 @@ Required:
   and :class:`actrec.config.ExperimentConfig` checks them against it.
 - A model with a second, pose heatmap input has ``pose_channels`` in its config (derived and checked likewise; such
   a model needs ``data.modality="rgb_pose"`` and only it takes that modality) and, when its RGB frames are fixed, a
-  ``rgb_frames`` attribute equal to ``data.num_frames``.
+  config attribute ``rgb_frames`` equal to ``data.num_frames``.
 - A model with a per-frame ViT encoder that ``model.spatial_init`` can start (see :mod:`actrec.models.spatial_init`)
   has ``frame_encoder()`` in its config: the encoder's ``in_channels``, ``patch_size``, ``dim``, ``depth``,
   ``heads`` and ``mlp_ratio``, which label-free per-frame pretraining (:mod:`actrec.train.frame_pretrain`) builds.
@@ -29,7 +29,7 @@ Optional (the generic default applies when a model does not define one):
 - ``set_progress(epoch, total_epochs)``: called before every training step with the fractional epoch and before
   evaluation, for epoch-dependent behaviour such as a temperature schedule. Default: nothing.
 - ``example_inputs(batch_size) -> tuple of tensors``: a batch of inputs the model takes at its configured size, for
-  tests and FLOP counting. Default: one clip (B, ``in_channels``, T, S, S), T = the config's ``num_frames`` (else
+  the registry's tests. Default: one clip (B, ``in_channels``, T, S, S), T = the config's ``num_frames`` (else
   ``EXAMPLE_FRAMES``), S = its ``image_size`` (else ``EXAMPLE_SIZE``).
 """
 
@@ -41,8 +41,6 @@ from torch import nn
 
 EXAMPLE_FRAMES = 8  # example clip frames for a model whose config does not fix them
 EXAMPLE_SIZE = 32  # example clip crop size for a model whose config does not fix it
-
-PROTOCOL_METHODS = ("training_loss", "class_scores", "set_progress", "example_inputs")
 
 
 def _own(model: nn.Module, method: str):

@@ -44,14 +44,17 @@ _CLASS_BY_CONFIG: dict[type, type[nn.Module]] = {}
 
 
 def register_model(model_cls: type[nn.Module], *, tiny: dict[str, Any]) -> Callable[[ConfigFn], ConfigFn]:
-    """Decorator registering a variant function ``name(**overrides) -> config`` under its ``__name__``.
+    """Decorator registering a variant function ``name(**overrides) -> config`` under its ``__name__`` (actrec's own
+    models) or ``MODULE:NAME`` (a model defined outside the package: ``MODULE`` is the defining module, so every
+    process that resolves the name can import it, and two plug-ins may use the same ``NAME``).
 
     ``model_cls(config)`` must build the model; ``tiny`` is the dict of overrides giving a CPU-tiny version.
     The variant's default config is built once here, so a variant with invalid defaults fails at import.
     """
 
     def decorator(config_fn: ConfigFn) -> ConfigFn:
-        name = config_fn.__name__
+        module = config_fn.__module__
+        name = config_fn.__name__ if module.startswith("actrec.") else f"{module}:{config_fn.__name__}"
         if name in _MODELS:
             raise ValueError(f"model {name!r} is already registered")
         config = config_fn()
@@ -72,9 +75,10 @@ def register_model(model_cls: type[nn.Module], *, tiny: dict[str, Any]) -> Calla
 
 
 def _entry(name: str) -> _Entry:
-    """The entry of ``name``: a registered name, or ``MODULE:NAME`` for a model registered by a module outside
-    actrec (a paper plug-in), which is imported here first, in whichever process asks (the sweep driver, a Tune
-    trial, a Ray Train worker, a report); Ray puts the sweep script's directory on its workers' ``sys.path``."""
+    """The entry of ``name``: one of actrec's models, or ``MODULE:NAME`` for a model registered by a module outside
+    the package (a paper plug-in), whose module is imported here first, in whichever process asks (the sweep driver,
+    a Tune trial, a Ray Train worker, a report); Ray puts the sweep script's directory on its workers' ``sys.path``.
+    ``MODULE`` may also be a package one of whose submodules registers ``NAME``."""
     if name in _MODELS:
         return _MODELS[name]
     module, sep, short = name.rpartition(":")
@@ -83,9 +87,13 @@ def _entry(name: str) -> _Entry:
             importlib.import_module(module)
         except ImportError as err:
             raise UnknownModelError(f"model {name!r}: cannot import its module {module!r} ({err})") from None
-        entry = _MODELS.get(short)
-        if entry is not None and entry.config_fn.__module__ == module:
-            return entry
+        found = []
+        for key in _MODELS:
+            where, _, registered = key.rpartition(":")
+            if registered == short and (where == module or where.startswith(module + ".")):
+                found.append(key)
+        if len(found) == 1:
+            return _MODELS[found[0]]
         raise UnknownModelError(f"model {name!r}: module {module!r} registers no model {short!r}")
     raise UnknownModelError(
         f"unknown model {name!r}; known models: {', '.join(list_models())} (a model registered by a module "
@@ -97,7 +105,7 @@ def is_model(name: str) -> bool:
     """Whether ``name`` resolves to a registered model (importing a ``MODULE:NAME`` plug-in's module)."""
     try:
         _entry(name)
-    except UnknownModelError:
+    except (UnknownModelError, ValueError, TypeError):  # also a plug-in that fails to register (a name clash)
         return False
     return True
 

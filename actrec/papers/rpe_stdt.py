@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from actrec.papers.mfst import MFST_PAPER_RECIPE
 from actrec.papers.thesis import CPU_TRANSFORMER_LOCAL, THESIS_CITATION
-from actrec.train.frame_pretrain import parse_spatial_init, resolve_spatial_init
 from actrec.tune.profiles import LOCAL, SMOKE, SYNTHETIC_CS, SYNTHETIC_CV, dataset_sweep
 
 # RPE-STDT, thesis chapter 3 §3.4.2 (``RPE_CITATION``): 16 frames sampled
@@ -88,29 +86,6 @@ def rpe_profiles(model: str = "rpe_stdt") -> dict[str, dict[str, Any]]:
     }
 
 
-def pose_pretrain(
-    args: argparse.Namespace, base: dict[str, Any], trials: list[dict[str, Any]], resolved: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Driver-side preparation step of the RPE-STDT sweeps (``SweepSpec.prepare``): ``model.spatial_init=
-    pose_pretrain[:EPOCHS]`` -> the pretrained file (:mod:`actrec.train.frame_pretrain`), pretrained in the driver,
-    once per distinct (data, encoder), before any trial starts; cached under ``<storage>/pretrain`` so other sweeps
-    and a resumed sweep reuse it."""
-    if not any(parse_spatial_init(flat.get("model.spatial_init")) for flat in resolved):
-        return base, trials
-    if args.search != "grid":  # one search space: the base config's data and encoder
-        path = resolve_spatial_init(resolved[0], args.storage_path)["model.spatial_init"]
-        base = {**base, "model.spatial_init": path}
-        trials = [{k: v for k, v in t.items() if k != "model.spatial_init"} for t in trials]
-    else:
-        trials = [
-            {**trial, "model.spatial_init": resolve_spatial_init(flat, args.storage_path)["model.spatial_init"]}
-            if parse_spatial_init(flat.get("model.spatial_init"))
-            else trial
-            for trial, flat in zip(trials, resolved, strict=True)
-        ]
-    return base, trials
-
-
 def rpe_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, ...], plot=None):
     """The ``SweepSpec`` of an RPE-STDT table (thesis chapter 3): ``rows`` on every ``datasets`` column, the
     ``rpe_profiles``, synthetic stand-ins for UCF-101 / HMDB-51 in the CPU profiles."""
@@ -129,5 +104,4 @@ def rpe_sweep(*, sweep: str, table: str, title: str, rows, datasets: tuple[str, 
         dataset_values=RPE_DATASETS,
         stand_ins=RPE_STAND_INS,
         profiles=rpe_profiles(),
-        prepare=(pose_pretrain,),
     )

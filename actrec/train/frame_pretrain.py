@@ -28,6 +28,7 @@ The files are cached under ``<storage>/pretrain/`` by a hash of everything they 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -364,3 +365,26 @@ def resolve_spatial_init(
         log(f"[actrec] pretrain-frames: {cfg.model_name} encoder on {cfg.data.dataset} / {cfg.data.protocol} -> {path}")
         pretrain_frames(cfg, path, pretrain, log=log)
     return {**flat, "model.spatial_init": str(path)}
+
+
+def pose_pretrain_step(
+    args: argparse.Namespace, base: dict[str, Any], trials: list[dict[str, Any]], resolved: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The sweep driver's preparation step for ``model.spatial_init=pose_pretrain[:EPOCHS]`` (any model whose config
+    has ``frame_encoder()`` and ``spatial_init``): the pretrained file in its place, pretrained here in the driver,
+    once per distinct (data, encoder), before any trial starts; cached under ``<storage>/pretrain`` so other sweeps
+    and a resumed sweep reuse it. Returns the shared values and trials to run (the caller re-resolves them)."""
+    if not any(parse_spatial_init(flat.get("model.spatial_init")) for flat in resolved):
+        return base, trials
+    if args.search != "grid":  # one search space: the base config's data and encoder
+        path = resolve_spatial_init(resolved[0], args.storage_path)["model.spatial_init"]
+        base = {**base, "model.spatial_init": path}
+        trials = [{k: v for k, v in t.items() if k != "model.spatial_init"} for t in trials]
+    else:
+        trials = [
+            {**trial, "model.spatial_init": resolve_spatial_init(flat, args.storage_path)["model.spatial_init"]}
+            if parse_spatial_init(flat.get("model.spatial_init"))
+            else trial
+            for trial, flat in zip(trials, resolved, strict=True)
+        ]
+    return base, trials

@@ -11,7 +11,7 @@ from typing import Any
 
 from actrec.models import tiny_overrides
 from actrec.report.spec import Column, TableSpec
-from actrec.tune.spec import Prepare, SweepSpec
+from actrec.tune.spec import SweepSpec
 
 # The CPU profiles' synthetic-data run, shared by every model's tables (learning rates are per model).
 # smoke: a minute or two on 2 cores, the pipeline end to end, not a meaningful accuracy.
@@ -87,12 +87,10 @@ def dataset_sweep(
     profiles: Mapping[str, Mapping[str, Any]],
     plot=None,
     complexity: tuple[str, ...] = ("params_m", "gflops"),
-    prepare: tuple[Prepare, ...] = (),
 ) -> SweepSpec:
     """A table whose columns are datasets: ``rows`` on every split of every ``datasets`` column of
     ``dataset_values``, with ``complexity`` columns, and the columns' synthetic ``stand_ins`` (profile -> column ->
-    values; a profile's stand-ins of columns this table does not show are dropped) and the driver-side ``prepare``
-    steps (``SweepSpec.prepare``)."""
+    values; a profile's stand-ins of columns this table does not show are dropped)."""
     columns, _ = dataset_columns(datasets, dataset_values)
     spec = TableSpec(
         sweep=sweep,
@@ -106,6 +104,9 @@ def dataset_sweep(
         plot=plot,
         complexity=complexity,
     )
+    unknown = sorted({label for values in stand_ins.values() for label in values} - set(dataset_values))
+    if unknown:  # a typo would otherwise leave a column silently unmeasured
+        raise ValueError(f"sweep {sweep!r}: stand-ins for unknown dataset columns {unknown}")
     used = {name: {k: v for k, v in values.items() if k in datasets} for name, values in stand_ins.items()}
     return SweepSpec(
         table=spec,
@@ -113,5 +114,4 @@ def dataset_sweep(
         axes={},
         profiles=profiles,
         column_stand_ins={profile: values for profile, values in used.items() if values},
-        prepare=prepare,
     )

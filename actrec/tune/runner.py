@@ -1,9 +1,11 @@
-"""The one place that builds a Ray Tune ``Tuner``: every sweep script calls :func:`main` with its spec.
+"""Running a planned sweep (:func:`run_sweep`): data first, then Ray, the MLflow parent run, the Tune experiment
+(and the fused rows' second one), then the report; an interrupted sweep marks its unfinished runs and says how to
+resume. Every sweep script calls :func:`actrec.tune.cli.main`, which plans the sweep and calls this.
 
-A trial is a Tune *function trainable* that launches a Ray Train ``TorchTrainer`` (Ray Train V2 runs inside
-Tune; ``TuneReportCallback`` forwards each worker report to Tune). Grid tables use Tune's grid search;
-``--search optuna`` uses ``OptunaSearch`` over the spec's continuous space. The driver alone writes MLflow
-and, at the end, the report.
+A trial is a Tune *function trainable* that launches a Ray Train ``TorchTrainer`` (:mod:`actrec.tune.tuner`; Ray
+Train V2 runs inside Tune, ``TuneReportCallback`` forwards each worker report to Tune); :mod:`actrec.tune.cluster`
+joins or starts Ray and :mod:`actrec.tune.interrupt` handles SIGINT / SIGTERM. The driver alone writes MLflow and,
+at the end, the report.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def run_sweep(
 
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
+    from actrec.train.frame_pretrain import pose_pretrain_step
     from actrec.tune.progress import ProgressPrinter, shown_keys
 
     plan = plan or plan_sweep(spec, args)
@@ -73,9 +76,8 @@ def run_sweep(
         try:
             with user_errors(verbose=args.verbose):
                 _prepare_data(resolved)
-                for step in spec.prepare:  # the paper's driver-side steps, e.g. pretraining an encoder
-                    base, trials = step(args, base, trials, resolved)
-                    resolved = [resolve_trial(base, t) for t in trials]
+                base, trials = pose_pretrain_step(args, base, trials, resolved)  # model.spatial_init=pose_pretrain
+                resolved = [resolve_trial(base, t) for t in trials]
                 prepare_skipped = sum(_prepare_skipped(cfg) for cfg in distinct_datasets(resolved))
                 resuming = args.resume is not None
                 sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
@@ -152,7 +154,7 @@ def run_sweep(
                     trial_params,
                     first.train.epochs,
                     planned,
-                    tuple(plan.search_space) if plan.search_space else shown_keys(trials),
+                    tuple(plan.search_space) if plan.search_space else shown_keys(plan.trials),
                 ),
             ]
             started = time.time()

@@ -4,7 +4,6 @@ optional continuous (Optuna) space, the profiles (dotted overrides) of the table
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -64,12 +63,6 @@ class FusionSpec:
         return [{**fused, **self.fused, **variant} for variant in self.variants]
 
 
-Prepare = Callable[
-    [argparse.Namespace, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]],
-    tuple[dict[str, Any], list[dict[str, Any]]],
-]
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A sweep: the table it reproduces and how trials are generated.
@@ -93,11 +86,6 @@ class SweepSpec:
     # column's ``match`` keys in its cells). In such a profile, columns without a stand-in are not measured; their
     # paper values are still shown. Profiles not listed run the cells as written. See :meth:`for_profile`.
     column_stand_ins: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(default_factory=dict)
-    # Driver-side preparation steps run before any trial starts (after the data is prepared), in order: each takes
-    # the sweep's flags, the trials' shared values, every trial's own values and every trial's resolved dotted config,
-    # and returns the shared values and trials to run instead (e.g. a pretrained file put in place of a request to
-    # pretrain one). Paper modules provide them; the driver knows nothing of what they do.
-    prepare: tuple[Prepare, ...] = ()
 
     @property
     def name(self) -> str:
