@@ -213,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = sub.add_parser(
         "pretrain-frames",
         help="pretrain a model's frame-wise ViT encoder by regressing each frame's pose joints",
-        description="Label-free stand-in for the thesis' ImageNet ViT-B start (actrec.train.frame_pretrain): the "
-        "model's per-frame encoder, with learned absolute positions, learns to regress every frame's joints of the "
+        description="Label-free stand-in for an ImageNet-pretrained per-frame encoder (actrec.train.frame_pretrain): "
+        "the model's per-frame encoder (its frame_encoder(), actrec/models/protocol.py), with learned absolute "
+        "positions, learns to regress every frame's joints of the "
         "training split; the file it writes is a model.spatial_init checkpoint. Sweeps do this themselves for "
         "model.spatial_init=pose_pretrain.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

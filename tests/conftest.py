@@ -1,9 +1,14 @@
-"""Shared fixtures: a tiny synthetic dataset, a local Ray instance, the sweep modules and their smoke runs."""
+"""Shared fixtures: a private cache, a tiny synthetic dataset, the session's Ray, the sweep modules and their smoke
+runs."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import pathlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,22 +38,46 @@ def synthetic_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
     return cfg
 
 
-@pytest.fixture(scope="module")
-def ray_local() -> Iterator[None]:
-    """A local Ray instance (4 logical CPUs) for one test module."""
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``$ACTREC_CACHE`` for the whole session: a temporary directory, so no test reads or writes the user's
+    ``~/.cache/actrec``, and the sweeps' synthetic smoke set is generated once per session. Set before Ray starts,
+    so Ray's workers inherit it; restored at the end."""
+    cache = str(tmp_path_factory.mktemp("actrec_cache"))
+    saved = os.environ.get("ACTREC_CACHE")
+    os.environ["ACTREC_CACHE"] = cache
+    yield cache
+    if saved is None:
+        os.environ.pop("ACTREC_CACHE", None)
+    else:
+        os.environ["ACTREC_CACHE"] = saved
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One embedded Ray for every in-process test that needs one, started on first use the way the sweep scripts
+    start it (:func:`actrec.tune.cluster.init_ray`) and shut down at the end of the session. Starting Ray costs
+    seconds; once per module it cost minutes per suite. Tests that start their own Ray do so in subprocesses."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False)
+    from actrec.tune.cluster import init_ray
+
+    assert not ray.is_initialized(), "a test started Ray in the pytest process itself; use the ray_session fixture"
+    init_ray(verbose=False)
     yield
     ray.shutdown()
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Every sweep script, found by listing sweeps/ (a new sweep is tested without editing a list).
+SWEEP_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
 
 
 def load_sweep(name: str):
     """The module of ``sweeps/<name>.py`` (sweeps are scripts, not a package)."""
     import importlib.util
-    import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "sweeps" / f"{name}.py"
+    path = ROOT / "sweeps" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"sweep_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -127,37 +156,120 @@ def prepared_trains():
     return assert_prepared_trains
 
 
-@pytest.fixture(scope="module")
-def sweep_ray(tmp_path_factory):
-    """An embedded Ray started the way the sweep scripts start it, with a private synthetic-data cache."""
-    import ray
-
-    from actrec.tune.cluster import init_ray
-
-    cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("ACTREC_CACHE")
-    os.environ["ACTREC_CACHE"] = str(cache)  # inherited by the Ray workers started below
-    init_ray(verbose=False)
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("ACTREC_CACHE", None)
-    else:
-        os.environ["ACTREC_CACHE"] = saved
+def sweeps_of(paper: str) -> tuple[str, ...]:
+    """The sweeps in ``sweeps/`` whose table is from ``paper`` (its ``TableSpec.paper``, e.g. ``MFST_PAPER``)."""
+    return tuple(name for name in SWEEP_NAMES if load_sweep(name).SPEC.table.paper == paper)
 
 
-def run_smoke(name: str, tmp_path, *extra: str):
-    """Run sweep ``name`` in the smoke profile; returns (report text, MLflow child runs, client)."""
-    from mlflow.tracking import MlflowClient
+def sweep_args(name: str, *argv: str):
+    """``argv`` parsed by sweep ``name``'s own parser, and its spec with the sweep's ``extend`` hook applied."""
+    from actrec.tune.cli import build_parser
 
     sweep = load_sweep(name)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = ["--profile", "smoke", "--storage-path", str(tmp_path / "runs"), "--tracking-uri", uri]
-    argv += ["--report-dir", str(tmp_path / "reports"), *extra]
-    parser = sweep.parser() if hasattr(sweep, "parser") else None
-    extend = getattr(sweep, "extend", None)
-    report = sweep.main(sweep.SPEC, argv, extend=extend, parser=parser)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(f"actrec/{name}")
-    children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=100)
-    return open(report).read(), children, client
+    args = (sweep.parser() if hasattr(sweep, "parser") else build_parser(sweep.SPEC)).parse_args(list(argv))
+    spec = sweep.extend(sweep.SPEC, args) if hasattr(sweep, "extend") else sweep.SPEC
+    return args, spec
+
+
+def covering_cells(spec, profile: str):
+    """``spec`` as ``profile`` runs it, cut to the fewest grid cells that still give every knob the table varies
+    each of its values at least once, so every model variant and code path of the table runs once (a greedy set
+    cover; table order breaks ties), plus the other stream of every fusion pair a kept cell belongs to, so the fused
+    second phase runs too. Axes are folded into the cells. The report still lists every row: the rows whose cells
+    were cut show no measurement."""
+    spec = spec.for_profile(profile)
+    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
+    for key, values in spec.axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+
+    def value(combo, key):
+        return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
+
+    keys = sorted({k for c in combos for k in c})
+    varied = [k for k in keys if len({value(c, k) for c in combos}) > 1]
+    pairs_of = [{(k, value(c, k)) for k in varied} for c in combos]
+    needed = set().union(*pairs_of)
+    kept: set[int] = set()
+    while needed:
+        best = max(range(len(combos)), key=lambda i: (len(pairs_of[i] & needed), -i))
+        kept.add(best)
+        needed -= pairs_of[best]
+    kept = kept or {0}
+    if spec.fusion is not None:
+        for i, j in spec.fusion.pairs(combos):
+            if i in kept or j in kept:
+                kept |= {i, j}
+    cells = tuple(combos[i] for i in sorted(kept))
+    return dataclasses.replace(spec, cells=cells, axes={})
+
+
+@dataclasses.dataclass
+class SmokeRun:
+    """One sweep's smoke run: the (cut) spec it ran, its report's text and files, its MLflow trial runs."""
+
+    name: str
+    spec: Any
+    argv: tuple[str, ...]
+    report: str
+    reports: pathlib.Path
+    storage: pathlib.Path
+    children: list
+    client: Any
+
+
+class SmokeRuns:
+    """Each sweep's smoke profile run once per session, on :func:`covering_cells`, on demand (the generic smoke test
+    and a paper's own checks read the same run); ``extra`` flags make a separate run. A failed run fails every test
+    that reads it, without running again."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        self.root = root
+        self.storage = root / "runs"  # shared: the driver's pretraining cache serves every sweep of the session
+        self.done: dict[tuple[str, ...], SmokeRun | BaseException] = {}
+
+    def get(self, name: str, *extra: str) -> SmokeRun:
+        key = (name, *extra)
+        if key not in self.done:
+            try:
+                self.done[key] = self._run(name, extra)
+            except Exception as err:
+                self.done[key] = err
+                raise
+        done = self.done[key]
+        if isinstance(done, BaseException):
+            raise RuntimeError(f"the smoke run of {' '.join(key)} failed earlier in this session") from done
+        return done
+
+    def _run(self, name: str, extra: tuple[str, ...]) -> SmokeRun:
+        from mlflow.tracking import MlflowClient
+
+        sweep = load_sweep(name)
+        own = self.root / "-".join(key.strip("-") for key in (name, *extra))
+        # One MLflow store for the default runs (an experiment per sweep); a run with flags gets its own.
+        uri = f"sqlite:///{(own if extra else self.root) / 'mlflow.db'}"
+        argv = ("--profile", "smoke", "--storage-path", str(self.storage), "--tracking-uri", uri)
+        argv += ("--report-dir", str(own / "reports"), *extra)
+        args, spec = sweep_args(name, *argv)
+        spec = covering_cells(spec, "smoke")
+        parser = sweep.parser() if hasattr(sweep, "parser") else None
+        own.mkdir(parents=True)
+        report = sweep.main(spec, list(argv), parser=parser)  # the sweep's extend hook is already in ``spec``
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name(f"actrec/{name}")
+        children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
+        return SmokeRun(
+            name=name,
+            spec=spec,
+            argv=argv,
+            report=pathlib.Path(report).read_text(),
+            reports=own / "reports",
+            storage=self.storage,
+            children=children,
+            client=client,
+        )
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(ray_session, tmp_path_factory: pytest.TempPathFactory) -> SmokeRuns:
+    """The session's :class:`SmokeRuns` (on the session's Ray)."""
+    return SmokeRuns(tmp_path_factory.mktemp("smoke"))

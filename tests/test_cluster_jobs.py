@@ -1,8 +1,8 @@
 """The cluster workflow on this machine, for real: a Ray head and an `mlflow server` started by cluster/workstation.sh
 from a shell without the project's environment, every one of their servers on loopback only and none of their
-processes left after stop; the smoke cdc_theta sweep submitted with `ray job submit --working-dir .`, its concurrent
-trials logging to the server; and a Ray Train worker killed mid-trial, after which the trial resumes from its newest
-checkpoint and finishes."""
+processes left after stop; the smoke cdc_theta sweep submitted with `ray job submit --working-dir .` as an Optuna
+search over Table IV's continuous θ, its concurrent trials logging to the server; and a Ray Train worker killed
+mid-trial, after which the trial resumes from its newest checkpoint and finishes."""
 
 import importlib
 import ipaddress
@@ -30,6 +30,7 @@ BIN = pathlib.Path(sys.executable).parent
 SCRIPT = str(ROOT / "cluster" / "workstation.sh")
 BARE_PATH = "/usr/bin:/bin"  # a shell without the project's environment: no python, ray or mlflow of the project
 EPOCHS = 2
+SAMPLES = 3  # Optuna trials of the submitted sweep
 
 
 def _free_ports(n):
@@ -248,6 +249,10 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
             "sweeps/cdc_theta.py",
             "--profile",
             "smoke",
+            "--search",
+            "optuna",
+            "--num-samples",
+            str(SAMPLES),
             "--set",
             f"train.epochs={EPOCHS}",
             "--report-dir",
@@ -267,10 +272,10 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
     client = MlflowClient(tracking)
     experiment = client.get_experiment_by_name("actrec/cdc_theta")
     parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
-    assert parent.info.status == "FINISHED"
+    assert parent.info.status == "FINISHED" and parent.data.params["search"] == "optuna"
     assert int(parent.data.params["max_concurrent_trials"]) >= 2
     children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=100)
-    assert len(children) == 10 and len({r.data.tags["trial_id"] for r in children}) == 10
+    assert len(children) == SAMPLES and len({r.data.tags["trial_id"] for r in children}) == SAMPLES
 
     # Every trial's params: its whole dotted config, as the driver resolved it.
     expected_keys = set(plan.resolve_trial({}, {}))
@@ -279,12 +284,15 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
         assert run.info.status == "FINISHED"
         assert set(run.data.params) == expected_keys
         assert run.data.params["train.epochs"] == str(EPOCHS)
-        cells.add((run.data.params["model.stem"], run.data.params["model.theta"], run.data.params["data.modality"]))
+        # Optuna sampled θ from the continuous [0, 1] and the stem from the table's two CDC stems.
+        theta, stem = float(run.data.params["model.theta"]), run.data.params["model.stem"]
+        assert 0.0 <= theta <= 1.0 and stem in ("CDC-ST", "CDC-T")
+        cells.add((stem, theta, run.data.params["data.modality"]))
         # Every epoch's metrics, once each.
         for metric in ("val_top1", "train_loss", "val_best_top1", "epoch_time_s"):
             history = client.get_metric_history(run.info.run_id, metric)
             assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), (metric, history)
-    assert len(cells) == 10
+    assert len(cells) == SAMPLES
 
     # Concurrent trials: at least two trials' runs were open at the same time.
     spans = sorted((r.info.start_time, r.info.end_time) for r in children)
@@ -293,7 +301,7 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
     # The report went through the server's artifact proxy into its artifact store.
     assert "report/cdc_theta.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert list((state / "mlartifacts").rglob("cdc_theta.md"))
-    assert (tmp_path / "reports" / "cdc_theta.md").exists()
+    assert (tmp_path / "reports" / "cdc_theta.md").exists() and (tmp_path / "reports" / "cdc_theta_plot.png").exists()
 
 
 def _descendants(pid):

@@ -151,7 +151,9 @@ def test_index_helpers(synthetic_cfg: DataConfig) -> None:
 
 
 @pytest.mark.parametrize(("modality", "channels"), [("rgb", 3), ("depth", 3), ("rgbd", 6)])
-def test_batches_follow_the_contract(synthetic_cfg: DataConfig, ray_local: None, modality: str, channels: int) -> None:
+def test_batches_follow_the_contract(
+    synthetic_cfg: DataConfig, ray_session: None, modality: str, channels: int
+) -> None:
     cfg = dataclasses.replace(synthetic_cfg, modality=modality)
     assert cfg.input_channels == channels
     for split, training in (("train", True), ("val", False)):
@@ -173,7 +175,7 @@ def test_batches_follow_the_contract(synthetic_cfg: DataConfig, ray_local: None,
         assert seen == count_samples(cfg, split)
 
 
-def test_training_resamples_every_epoch_and_eval_is_repeatable(synthetic_cfg: DataConfig, ray_local: None) -> None:
+def test_training_resamples_every_epoch_and_eval_is_repeatable(synthetic_cfg: DataConfig, ray_session: None) -> None:
     first, second = _rows(synthetic_cfg, "val", training=False), _rows(synthetic_cfg, "val", training=False)
     assert first == second and len(first) == 16
     epoch1, epoch2 = _rows(synthetic_cfg, "train", training=True), _rows(synthetic_cfg, "train", training=True)
@@ -183,7 +185,7 @@ def test_training_resamples_every_epoch_and_eval_is_repeatable(synthetic_cfg: Da
 
 
 def test_corrupt_and_truncated_members_become_invalid_rows(
-    synthetic_cfg: DataConfig, ray_local: None, tmp_path: Path
+    synthetic_cfg: DataConfig, ray_session: None, tmp_path: Path
 ) -> None:
     root = tmp_path / "damaged"
     shutil.copytree(synthetic_cfg.root, root)

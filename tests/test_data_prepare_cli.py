@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -62,7 +61,7 @@ def _metas(root: Path):
 
 
 @pytest.mark.slow
-def test_spine_training_runs_on_prepared_real_layout(prepared_ucf: Path, tmp_path: Path) -> None:
+def test_spine_training_runs_on_prepared_real_layout(prepared_ucf: Path, tmp_path: Path, ray_session: None) -> None:
     """Ray Data pipeline -> TorchTrainer (2 DDP workers) on the prepared UCF-101 fixture, 3-view testing."""
     import ray
     import ray.train
@@ -74,7 +73,6 @@ def test_spine_training_runs_on_prepared_real_layout(prepared_ucf: Path, tmp_pat
     from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
     from actrec.train.loop import train_loop_per_worker
 
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     flat = {
         "data.dataset": "ucf101",
         "data.root": str(prepared_ucf),
@@ -95,18 +93,14 @@ def test_spine_training_runs_on_prepared_real_layout(prepared_ucf: Path, tmp_pat
     }
     flat = flatten(from_flat(flat))
     cfg = from_flat(flat)
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=bool(os.environ.get("ACTREC_DEBUG_RAY")))
-    try:
-        result = TorchTrainer(
-            train_loop_per_worker,
-            train_loop_config=flat,
-            scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
-            run_config=ray.train.RunConfig(name="ucf", storage_path=str(tmp_path)),
-            datasets=train_datasets(cfg.data),
-            dataset_config=ValidationSafeDataConfig(),
-        ).fit()
-    finally:
-        ray.shutdown()
+    result = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=flat,
+        scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
+        run_config=ray.train.RunConfig(name="ucf", storage_path=str(tmp_path)),
+        datasets=train_datasets(cfg.data),
+        dataset_config=ValidationSafeDataConfig(),
+    ).fit()
     assert result.error is None
     assert result.metrics["epoch"] == 1 and result.metrics["skipped_train"] == 0
     assert result.metrics["val_clips"] == count_samples(cfg.data, "val") == 1

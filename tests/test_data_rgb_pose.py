@@ -16,8 +16,8 @@ import torch
 from actrec.config import flatten, from_flat
 from actrec.data.clips import flip_joints, load_modality_views, members_for
 from actrec.data.config import DataConfig
-from actrec.data.epam_input import epam_pose_volume, epam_sample_indices, load_rgb_pose_views, skeleton_box
 from actrec.data.pipeline import build_dataset, count_samples, decode_shards, split_valid, split_valid_inputs
+from actrec.data.rgb_pose import load_rgb_pose_views, pose_rgb_indices, pose_volume, skeleton_box
 from actrec.data.shards import iter_shard_members, load_index, split_shards
 from actrec.data.synth import encode_video
 from actrec.models import build_model, tiny_overrides
@@ -74,7 +74,7 @@ def test_rows_carry_the_rgb_clip_and_the_pose_volume(synthetic_cfg: DataConfig, 
     assert (rows["pose"].reshape(count, -1).max(axis=1) > 0.5).all()
 
 
-def test_ray_data_streams_carry_the_pose_column(synthetic_cfg: DataConfig, ray_local: None) -> None:
+def test_ray_data_streams_carry_the_pose_column(synthetic_cfg: DataConfig, ray_session: None) -> None:
     cfg = _rgb_pose(synthetic_cfg)
     for split, training in (("train", True), ("val", False)):
         seen = 0
@@ -126,10 +126,10 @@ def test_rgb_frames_are_every_rth_pose_frame() -> None:
         rng=None,
         frame_size=(size, size),
     )
-    pose_idx, rgb_idx = epam_sample_indices(frames, pose_frames=12, rgb_frames=4, training=False)
+    pose_idx, rgb_idx = pose_rgb_indices(frames, pose_frames=12, rgb_frames=4, training=False)
     assert pose_idx.tolist() == list(range(1, 24, 2)) and rgb_idx.tolist() == [1, 7, 13, 19]  # pose frames 0, 3, 6, 9
     box = skeleton_box(joints, (size, size))
-    expected = epam_pose_volume(joints, box, size=16, sigma=cfg.pose_volume_sigma, frame_indices=pose_idx)
+    expected = pose_volume(joints, box, size=16, sigma=cfg.pose_volume_sigma, frame_indices=pose_idx)
     np.testing.assert_allclose(pose[0], expected, atol=1e-6)
     brightness = (rgb[0] * 0.225 + 0.45).mean(axis=(0, 2, 3)) * 255  # per RGB frame, denormalised
     np.testing.assert_allclose(brightness, 20 + 9 * rgb_idx, atol=3)  # 9 levels apart: one frame off fails

@@ -20,6 +20,7 @@ from actrec.report.table import (
     format_paper,
     load_sweep,
     paper_size_parameters,
+    reference_parameters,
     report_metadata,
     row_normalised,
     write_report,
@@ -187,6 +188,34 @@ def test_reference_is_built_once_per_report_run(monkeypatch):
     assert sizes["x"] == sizes["y"] > 0 and len(calls) == 1
     paper_size_parameters(spec, cache)
     assert len(calls) == 1
+
+
+def test_reference_counts_on_the_meta_device_equal_a_real_build():
+    """Every reference row of every sweep: the storage-free count equals the parameters of the model really built."""
+    import typing
+
+    import torch
+
+    from actrec.config import coerce
+    from actrec.models import build_model, model_config
+    from actrec.models.complexity import count_parameters
+    from tests.conftest import SWEEP_NAMES
+    from tests.conftest import load_sweep as load_sweep_script
+
+    references = {}
+    for name in SWEEP_NAMES:
+        for row in load_sweep_script(name).SPEC.table.rows:
+            if row.reference:
+                references[json.dumps(dict(row.reference), sort_keys=True, default=str)] = row.reference
+    assert len(references) >= 10
+    for reference in references.values():
+        model = reference["model.name"]
+        config = model_config(model)
+        fields = {k.removeprefix("model."): v for k, v in reference.items() if k != "model.name"}
+        hints = typing.get_type_hints(type(config))
+        real = build_model(model_config(model, **{k: coerce(v, hints[k]) for k, v in fields.items()}))
+        assert reference_parameters(reference) == count_parameters(real) / 1e6, reference
+        assert next(real.parameters()).device != torch.device("meta")
 
 
 def test_bad_reference_names_the_row():

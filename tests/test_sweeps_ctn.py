@@ -9,13 +9,13 @@ import torch
 from actrec.layers.video_tokens import stem_output_size, token_grid
 from actrec.models import create_model, model_config, tiny_overrides
 from actrec.models.complexity import count_parameters
+from actrec.papers.ctn import CTN_PAPER
 from actrec.report.spec import matches
 from actrec.tune.cli import build_parser
 from actrec.tune.plan import base_config, resolve_trial, trial_overrides
-from tests.conftest import load_sweep
+from tests.conftest import load_sweep, sweeps_of
 
-SWEEPS = ("ctn_tokens_kernels", "ctn_mapping_kernels", "ctn_embeddings")
-ROWS = {"ctn_tokens_kernels": 4, "ctn_mapping_kernels": 5, "ctn_embeddings": 5}
+SWEEPS = sweeps_of(CTN_PAPER)
 PAPER_ROOTS = ["epic_kitchens_100_actions=/d/epic", "diving48=/d/d48"]
 # §4.4.1, Tables 4.1-4.2 (thesis chapter 4, ``CTN_CITATION``): 8 frames at 224², 12 encoders x 12 heads at width
 # 768, patches 4x4x2 of the stem output, SGD (momentum 0.9) lr 0.005, 2.5 warm-up epochs, cosine, 100 epochs, batch
@@ -60,7 +60,7 @@ def _resolved(name: str, profile: str, *argv: str) -> list[dict]:
 def test_paper_profile_is_the_thesis_recipe_with_verb_noun_heads_on_epic(name):
     roots = [a for r in PAPER_ROOTS for a in ("--data-root", r)]
     resolved = _resolved(name, "paper", *roots)
-    assert len(resolved) == 2 * ROWS[name]  # every row on both datasets
+    assert len(resolved) == 2 * len(PAPER_VALUES[name])  # every row on both datasets
     for config in resolved:
         for key, want in RECIPE.items():
             assert config[key] == want, (name, key)
@@ -85,7 +85,7 @@ def test_cpu_profiles_train_the_tiny_ctn_on_synthetic_stand_ins(name, profile):
     resolved = _resolved(name, profile)
     spec = load_sweep(name).SPEC.for_profile(profile)
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
-    assert len(resolved) == ROWS[name] * (1 if profile == "smoke" else 2)
+    assert len(resolved) == len(PAPER_VALUES[name]) * (1 if profile == "smoke" else 2)
     for config in resolved:
         assert config["model.dim"] == tiny_overrides("ctn")["dim"] != model_config("ctn").dim
         assert config["optim.name"] == "adamw" and not config["train.use_gpu"]
@@ -172,26 +172,11 @@ def test_paper_values_are_the_thesis():
         assert ours == rows, name
 
 
-SLOW_SWEEPS = [pytest.param(name, marks=pytest.mark.slow) for name in SWEEPS]
-
-
-@pytest.mark.parametrize("name", SLOW_SWEEPS)
-def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
-    from tests.conftest import run_smoke
-
-    report, children, _ = run_smoke(name, tmp_path)
-    assert len(children) == ROWS[name] and all(r.info.status == "FINISHED" for r in children)
-    for row in load_sweep(name).SPEC.table.rows:  # every row measured once, on EPIC-KITCHENS' stand-in
-        mine = [r for r in children if matches(r.data.params, row.match)]
-        assert len(mine) == 1, row.label
-        params = mine[0].data.params
-        assert (params["data.dataset"], params["model.name"]) == ("synthetic", "ctn_epic")
-        for value in row.paper.values():
-            assert f"{value:g}" in report
-        line = next(line for line in report.splitlines() if line.startswith(f"| {row.label} |"))
-        assert line.split(" | ")[1] != "—", f"row {row.label!r} shows no measurement: {line}"
-    for run in children:
-        metrics = run.data.metrics
-        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
-        assert 0.0 <= metrics["val_best_top1"] <= 100.0
-    assert "synthetic stand-in" in report
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEPS)
+def test_smoke_runs_train_ctn_epic_on_the_epic_kitchens_stand_in(name, smoke_runs):
+    """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep)."""
+    run = smoke_runs.get(name)
+    for child in run.children:
+        assert (child.data.params["data.dataset"], child.data.params["model.name"]) == ("synthetic", "ctn_epic")
+    assert "synthetic stand-in" in run.report

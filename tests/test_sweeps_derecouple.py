@@ -8,11 +8,12 @@ import pytest
 
 from actrec.errors import UsageError
 from actrec.models import model_config, tiny_overrides
+from actrec.papers.derecouple import DERECOUPLE_PAPER
 from actrec.tune.cli import build_parser
 from actrec.tune.plan import base_config, resolve_trial, trial_overrides
-from tests.conftest import load_sweep
+from tests.conftest import load_sweep, sweeps_of
 
-SWEEPS = ("derecouple_components", "derecouple_fusion", "derecouple_interaction", "derecouple_recoupling")
+SWEEPS = sweeps_of(DERECOUPLE_PAPER)
 
 # De+Recouple §4.1 (``DERECOUPLE_CITATION``): MFST's recipe but 64 frames, random crop + rotation, DTN with 3
 # branches, M=6 spatial and N=6 temporal blocks, sharpness temperature cosine 0.04→0.07, FRP λ=2, and §4.1's
@@ -186,34 +187,15 @@ def test_paper_values_are_the_papers():
 
 # --- smoke profiles end to end (slow) -------------------------------------------------------------------------------
 
-# sweep -> trials of its smoke profile (every row on the one stand-in column).
-SMOKE_TRIALS = {
-    "derecouple_components": 5,
-    "derecouple_fusion": 5,
-    "derecouple_interaction": 4,
-    "derecouple_recoupling": 2,
-}
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
-def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
-    from tests.conftest import run_smoke
-
-    report, children, client = run_smoke(name, tmp_path)
-    assert len(children) == SMOKE_TRIALS[name] and all(r.info.status == "FINISHED" for r in children)
-    spec = _spec(name, _args(name, "smoke"))
-    for row in spec.table.rows:  # every row measured once, on the synthetic stand-in of the first column
-        mine = [r for r in children if all(str(r.data.params[k]) == str(v) for k, v in row.match.items())]
-        assert len(mine) == 1, row.label
-        assert mine[0].data.params["data.dataset"] == "synthetic"
-        for value in row.paper.values():
-            assert str(value) in report
-    for run in children:
-        metrics = run.data.metrics
-        assert metrics["model_gflops"] > 0 and 0.0 <= metrics["val_best_top1"] <= 100.0
-        params = run.data.params
-        # The loss terms of the model's switches (and only those) were trained and logged.
+def test_smoke_runs_train_the_loss_terms_of_their_switches(name, smoke_runs):
+    """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep): each trial trained and
+    logged the loss terms of its model's switches, and only those."""
+    run = smoke_runs.get(name)
+    for child in run.children:
+        metrics, params = child.data.metrics, child.data.params
         streams = ("rgb_", "depth_") if params["data.modality"] == "rgbd" else ("",)
         # RGB-D trains its streams' own DTN heads (ce, ce_branches) only with model.stream_ce (off in the sweeps).
         heads = len(streams) == 1 or params["model.stream_ce"] == "True"
@@ -222,11 +204,11 @@ def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
             assert (f"train_{prefix}ce_branches" in metrics) == (heads and params["model.multi_loss"] == "True")
             assert (f"train_{prefix}distill" in metrics) == (params["model.recoupling"] == "True")
         assert ("train_ce_fused" in metrics) == (params.get("model.fusion") == "capf" and len(streams) == 2)
-    assert "synthetic stand-in" in report  # the column notes say what the measured column stood in for
+    assert "synthetic stand-in" in run.report  # the column notes say what the measured column stood in for
     if name == "derecouple_fusion":
-        assert "paper values only" in report  # NvGesture, THU-READ, IsoGD and NTU CV are not measured in smoke
+        assert "paper values only" in run.report  # NvGesture, THU-READ, IsoGD and NTU CV are not measured in smoke
     if name == "derecouple_recoupling":
-        assert (tmp_path / "reports" / f"{name}_plot.png").stat().st_size > 1000
+        assert (run.reports / f"{name}_plot.png").stat().st_size > 1000
 
 
 def _two_dataset_spec(stand_ins):

@@ -9,13 +9,13 @@ import pytest
 from actrec.errors import UsageError
 from actrec.layers.relative_position import num_clusters
 from actrec.models import create_model, model_config, tiny_overrides
+from actrec.papers.rpe_stdt import RPE_PAPER
 from actrec.report.spec import matches
 from actrec.tune.cli import build_parser
 from actrec.tune.plan import base_config, resolve_trial, trial_overrides
-from tests.conftest import load_sweep
+from tests.conftest import load_sweep, sweeps_of
 
-SWEEPS = ("rpe_clusters", "rpe_position", "rpe_mapping", "stdt_attention", "stdt_subsampling")
-SMOKE_TRIALS = {"rpe_clusters": 2, "rpe_position": 3, "rpe_mapping": 2, "stdt_attention": 2, "stdt_subsampling": 7}
+SWEEPS = sweeps_of(RPE_PAPER)
 PAPER_ROOTS = ["ucf101=/d/ucf", "hmdb51=/d/hmdb", "diving48=/d/d48"]
 # §3.4.2 (thesis chapter 3, ``RPE_CITATION``): ViT-B spatial encoder 8 layers x 12 heads, temporal 4 x 8, 16
 # frames, 14x14 patches at 224², b:y:a = 1:2:8, Top-K after temporal layers 1 and 3, SGD (momentum 0.9) + warm-up
@@ -172,26 +172,12 @@ def test_paper_values_are_the_thesis():
         assert ours == rows, name
 
 
-SLOW_SWEEPS = [pytest.param(name, marks=pytest.mark.slow) for name in SWEEPS]
-
-
-@pytest.mark.parametrize("name", SLOW_SWEEPS)
-def test_smoke_profile_end_to_end(name, sweep_ray, tmp_path):
-    from tests.conftest import run_smoke
-
-    report, children, _ = run_smoke(name, tmp_path)
-    assert len(children) == SMOKE_TRIALS[name] and all(r.info.status == "FINISHED" for r in children)
-    spec = _spec(name, _args(name, "smoke"))
-    for row in spec.table.rows:  # every row measured once, on the synthetic stand-in of UCF-101
-        mine = [r for r in children if matches(r.data.params, row.match)]
-        assert len(mine) == 1, row.label
-        assert mine[0].data.params["data.dataset"] == "synthetic"
-        for value in row.paper.values():
-            assert f"{value:g}" in report or str(value) in report
-    for run in children:  # every trial's spatial encoder started from the driver's pose pretraining
-        init = run.data.params["model.spatial_init"]
-        assert init.startswith(str(tmp_path / "runs" / "pretrain")) and os.path.isfile(init)
-        metrics = run.data.metrics
-        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
-        assert 0.0 <= metrics["val_best_top1"] <= 100.0
-    assert "synthetic stand-in" in report
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEPS)
+def test_smoke_runs_start_every_spatial_encoder_from_the_drivers_pose_pretraining(name, smoke_runs):
+    """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep)."""
+    run = smoke_runs.get(name)
+    for child in run.children:
+        init = child.data.params["model.spatial_init"]
+        assert init.startswith(str(run.storage / "pretrain")) and os.path.isfile(init)
+    assert "synthetic stand-in" in run.report

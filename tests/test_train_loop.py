@@ -245,14 +245,6 @@ def test_train_config_accepts_zero_epochs_as_evaluate_only():
 # --- under Ray Train ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ray_train():
-    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def _trainer(flat, storage, name, workers=2):
     cfg = from_flat(flat)
     return TorchTrainer(
@@ -296,7 +288,7 @@ def _assert_predictions(metrics):
 
 
 @pytest.mark.slow
-def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, tmp_path, ray_train):
+def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, tmp_path, ray_session):
     flat = _flat(synthetic_cfg, "mfst_base")
     first = _trainer(flat, tmp_path, "run").fit()
     assert first.metrics["epoch"] == 1
@@ -335,7 +327,7 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
 
 
 @pytest.mark.slow
-def test_two_stream_rgbd_run_reports_gflops_and_fused_confusion(synthetic_cfg, tmp_path, ray_train):
+def test_two_stream_rgbd_run_reports_gflops_and_fused_confusion(synthetic_cfg, tmp_path, ray_session):
     flat = _flat(synthetic_cfg, "mfst_large_rgbd", **{"data.modality": "rgbd"})
     cfg = from_flat(flat)
     assert cfg.model.in_channels == 6
@@ -356,7 +348,7 @@ def test_two_stream_rgbd_run_reports_gflops_and_fused_confusion(synthetic_cfg, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "modality"), [("derecouple", "rgb"), ("derecouple_rgbd", "rgbd")])
-def test_derecouple_trains_under_ddp_through_the_protocol(synthetic_cfg, tmp_path, ray_train, name, modality):
+def test_derecouple_trains_under_ddp_through_the_protocol(synthetic_cfg, tmp_path, ray_session, name, modality):
     flat = _flat(synthetic_cfg, name, **{"data.modality": modality, "train.epochs": 2})
     result = _trainer(flat, tmp_path, name).fit()
     metrics = result.metrics
@@ -404,7 +396,7 @@ def _val_rows(data_cfg):
 
 
 @pytest.mark.slow
-def test_evaluate_only_run_fuses_two_single_modality_checkpoints(synthetic_cfg, tmp_path, ray_train):
+def test_evaluate_only_run_fuses_two_single_modality_checkpoints(synthetic_cfg, tmp_path, ray_session):
     torch.manual_seed(5)
     tiny = {**tiny_overrides("mfst_large"), "num_classes": 8}
     streams = {

@@ -24,7 +24,7 @@ def _live_placement_groups() -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_a_trial_stopped_early_frees_its_workers(synthetic_cfg, sweep_ray, tmp_path):
+def test_a_trial_stopped_early_frees_its_workers(synthetic_cfg, ray_session, tmp_path):
     import ray
     from ray import tune
 

@@ -71,9 +71,12 @@ def test_local_and_smoke_profiles_resolve(cdc):
             assert cfg.data.dataset == "synthetic" and not cfg.train.use_gpu
 
 
-def test_impossible_override_fails_before_ray_starts(cdc, capsys):
+def test_impossible_override_fails_before_ray_starts(cdc, capsys, monkeypatch):
     import ray
 
+    started = []  # (the session's Ray may be up already: the driver would then use it rather than start one)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *args, **kwargs: started.append(kwargs))
     with pytest.raises(SystemExit) as done:
         cdc.main(
             cdc.SPEC,
@@ -83,7 +86,7 @@ def test_impossible_override_fails_before_ray_starts(cdc, capsys):
         )
     assert done.value.code == 2
     assert capsys.readouterr().err.strip().startswith("error: train.epochs must be >= 0")
-    assert not ray.is_initialized()
+    assert not started
 
 
 def test_asha_refused_for_exact_table(cdc, tmp_path):

@@ -13,7 +13,7 @@ Gaussian pseudo-heatmaps aligned with the RGB crop (PoseC3D: Duan et al., CVPR 2
 exactly as its single modality would and stacks them on channels (RGB 3, then depth 3); when training each stream
 draws its own frames, crop and augmentation (late fusion needs no pixel alignment), at evaluation both streams take
 the same deterministic views. RGB + pose (``rgb_pose``, EPAM-Net's two inputs) reads the rgb and the pose member and
-cuts both from the same frames and skeleton box: ``actrec.data.epam_input.load_rgb_pose_views``.
+cuts both from the same frames and skeleton box: ``actrec.data.rgb_pose.load_rgb_pose_views``.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def load_modality_views(
     if cfg.modality == "rgb_pose":
         raise ValueError(
             "data.modality='rgb_pose' gives two model inputs, not stacked channels: "
-            "use actrec.data.epam_input.load_rgb_pose_views"
+            "use actrec.data.rgb_pose.load_rgb_pose_views"
         )
     if not len(data) == len(members) == len(frame_sizes) == len(streams):
         raise ValueError(

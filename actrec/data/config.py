@@ -77,7 +77,7 @@ class DataConfig:
 
     Sampling is TSN segment sampling (Wang et al. 2016, Sec. 3.2); ``protocol`` selects the NTU RGB+D
     cross-subject / cross-view split (Shahroudy et al. 2016, Sec. 4) defined in the shard index. ``modality="rgb_pose"``
-    gives EPAM-Net's two inputs (Abdelkawy, Ali & Farag 2024, §3; ``actrec.data.epam_input``): the skeleton-box RGB
+    gives EPAM-Net's two inputs (Abdelkawy, Ali & Farag 2024, §3; ``actrec.data.rgb_pose``): the skeleton-box RGB
     clip (``num_frames`` at ``crop_size``) and a pose heatmap volume (``pose_volume_*``) of the same frames.
     """
 
@@ -217,7 +217,7 @@ class DataConfig:
                 f"data.pose_volume_frames ({self.pose_volume_frames}) must be a multiple of data.num_frames "
                 f"({self.num_frames}): the RGB frames are every (N / M)-th pose frame (EPAM-Net Fig. 2)"
             )
-        # The crop is the skeleton box, the frames TSN segments (actrec.data.epam_input): no other crop or sampler.
+        # The crop is the skeleton box, the frames TSN segments (actrec.data.rgb_pose): no other crop or sampler.
         if self.sampling != "segment":
             raise ValueError(f"data.sampling must be 'segment' for data.modality='rgb_pose', got {self.sampling!r}")
         if self.train_crop != "random" or self.rotation_deg > 0:

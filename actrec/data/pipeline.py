@@ -7,7 +7,7 @@ cross-view protocols (Shahroudy et al., CVPR 2016, Sec. 4).
 Rows (the data contract): ``video`` float32 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
 ``data.test_clips x data.test_crops`` = V > 1 views --, ``label`` int64, ``valid`` bool. C is 3 for RGB and depth,
 6 for rgbd (RGB then depth, each rendered as its own modality; two-stream late fusion, MFST Tables I/II), the joint
-(or limb) count for pose heatmaps. ``rgb_pose`` rows (EPAM-Net's two inputs, ``actrec.data.epam_input``) carry the
+(or limb) count for pose heatmaps. ``rgb_pose`` rows (EPAM-Net's two inputs, ``actrec.data.rgb_pose``) carry the
 skeleton-box RGB clip as ``video`` (C = 3) and a second input column ``pose`` float32 (J, N, P, P) -- (V, J, N, P, P)
 with V = ``data.test_clips`` > 1 --, pose heatmaps of the same frames and box (J: joints or limbs; N
 ``data.pose_volume_frames``, P ``data.pose_volume_size``). A sample whose member (any of them, for rgbd and rgb_pose)
@@ -30,7 +30,7 @@ import ray.data
 from actrec.data.clips import decoded_size, load_modality_views, load_views, members_for
 from actrec.data.config import DataConfig
 from actrec.data.decode import CorruptVideoError
-from actrec.data.epam_input import load_rgb_pose_views
+from actrec.data.rgb_pose import load_rgb_pose_views
 from actrec.data.shards import META_EXT, clip_id, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
 

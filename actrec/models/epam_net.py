@@ -43,7 +43,7 @@ Details the paper leaves open, and the choice made here (the attention's own are
   stream's ``num_frames``.
 * **Registered** as ``epam_net`` (``TINY``: the overrides a tiny version needs, matching 3 × 3 feature grids at 96²
   RGB and 24² pose, 4 RGB and 12 pose frames). ``forward`` takes two tensors: the training loop passes the rows'
-  ``video`` and ``pose`` columns of ``data.modality="rgb_pose"`` (``actrec.data.epam_input``), which
+  ``video`` and ``pose`` columns of ``data.modality="rgb_pose"`` (``actrec.data.rgb_pose``), which
   ``actrec.config.ExperimentConfig`` requires for this model; ``pose_channels`` (the pose stream's ``in_channels``:
   17 COCO joints, 25 NTU RGB+D joints, or limbs) is derived from the dataset like other models' ``in_channels``.
 

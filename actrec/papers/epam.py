@@ -24,7 +24,7 @@ from actrec.tune.spec import FusionSpec, SweepSpec
 #   trainer does (github.com/ahmed-nady/Multimodal-Action-Recognition, ddp/trainer.py; the paper does not say).
 # * the short side the frames are decoded at before the skeleton-box crop (``data.resize``): 256, for NTU prepared
 #   with the body-box crop (``crop_to_body``), whose stored frames the box nearly fills, so the box is resized by at
-#   most ~2× to 224² (``actrec.data.epam_input`` resizes without antialiasing); no flip, rotation or MixUp (the paper
+#   most ~2× to 224² (``actrec.data.rgb_pose`` resizes without antialiasing); no flip, rotation or MixUp (the paper
 #   lists no augmentation, and NTU's classes are left/right-sensitive); 1 test clip ("Top-1 accuracy of 1-clip").
 # * joints: the paper's 17 COCO joints come from a 2D pose estimator (PoseC3D's HRNet); actrec's NTU adapters store
 #   the 25 Kinect joints, so the paper profile's pose stream reads 25 heatmaps (model.pose_channels follows the data).

@@ -246,7 +246,9 @@ def build_table(
 def reference_parameters(reference: Mapping[str, Any], cache: dict[str, float] | None = None) -> float:
     """Parameters (millions) of the model a dotted ``model.*`` config describes, built through the registry.
 
-    ``cache`` (keyed by the config) avoids building the same paper-size model twice in one report run.
+    ``cache`` (keyed by the config) avoids building the same paper-size model twice in one report run. The model is
+    built on PyTorch's ``meta`` device: shapes without storage or initialisation, so a ViT-B counts in milliseconds
+    rather than a second (tests/test_report_table.py checks the count against a real build).
     """
     key = json.dumps(dict(reference), sort_keys=True, default=str)
     if cache is not None and key in cache:
@@ -268,7 +270,11 @@ def reference_parameters(reference: Mapping[str, Any], cache: dict[str, float] |
         if field not in hints:
             raise ValueError(f"Row.reference: {dotted} is not a field of model {name!r}")
         overrides[field] = coerce(value, hints[field])
-    millions = count_parameters(build_model(model_config(name, **overrides))) / 1e6
+    import torch
+
+    with torch.device("meta"):
+        model = build_model(model_config(name, **overrides))
+    millions = count_parameters(model) / 1e6
     if cache is not None:
         cache[key] = millions
     return millions

@@ -11,10 +11,10 @@ frames of 224² (Tables 1, 2). Heatmaps follow PoseC3D (Duan et al., CVPR 2022),
 One sample, step by step (joints and frames in the same pixels, e.g. joints scaled to the decoded frame size as
 ``actrec.data.clips`` does)::
 
-    pose_idx, rgb_idx = epam_sample_indices(len(joints), training=training, rng=rng)
+    pose_idx, rgb_idx = pose_rgb_indices(len(joints), training=training, rng=rng)
     box = skeleton_box(joints, frames.shape[1:3])  # (height, width); over the whole clip, all persons
     rgb = crop_frames(frames[rgb_idx], box, 224)  # (16, 224, 224, 3)
-    heatmaps = epam_pose_volume(joints, box, frame_indices=pose_idx)  # (17, 48, 56, 56)
+    heatmaps = pose_volume(joints, box, frame_indices=pose_idx)  # (17, 48, 56, 56)
 
 Details the paper leaves open, and the choice made here:
 
@@ -51,7 +51,7 @@ Its own choices:
   of the mirrored crop. One draw per sample; the paper lists no augmentation.
 * **Colour jitter** (``data.colour_jitter``) touches the RGB crop only, as for ``rgb``; no random crop or rotation
   (the crop is the skeleton box).
-* **Evaluation views**: ``data.test_clips`` temporal views (``epam_sample_indices``' ``clip``), one box each.
+* **Evaluation views**: ``data.test_clips`` temporal views (``pose_rgb_indices``' ``clip``), one box each.
 """
 
 from __future__ import annotations
@@ -69,12 +69,13 @@ from actrec.data.pose import limbs_for, pose_heatmaps
 from actrec.data.sampling import segment_indices
 from actrec.data.transforms import Geometry, apply_geometry, transform_points
 
-EPAM_POSE_FRAMES = 48  # N, Table 2 "data layer 48x56x56"
-EPAM_RGB_FRAMES = 16  # M, Table 1 "data layer 16x224x224"
-EPAM_POSE_SIZE = 56  # heatmap side, Table 2
-EPAM_RGB_SIZE = 224  # RGB crop side, Table 1
-EPAM_POSE_SIGMA = 0.6  # Gaussian sigma in heatmap pixels (PoseC3D's GeneratePoseTarget default)
-EPAM_BOX_MARGIN = 0.25  # box widening about its centre (PoseC3D's PoseCompact padding)
+# EPAM-Net's input sizes (Tables 1, 2) and PoseC3D's heatmap defaults, which the paper's pipeline follows.
+POSE_FRAMES = 48  # N, Table 2 "data layer 48x56x56"
+RGB_FRAMES = 16  # M, Table 1 "data layer 16x224x224"
+POSE_SIZE = 56  # heatmap side, Table 2
+RGB_SIZE = 224  # RGB crop side, Table 1
+POSE_SIGMA = 0.6  # Gaussian sigma in heatmap pixels (PoseC3D's GeneratePoseTarget default)
+BOX_MARGIN = 0.25  # box widening about its centre (PoseC3D's PoseCompact padding)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -111,7 +112,7 @@ def skeleton_box(
     joints: np.ndarray,
     frame_size: Sequence[int],
     *,
-    margin: float = EPAM_BOX_MARGIN,
+    margin: float = BOX_MARGIN,
     min_confidence: float = 0.0,
     square: bool = True,
     clamp: bool = True,
@@ -155,7 +156,7 @@ def skeleton_box(
     return SkeletonBox(x0=float(x0), y0=float(y0), x1=float(x1), y1=float(y1))
 
 
-def crop_frames(frames: np.ndarray, box: SkeletonBox, size: int = EPAM_RGB_SIZE) -> np.ndarray:
+def crop_frames(frames: np.ndarray, box: SkeletonBox, size: int = RGB_SIZE) -> np.ndarray:
     """(T, H, W, C) clip (uint8 or float) -> the box of every frame resized to (T, size, size, C), same dtype.
 
     Bilinear resampling by ``actrec.data.transforms.apply_geometry`` (pixel centres as ``grid_sample`` with
@@ -176,19 +177,19 @@ def joints_to_box(joints: np.ndarray, box: SkeletonBox, size: int) -> np.ndarray
     return out.reshape(np.shape(joints))
 
 
-def epam_pose_volume(
+def pose_volume(
     joints: np.ndarray,
     box: SkeletonBox,
     *,
-    size: int = EPAM_POSE_SIZE,
-    sigma: float = EPAM_POSE_SIGMA,
+    size: int = POSE_SIZE,
+    sigma: float = POSE_SIGMA,
     with_limbs: bool = False,
     frame_indices: Sequence[int] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Joints of a clip (T, J, 3) or (T, M, J, 3) in frame pixels -> float32 pseudo-heatmaps (C, N, size, size)
     of the box (§3.2 Eq. (1), PoseC3D).
 
-    ``frame_indices`` (N,) picks the frames (``epam_sample_indices``' pose indices; repeats allowed; None = all T).
+    ``frame_indices`` (N,) picks the frames (``pose_rgb_indices``' pose indices; repeats allowed; None = all T).
     Joints are mapped by ``joints_to_box`` and rendered by ``actrec.data.pose.pose_heatmaps``: C = J joint maps
     (K = 17 for COCO), ``exp(-d^2 / (2 sigma^2)) * confidence``, persons merged by maximum; with ``with_limbs``,
     C = one limb map per skeleton edge (``actrec.data.pose.limbs_for``: COCO 17 or NTU 25 joints). ``sigma`` is in
@@ -214,11 +215,11 @@ def epam_pose_volume(
     return pose_heatmaps(mapped, height=size, width=size, sigma=sigma, limbs=limbs)
 
 
-def epam_sample_indices(
+def pose_rgb_indices(
     num_frames_available: int,
     *,
-    pose_frames: int = EPAM_POSE_FRAMES,
-    rgb_frames: int = EPAM_RGB_FRAMES,
+    pose_frames: int = POSE_FRAMES,
+    rgb_frames: int = RGB_FRAMES,
     training: bool,
     rng: np.random.Generator | None = None,
     clip: int = 0,
@@ -281,7 +282,7 @@ def load_rgb_pose_views(
     def choose(video_frames: int) -> np.ndarray:
         rgb_indices = []
         for clip in range(clips):
-            pose, rgb = epam_sample_indices(
+            pose, rgb = pose_rgb_indices(
                 min(video_frames, len(joints)),
                 pose_frames=cfg.pose_volume_frames,
                 rgb_frames=cfg.num_frames,
@@ -308,7 +309,7 @@ def load_rgb_pose_views(
             crop = np.ascontiguousarray(crop[:, :, ::-1])
         rgb_views.append(render_rgb(crop, cfg, training=training, rng=rng))
         pose_views.append(
-            epam_pose_volume(
+            pose_volume(
                 joints,
                 box,
                 size=cfg.pose_volume_size,

@@ -1,16 +1,16 @@
-"""actrec.data.epam_input: EPAM-Net's skeleton-box crop, pose volumes and time-aligned RGB / pose indices."""
+"""actrec.data.rgb_pose: EPAM-Net's skeleton-box crop, pose volumes and time-aligned RGB / pose indices."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from actrec.data.epam_input import (
+from actrec.data.rgb_pose import (
     SkeletonBox,
     crop_frames,
-    epam_pose_volume,
-    epam_sample_indices,
     joints_to_box,
+    pose_rgb_indices,
+    pose_volume,
     skeleton_box,
 )
 from actrec.data.synth import render_sample
@@ -128,14 +128,14 @@ def test_crop_of_an_integer_box_at_its_own_size_is_the_window_and_float_frames_s
     np.testing.assert_allclose(joints_to_box(joints, box, 16)[0, :, :2], [[0.0, 0.0], [16.0, 16.0]], atol=1e-5)
 
 
-# --- epam_pose_volume ---------------------------------------------------------------------------------------------
+# --- pose_volume ---------------------------------------------------------------------------------------------
 
 
 def test_heatmap_peaks_land_at_the_mapped_joints() -> None:
     rng = np.random.default_rng(5)
     joints = _joints(rng, 10, 1, low=(120, 90), high=(300, 330))[:, 0]  # (T, 17, 3)
     box = skeleton_box(joints, (480, 640))
-    volume = epam_pose_volume(joints, box)
+    volume = pose_volume(joints, box)
     assert volume.shape == (17, 10, 56, 56) and volume.dtype == np.float32
     mapped = joints_to_box(joints, box, 56)
     for t in range(10):
@@ -154,7 +154,7 @@ def test_zero_confidence_joints_give_empty_maps_and_persons_merge() -> None:
     joints[2, :, :, 2] = 0.0  # frame 2: nobody
     joints[:, 1, 5, :2] = np.nan  # second person's joint 5 missing
     joints[:, 1, 5, 2] = 0.0
-    volume = epam_pose_volume(joints, skeleton_box(joints, (240, 240)), size=32, sigma=1.0)
+    volume = pose_volume(joints, skeleton_box(joints, (240, 240)), size=32, sigma=1.0)
     assert volume.shape == (17, 4, 32, 32)
     assert np.all(volume[3] == 0) and np.all(volume[:, 2] == 0)
     assert np.all(np.isfinite(volume)) and volume[5].max() > 0.4  # the first person's joint 5 remains
@@ -163,33 +163,33 @@ def test_zero_confidence_joints_give_empty_maps_and_persons_merge() -> None:
 def test_frame_indices_pick_frames_and_limbs_follow_the_skeleton() -> None:
     joints = _joints(np.random.default_rng(7), 6, 1, low=(20, 20), high=(100, 100))[:, 0]
     box = skeleton_box(joints, (120, 120))
-    picked = epam_pose_volume(joints, box, frame_indices=np.array([5, 0, 0, 3]), size=24)
-    full = epam_pose_volume(joints, box, size=24)
+    picked = pose_volume(joints, box, frame_indices=np.array([5, 0, 0, 3]), size=24)
+    full = pose_volume(joints, box, size=24)
     np.testing.assert_array_equal(picked, full[:, [5, 0, 0, 3]])
-    assert epam_pose_volume(joints, box, size=24, with_limbs=True).shape == (17, 6, 24, 24)  # 17 COCO limbs
+    assert pose_volume(joints, box, size=24, with_limbs=True).shape == (17, 6, 24, 24)  # 17 COCO limbs
     ntu = np.concatenate([joints, joints[:, :8]], axis=1)  # 25 joints
-    assert epam_pose_volume(ntu, box, size=24, with_limbs=True).shape == (24, 6, 24, 24)  # 24 Kinect bones
+    assert pose_volume(ntu, box, size=24, with_limbs=True).shape == (24, 6, 24, 24)  # 24 Kinect bones
 
 
 def test_synthetic_sample_end_to_end() -> None:
     clip = render_sample(4, 2, 0, 1, frames=20, size=64, seed=1)
-    pose_idx, rgb_idx = epam_sample_indices(len(clip.pose), pose_frames=12, rgb_frames=4, training=False)
+    pose_idx, rgb_idx = pose_rgb_indices(len(clip.pose), pose_frames=12, rgb_frames=4, training=False)
     box = skeleton_box(clip.pose, clip.rgb.shape[1:3])
     rgb = crop_frames(clip.rgb[rgb_idx], box, 48)
-    heatmaps = epam_pose_volume(clip.pose, box, size=24, frame_indices=pose_idx)
+    heatmaps = pose_volume(clip.pose, box, size=24, frame_indices=pose_idx)
     assert rgb.shape == (4, 48, 48, 3) and heatmaps.shape == (17, 12, 24, 24)
     # RGB frame m and pose frame 3m show the same instant: same source frame.
     np.testing.assert_array_equal(rgb, crop_frames(clip.rgb[pose_idx[::3]], box, 48))
     assert 0.5 < heatmaps.max() <= 1.0
 
 
-# --- epam_sample_indices ------------------------------------------------------------------------------------------
+# --- pose_rgb_indices ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("available", [1, 10, 48, 96, 100, 301])
 def test_rgb_indices_are_every_third_pose_index(available: int) -> None:
     for training in (False, True):
-        pose, rgb = epam_sample_indices(available, training=training, rng=np.random.default_rng(0))
+        pose, rgb = pose_rgb_indices(available, training=training, rng=np.random.default_rng(0))
         assert pose.shape == (48,) and rgb.shape == (16,) and pose.dtype == rgb.dtype == np.int64
         np.testing.assert_array_equal(rgb, pose[::3])
         assert np.all(np.diff(pose) >= 0) and pose.min() >= 0 and pose.max() < available
@@ -200,17 +200,17 @@ def test_rgb_indices_are_every_third_pose_index(available: int) -> None:
 
 
 def test_evaluation_is_deterministic_and_training_follows_the_seed() -> None:
-    centre_a, _ = epam_sample_indices(96, training=False)
-    centre_b, _ = epam_sample_indices(96, training=False, rng=np.random.default_rng(9))
+    centre_a, _ = pose_rgb_indices(96, training=False)
+    centre_b, _ = pose_rgb_indices(96, training=False, rng=np.random.default_rng(9))
     np.testing.assert_array_equal(centre_a, centre_b)
     np.testing.assert_array_equal(centre_a, np.arange(48) * 2 + 1)  # segment centres
-    first = epam_sample_indices(96, training=True, rng=np.random.default_rng(3))
-    again = epam_sample_indices(96, training=True, rng=np.random.default_rng(3))
-    other = epam_sample_indices(96, training=True, rng=np.random.default_rng(4))
+    first = pose_rgb_indices(96, training=True, rng=np.random.default_rng(3))
+    again = pose_rgb_indices(96, training=True, rng=np.random.default_rng(3))
+    other = pose_rgb_indices(96, training=True, rng=np.random.default_rng(4))
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     assert not np.array_equal(first[0], other[0])
-    views = [epam_sample_indices(96, training=False, clip=c, num_clips=2)[0] for c in range(2)]
+    views = [pose_rgb_indices(96, training=False, clip=c, num_clips=2)[0] for c in range(2)]
     assert not np.array_equal(*views)
 
 
@@ -228,18 +228,18 @@ def test_invalid_arguments_are_named() -> None:
         ("frame_size", lambda: skeleton_box(joints, (0, 32))),
         ("joints", lambda: skeleton_box(np.ones((3, 17, 2)), (32, 32))),
         ("joints", lambda: joints_to_box(np.ones((17, 3)), box, 8)),
-        ("joints", lambda: epam_pose_volume(np.ones((1, 2, 3, 17, 3)), box)),
-        ("sigma", lambda: epam_pose_volume(joints, box, sigma=0.0)),
-        ("sigma", lambda: epam_pose_volume(joints, box, sigma=-1.0)),
-        ("size", lambda: epam_pose_volume(joints, box, size=0)),
+        ("joints", lambda: pose_volume(np.ones((1, 2, 3, 17, 3)), box)),
+        ("sigma", lambda: pose_volume(joints, box, sigma=0.0)),
+        ("sigma", lambda: pose_volume(joints, box, sigma=-1.0)),
+        ("size", lambda: pose_volume(joints, box, size=0)),
         ("size", lambda: crop_frames(np.zeros((1, 8, 8, 3), np.uint8), box, 2.5)),
-        ("frame_indices", lambda: epam_pose_volume(joints, box, frame_indices=[0, 3])),
-        ("frame_indices", lambda: epam_pose_volume(joints, box, frame_indices=np.array([0.5]))),
+        ("frame_indices", lambda: pose_volume(joints, box, frame_indices=[0, 3])),
+        ("frame_indices", lambda: pose_volume(joints, box, frame_indices=np.array([0.5]))),
         ("frames", lambda: crop_frames(np.zeros((8, 8, 3), np.uint8), box, 4)),
-        ("pose_frames", lambda: epam_sample_indices(100, pose_frames=40, rgb_frames=16, training=False)),
-        ("rgb_frames", lambda: epam_sample_indices(100, rgb_frames=0, training=False)),
-        ("num_frames_available", lambda: epam_sample_indices(0, training=False)),
-        ("rng", lambda: epam_sample_indices(100, training=True)),
+        ("pose_frames", lambda: pose_rgb_indices(100, pose_frames=40, rgb_frames=16, training=False)),
+        ("rgb_frames", lambda: pose_rgb_indices(100, rgb_frames=0, training=False)),
+        ("num_frames_available", lambda: pose_rgb_indices(0, training=False)),
+        ("rng", lambda: pose_rgb_indices(100, training=True)),
         ("SkeletonBox", lambda: SkeletonBox(x0=5.0, y0=0.0, x1=5.0, y1=1.0)),
         ("SkeletonBox.y1", lambda: SkeletonBox(x0=0.0, y0=0.0, x1=5.0, y1=float("inf"))),
     ]

@@ -1,0 +1,106 @@
+"""Every sweep in ``sweeps/`` (found by listing the folder: a new sweep is tested without editing a list) runs its
+smoke profile end to end on the session's Ray, on the fewest cells that still run every value of every knob its
+table varies (:func:`tests.conftest.covering_cells`): every planned trial finishes and is logged to MLflow with its
+complexity and per-clip evidence, and the report shows a measurement exactly in the cells that ran, the paper's
+values of every row, the column notes, the claims and the provenance. A paper's own checks of the same runs live
+in its ``test_sweeps_<paper>.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+from actrec.report.spec import matches
+from actrec.track.evidence import PREDICTIONS_ARTIFACT
+from actrec.tune.plan import plan_sweep
+from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
+
+MEASURED = " measured (mean ± std, n)"  # the report table's header of a column's measured values
+
+
+def test_every_sweep_script_is_found():
+    assert len(SWEEP_NAMES) >= 22 and "cdc_theta" in SWEEP_NAMES
+    for name in SWEEP_NAMES:
+        assert load_sweep(name).SPEC.name == name, f"sweeps/{name}.py declares the table of another sweep"
+
+
+def _planned(run) -> list[tuple[dict, dict]]:
+    """Every trial the smoke run planned (grid, then fused second phase): its own values (without the checkpoint
+    paths a fused trial gets when it starts) and its full dotted config."""
+    args, _ = sweep_args(run.name, *run.argv)
+    plan = plan_sweep(run.spec, args)
+    placeholders = set(plan.spec.fusion.checkpoint_keys) if plan.spec.fusion else set()
+    own = plan.trials + [{k: v for k, v in t.items() if k not in placeholders} for t in plan.fused]
+    return [(trial, {**plan.base, **trial}) for trial in own]
+
+
+def _table_cells(report: str, labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows (split into cells) of the report's Table section, one row per label in order."""
+    section = report.split("\n## Table\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    header = lines[0].strip("| ").split(" | ")
+    rows = [line.strip("| ").split(" | ") for line in lines[1:] if not line.startswith("|---")]
+    assert [row[0] for row in rows[: len(labels)]] == labels
+    return header, rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SWEEP_NAMES)
+def test_smoke_profile_end_to_end(name, smoke_runs):
+    run = smoke_runs.get(name)
+    planned = _planned(run)
+    assert len(run.children) == len(planned) and all(r.info.status == "FINISHED" for r in run.children)
+    for trial, _ in planned:  # each planned trial ran once, on the synthetic set
+        (mine,) = [r for r in run.children if matches(r.data.params, trial)]
+        assert mine.data.params["data.dataset"] == "synthetic"
+    for child in run.children:
+        metrics = child.data.metrics
+        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
+        assert 0.0 <= metrics["val_top1"] <= 100.0
+        artifacts = [a.path for a in run.client.list_artifacts(child.info.run_id)]
+        assert PREDICTIONS_ARTIFACT in artifacts, (child.data.params, artifacts)
+
+    table = run.spec.table
+    header, rows = _table_cells(run.report, [row.label for row in table.rows])
+    for row, cells in zip(table.rows, rows, strict=False):
+        for value in filter(None, row.paper.values()):
+            assert f"{value:g}" in run.report or str(value) in run.report, (row.label, value)
+        for column in table.columns:
+            if column.label + MEASURED not in header:
+                continue  # a column this profile does not measure (its note says so)
+            shown = cells[header.index(column.label + MEASURED)]
+            ran = any(matches(config, row.match) and matches(config, column.match) for _, config in planned)
+            assert (shown != "—") == ran, (row.label, column.label, shown)
+    assert any(shown != "—" for cells in rows for shown in cells[1:])
+    for column in table.columns:
+        assert not column.note or column.note in run.report, column.note
+    assert "\n## Claims\n" in run.report and "\n## Provenance\n" in run.report
+    assert f"**Trials:** {len(planned)} ({len(planned)} finished)" in run.report
+    assert (run.reports / f"{name}_confusion.png").stat().st_size > 1000  # the best trial's confusion matrix
+
+
+def test_covering_cells_keep_every_value_of_every_varied_knob_and_both_streams_of_a_fusion():
+    for name in SWEEP_NAMES:
+        args, spec = sweep_args(name, "--profile", "smoke")
+        full = spec.for_profile("smoke")
+        cut = covering_cells(spec, "smoke")
+        combos = [dict(cell) for cell in full.cells]
+        for key, values in full.axes.items():
+            combos = [{**c, key: v} for c in combos for v in values]
+        assert cut.axes == {} and 1 <= len(cut.cells) <= len(combos) and all(c in combos for c in cut.cells)
+        for key in {k for c in combos for k in c}:
+            assert {repr(c.get(key)) for c in cut.cells} == {repr(c.get(key)) for c in combos}, (name, key)
+        if full.fusion is not None:
+            assert full.fusion.pairs(list(cut.cells)), f"{name}: the cut grid has no pair to fuse"
+    # A knob with four values needs four cells; two independent switches need two (on/off together).
+    from actrec.tune.profiles import SMOKE
+    from actrec.tune.spec import SweepSpec
+
+    spec = load_sweep("cdc_theta").SPEC
+    grid = tuple({"model.a": a, "model.b": b} for a in (0, 1) for b in (True, False))
+    two = covering_cells(SweepSpec(table=spec.table, cells=grid, axes={}, profiles={"local": SMOKE}), "local")
+    assert two.cells == ({"model.a": 0, "model.b": True}, {"model.a": 1, "model.b": False})
+    four = covering_cells(
+        SweepSpec(table=spec.table, cells=({"model.a": 0},), axes={"model.x": (1, 2, 3, 4)}, profiles={"local": {}}),
+        "local",
+    )
+    assert [c["model.x"] for c in four.cells] == [1, 2, 3, 4]
