@@ -142,5 +142,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+extend = with_theta_grid  # how main() (and the tests) apply this sweep's extra flags
+
+
 if __name__ == "__main__":
-    main(SPEC, extend=with_theta_grid, parser=parser())
+    main(SPEC, extend=extend, parser=parser())

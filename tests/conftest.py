@@ -4,7 +4,6 @@ runs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from collections.abc import Iterator
@@ -13,6 +12,9 @@ from typing import Any
 import pytest
 
 from actrec.data.config import DataConfig
+from tests.sweep_tools import ROOT, SWEEP_NAMES, covering_cells, load_sweep, sweep_args, sweeps_of
+
+__all__ = ["ROOT", "SWEEP_NAMES", "covering_cells", "load_sweep", "sweep_args", "sweeps_of"]
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +43,9 @@ def synthetic_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``$ACTREC_CACHE`` for the whole session: a temporary directory, so no test reads or writes the user's
-    ``~/.cache/actrec``, and the sweeps' synthetic smoke set is generated once per session. Set before Ray starts,
-    so Ray's workers inherit it; restored at the end."""
+    ``~/.cache/actrec``, and the sweeps' synthetic smoke set is generated once per session. Set before the session's
+    Ray starts (:func:`ray_session`, which never joins a running cluster), so its workers inherit it; restored at the
+    end."""
     cache = str(tmp_path_factory.mktemp("actrec_cache"))
     saved = os.environ.get("ACTREC_CACHE")
     os.environ["ACTREC_CACHE"] = cache
@@ -56,32 +59,20 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One embedded Ray for every in-process test that needs one, started on first use the way the sweep scripts
-    start it (:func:`actrec.tune.cluster.init_ray`) and shut down at the end of the session. Starting Ray costs
+    start an embedded one (:func:`actrec.tune.cluster.init_ray`; never joining a running cluster) and shut down at the
+    end of the session. Starting Ray costs
     seconds; once per module it cost minutes per suite. Tests that start their own Ray do so in subprocesses."""
     import ray
 
-    from actrec.tune.cluster import init_ray
+    from actrec.tune import cluster
 
     assert not ray.is_initialized(), "a test started Ray in the pytest process itself; use the ray_session fixture"
-    init_ray(verbose=False)
+    with pytest.MonkeyPatch.context() as patch:  # never the user's running cluster: its workers lack the test cache
+        patch.delenv("RAY_ADDRESS", raising=False)
+        patch.setattr(cluster, "running_cluster_address", lambda: None)
+        cluster.init_ray(verbose=False)
     yield
     ray.shutdown()
-
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Every sweep script, found by listing sweeps/ (a new sweep is tested without editing a list).
-SWEEP_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
-
-
-def load_sweep(name: str):
-    """The module of ``sweeps/<name>.py`` (sweeps are scripts, not a package)."""
-    import importlib.util
-
-    path = ROOT / "sweeps" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"sweep_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -156,53 +147,6 @@ def prepared_trains():
     return assert_prepared_trains
 
 
-def sweeps_of(paper: str) -> tuple[str, ...]:
-    """The sweeps in ``sweeps/`` whose table is from ``paper`` (its ``TableSpec.paper``, e.g. ``MFST_PAPER``)."""
-    return tuple(name for name in SWEEP_NAMES if load_sweep(name).SPEC.table.paper == paper)
-
-
-def sweep_args(name: str, *argv: str):
-    """``argv`` parsed by sweep ``name``'s own parser, and its spec with the sweep's ``extend`` hook applied."""
-    from actrec.tune.cli import build_parser
-
-    sweep = load_sweep(name)
-    args = (sweep.parser() if hasattr(sweep, "parser") else build_parser(sweep.SPEC)).parse_args(list(argv))
-    spec = sweep.extend(sweep.SPEC, args) if hasattr(sweep, "extend") else sweep.SPEC
-    return args, spec
-
-
-def covering_cells(spec, profile: str):
-    """``spec`` as ``profile`` runs it, cut to the fewest grid cells that still give every knob the table varies
-    each of its values at least once, so every model variant and code path of the table runs once (a greedy set
-    cover; table order breaks ties), plus the other stream of every fusion pair a kept cell belongs to, so the fused
-    second phase runs too. Axes are folded into the cells. The report still lists every row: the rows whose cells
-    were cut show no measurement."""
-    spec = spec.for_profile(profile)
-    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
-    for key, values in spec.axes.items():
-        combos = [{**c, key: v} for c in combos for v in values]
-
-    def value(combo, key):
-        return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
-
-    keys = sorted({k for c in combos for k in c})
-    varied = [k for k in keys if len({value(c, k) for c in combos}) > 1]
-    pairs_of = [{(k, value(c, k)) for k in varied} for c in combos]
-    needed = set().union(*pairs_of)
-    kept: set[int] = set()
-    while needed:
-        best = max(range(len(combos)), key=lambda i: (len(pairs_of[i] & needed), -i))
-        kept.add(best)
-        needed -= pairs_of[best]
-    kept = kept or {0}
-    if spec.fusion is not None:
-        for i, j in spec.fusion.pairs(combos):
-            if i in kept or j in kept:
-                kept |= {i, j}
-    cells = tuple(combos[i] for i in sorted(kept))
-    return dataclasses.replace(spec, cells=cells, axes={})
-
-
 @dataclasses.dataclass
 class SmokeRun:
     """One sweep's smoke run: the (cut) spec it ran, its report's text and files, its MLflow trial runs."""
@@ -232,7 +176,9 @@ class SmokeRuns:
         if key not in self.done:
             try:
                 self.done[key] = self._run(name, extra)
-            except Exception as err:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # SystemExit too: the driver reports a user error or an interruption so
                 self.done[key] = err
                 raise
         done = self.done[key]
@@ -252,7 +198,7 @@ class SmokeRuns:
         args, spec = sweep_args(name, *argv)
         spec = covering_cells(spec, "smoke")
         parser = sweep.parser() if hasattr(sweep, "parser") else None
-        own.mkdir(parents=True)
+        own.mkdir(parents=True, exist_ok=True)
         report = sweep.main(spec, list(argv), parser=parser)  # the sweep's extend hook is already in ``spec``
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(f"actrec/{name}")

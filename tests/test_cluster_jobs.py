@@ -253,6 +253,8 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
             "optuna",
             "--num-samples",
             str(SAMPLES),
+            "--asha",
+            "off",  # every trial runs its epochs (ASHA is on by default in a search)
             "--set",
             f"train.epochs={EPOCHS}",
             "--report-dir",

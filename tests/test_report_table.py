@@ -191,7 +191,8 @@ def test_reference_is_built_once_per_report_run(monkeypatch):
 
 
 def test_reference_counts_on_the_meta_device_equal_a_real_build():
-    """Every reference row of every sweep: the storage-free count equals the parameters of the model really built."""
+    """One reference row per model of every sweep: the storage-free count equals the parameters of the model really
+    built (a real build of a paper-size model takes about a second)."""
     import typing
 
     import torch
@@ -206,8 +207,8 @@ def test_reference_counts_on_the_meta_device_equal_a_real_build():
     for name in SWEEP_NAMES:
         for row in load_sweep_script(name).SPEC.table.rows:
             if row.reference:
-                references[json.dumps(dict(row.reference), sort_keys=True, default=str)] = row.reference
-    assert len(references) >= 10
+                references.setdefault(row.reference["model.name"], row.reference)
+    assert len(references) >= 6
     for reference in references.values():
         model = reference["model.name"]
         config = model_config(model)

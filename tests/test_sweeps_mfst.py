@@ -1,7 +1,6 @@
-"""MFST's table sweeps (Tables I-VI) beyond what tests/test_sweeps_smoke.py checks of every sweep: Table III's
-models, and RGB+DEP rows from late score fusion of two finished trials' checkpoints (Table I). ``--fusion joint``
-(the two-stream model trained as more grid trials) is planned in tests/test_sweeps_profiles.py, a two-stream model
-trains under DDP in tests/test_train_loop.py, and RGB-D grid trials run in De+Recouple's Tables 1-4 smoke."""
+"""MFST's table sweeps (Tables I-III, V, VI; Table IV is tests/test_sweeps_cdc_theta.py) beyond what
+tests/test_sweeps_smoke.py checks of every sweep: Table III's models, and RGB+DEP rows from late score fusion of two
+finished trials' checkpoints (Table I) or of a two-stream model trained jointly (Table II, ``--fusion joint``)."""
 
 import os
 
@@ -41,3 +40,15 @@ def test_ntu_table_fuses_rgb_and_depth_checkpoints(smoke_runs):
         assert [m.step for m in client.get_metric_history(trial.info.run_id, "val_top1")] == [0]
     for value in _paper_values("mfst_ntu"):
         assert value in report
+
+
+def test_isogd_table_trains_the_two_streams_jointly(smoke_runs):
+    run = smoke_runs.get("mfst_isogd", "--fusion", "joint")
+    assert len(run.children) == 3 and all(r.info.status == "FINISHED" for r in run.children)
+    (fused,) = [r for r in run.children if r.data.params["data.modality"] == "rgbd"]
+    assert fused.data.params["train.epochs"] == "1" and not fused.data.params["model.rgb_checkpoint"]
+    # Two MFST-Large streams: twice the single-stream parameters.
+    single = next(r for r in run.children if r.data.params["data.modality"] == "rgb")
+    assert fused.data.metrics["model_params"] == 2 * single.data.metrics["model_params"]
+    for value in _paper_values("mfst_isogd"):
+        assert value in run.report

@@ -11,7 +11,7 @@ import pytest
 
 from actrec.report.spec import matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
-from actrec.tune.plan import plan_sweep
+from actrec.tune.plan import plan_sweep, resolve_trial
 from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
 
 MEASURED = " measured (mean ± std, n)"  # the report table's header of a column's measured values
@@ -29,8 +29,8 @@ def _planned(run) -> list[tuple[dict, dict]]:
     args, _ = sweep_args(run.name, *run.argv)
     plan = plan_sweep(run.spec, args)
     placeholders = set(plan.spec.fusion.checkpoint_keys) if plan.spec.fusion else set()
-    own = plan.trials + [{k: v for k, v in t.items() if k not in placeholders} for t in plan.fused]
-    return [(trial, {**plan.base, **trial}) for trial in own]
+    fused = [({k: v for k, v in t.items() if k not in placeholders}, resolve_trial(plan.base, t)) for t in plan.fused]
+    return list(zip(plan.trials, plan.resolved, strict=True)) + fused
 
 
 def _table_cells(report: str, labels: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -49,9 +49,13 @@ def test_smoke_profile_end_to_end(name, smoke_runs):
     run = smoke_runs.get(name)
     planned = _planned(run)
     assert len(run.children) == len(planned) and all(r.info.status == "FINISHED" for r in run.children)
-    for trial, _ in planned:  # each planned trial ran once, on the synthetic set
-        (mine,) = [r for r in run.children if matches(r.data.params, trial)]
-        assert mine.data.params["data.dataset"] == "synthetic"
+    # Each planned trial ran once, on the synthetic set: a child whose params hold the trial's resolved value of every
+    # key some trial sets itself (one trial's own values may be a subset of another's).
+    keys = {key for trial, _ in planned for key in trial}
+    for _, config in planned:
+        mine = [r for r in run.children if matches(r.data.params, {k: config.get(k) for k in keys})]
+        assert len(mine) == 1, ({k: config.get(k) for k in keys}, len(mine))
+        assert mine[0].data.params["data.dataset"] == "synthetic"
     for child in run.children:
         metrics = child.data.metrics
         assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
@@ -65,12 +69,12 @@ def test_smoke_profile_end_to_end(name, smoke_runs):
         for value in filter(None, row.paper.values()):
             assert f"{value:g}" in run.report or str(value) in run.report, (row.label, value)
         for column in table.columns:
-            if column.label + MEASURED not in header:
-                continue  # a column this profile does not measure (its note says so)
+            assert column.label + MEASURED in header, (column.label, header)
             shown = cells[header.index(column.label + MEASURED)]
             ran = any(matches(config, row.match) and matches(config, column.match) for _, config in planned)
             assert (shown != "—") == ran, (row.label, column.label, shown)
-    assert any(shown != "—" for cells in rows for shown in cells[1:])
+    measured = [header.index(column.label + MEASURED) for column in table.columns]
+    assert any(cells[i] != "—" for cells in rows for i in measured)
     for column in table.columns:
         assert not column.note or column.note in run.report, column.note
     assert "\n## Claims\n" in run.report and "\n## Provenance\n" in run.report
