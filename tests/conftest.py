@@ -60,8 +60,8 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def ray_session() -> Iterator[None]:
     """One embedded Ray for every in-process test that needs one, started on first use the way the sweep scripts
     start an embedded one (:func:`actrec.tune.cluster.init_ray`; never joining a running cluster) and shut down at the
-    end of the session. Starting Ray costs
-    seconds; once per module it cost minutes per suite. Tests that start their own Ray do so in subprocesses."""
+    end of the session: starting Ray costs seconds, once per module it cost minutes per suite. Tests that start their
+    own Ray do so in subprocesses."""
     import ray
 
     from actrec.tune import cluster

@@ -1,5 +1,5 @@
 """The sweep scripts as the tests see them, without pytest (a test's subprocess imports this too): every script in
-``sweeps/``, a paper's sweeps, a sweep's flags and spec, and the fewest cells that run every knob value of a table."""
+``sweeps/``, a paper's sweeps, a sweep's flags and spec, and few cells that run every knob value of a table."""
 
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ def sweep_args(name: str, *argv: str):
 
 
 def covering_cells(spec, profile: str):
-    """``spec`` as ``profile`` runs it, cut to the fewest grid cells that still give every knob the table varies
-    each of its values at least once, so every model variant and code path of the table runs once (a greedy set
-    cover; table order breaks ties), plus the other stream of every fusion pair a kept cell belongs to, so the fused
-    second phase runs too. Axes are folded into the cells. The report still lists every row: the rows whose cells
-    were cut show no measurement."""
+    """``spec`` as ``profile`` runs it, cut to few grid cells that still give every knob the table varies each of its
+    values at least once, so every model variant and code path of the table runs once (a greedy set cover, within a
+    factor ln(values) of the fewest; table order breaks ties), plus the other stream of every fusion pair a kept cell
+    belongs to, so the fused second phase runs too. Axes are folded into the cells. The report still lists every row:
+    the rows whose cells were cut show no measurement."""
     spec = spec.for_profile(profile)
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():

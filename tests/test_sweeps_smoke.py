@@ -1,5 +1,5 @@
 """Every sweep in ``sweeps/`` (found by listing the folder: a new sweep is tested without editing a list) runs its
-smoke profile end to end on the session's Ray, on the fewest cells that still run every value of every knob its
+smoke profile end to end on the session's Ray, on the few cells that still run every value of every knob its
 table varies (:func:`tests.conftest.covering_cells`): every planned trial finishes and is logged to MLflow with its
 complexity and per-clip evidence, and the report shows a measurement exactly in the cells that ran, the paper's
 values of every row, the column notes, the claims and the provenance. A paper's own checks of the same runs live
