@@ -39,12 +39,20 @@ def sweep_args(name: str, *argv: str):
     return args, spec
 
 
+def run_knobs(key: str) -> bool:
+    """Whether a knob changes how a trial runs rather than only what its model computes: the model's name and every
+    knob outside ``model.`` (the data, its modality and protocol, the recipe). The other model knobs (θ, stems,
+    switches, kernel sizes) are exercised on every cell by one training step without Ray
+    (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``)."""
+    return key == "model.name" or not key.startswith("model.")
+
+
 def covering_cells(spec, profile: str):
-    """``spec`` as ``profile`` runs it, cut to few grid cells that still give every knob the table varies each of its
-    values at least once, so every model variant and code path of the table runs once (a greedy set cover, within a
-    factor ln(values) of the fewest; table order breaks ties), plus the other stream of every fusion pair a kept cell
-    belongs to, so the fused second phase runs too. Axes are folded into the cells. The report still lists every row:
-    the rows whose cells were cut show no measurement."""
+    """``spec`` as ``profile`` runs it, cut to few grid cells that still give every :func:`run_knobs` knob the table
+    varies each of its values at least once, so every model class, data path and recipe of the table runs end to end
+    (a greedy set cover, within a factor ln(values) of the fewest; table order breaks ties), plus the other stream of
+    every fusion pair a kept cell belongs to, so the fused second phase runs too. Axes are folded into the cells.
+    The report still lists every row: the rows whose cells were cut show no measurement."""
     spec = spec.for_profile(profile)
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():
@@ -53,7 +61,7 @@ def covering_cells(spec, profile: str):
     def value(combo, key):
         return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
 
-    keys = sorted({k for c in combos for k in c})
+    keys = sorted({k for c in combos for k in c if run_knobs(k)})
     varied = [k for k in keys if len({value(c, k) for c in combos}) > 1]
     pairs_of = [{(k, value(c, k)) for k in varied} for c in combos]
     needed = set().union(*pairs_of)
@@ -69,3 +77,64 @@ def covering_cells(spec, profile: str):
             kept |= added
     cells = tuple(combos[i] for i in sorted(kept))
     return dataclasses.replace(spec, cells=cells, axes={})
+
+
+def trial_configs(name: str) -> list[dict]:
+    """Every trial of sweep ``name``'s full smoke grid (fused second phase included) as a dotted config, without the
+    values that only the driver fills in when the trial starts (phase-1 checkpoints, pose pretraining): the model
+    then starts from scratch."""
+    from actrec.train.frame_pretrain import parse_spatial_init
+    from actrec.tune.plan import CHECKPOINT_PLACEHOLDER, plan_sweep, resolve_trial
+
+    args, spec = sweep_args(name, "--profile", "smoke")
+    plan = plan_sweep(spec, args)
+    configs = list(plan.resolved) + [resolve_trial(plan.base, t) for t in plan.fused]
+    placeholders = {CHECKPOINT_PLACEHOLDER.format(i + 1) for i in range(len(plan.trials))}
+    return [
+        {k: v for k, v in config.items() if v not in placeholders and parse_spatial_init(v) is None}
+        for config in configs
+    ]
+
+
+def train_a_step(config: dict) -> dict:
+    """One training step of the model of a dotted ``config`` on random inputs of its data config's shapes, through
+    the model protocol (the loop's loss, progress and class scores); returns the step's named loss terms."""
+    import torch
+
+    from actrec.config import from_flat
+    from actrec.models import build_model
+    from actrec.models.protocol import class_scores, set_progress, training_loss
+
+    cfg = from_flat(config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and two spin against any other load
+    try:
+        torch.manual_seed(0)
+        model = build_model(cfg.model)
+        inputs = [torch.randn(2, *shape) for shape in cfg.data.input_shapes.values()]
+        target = torch.nn.functional.one_hot(torch.tensor([0, 1]), cfg.data.num_classes).float()
+        set_progress(model, 0.5, max(cfg.train.epochs, 1))
+        output = model(*inputs)
+        loss, terms = training_loss(model, output, target)
+        loss.backward()
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.isfinite(loss) and all(torch.isfinite(t) for t in terms.values()), config
+    assert class_scores(model, output).shape == (2, cfg.data.num_classes)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), config
+    return terms
+
+
+def run_covering_smoke(name: str, argv: list[str]) -> None:
+    """Run sweep ``name`` with ``argv`` (a smoke profile) on its :func:`covering_cells`, through the sweep's own
+    ``main`` as ``sweeps/<name>.py`` does; ``python -m tests.sweep_tools NAME ARGV...`` runs it as a driver process."""
+    sweep = load_sweep(name)
+    _, spec = sweep_args(name, *argv)
+    parser = sweep.parser() if hasattr(sweep, "parser") else None
+    sweep.main(covering_cells(spec, "smoke"), list(argv), parser=parser)  # the extend hook is already in ``spec``
+
+
+if __name__ == "__main__":
+    import sys
+
+    run_covering_smoke(sys.argv[1], sys.argv[2:])

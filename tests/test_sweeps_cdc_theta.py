@@ -3,8 +3,8 @@
 One sweep run covers: trials in MLflow (params + per-epoch metrics), a SIGTERM to the driver leaves no run
 RUNNING (interrupted trials FAILED, the parent tagged), resume re-runs nothing finished, a corrupt shard member is
 skipped and counted (not fatal), the report shows the measured Table IV cells beside every paper value and is logged
-on the parent run. The sweep runs Table IV's covering cells (tests/sweep_tools.py: every stem, θ and modality once)
-through a three-line script that calls the sweep's own ``main`` as ``sweeps/cdc_theta.py`` does.
+on the parent run. The sweep runs three of Table IV's cells (every stem, both modalities) through a short script
+that calls the sweep's own ``main`` as ``sweeps/cdc_theta.py`` does.
 """
 
 import contextlib
@@ -50,15 +50,20 @@ def _corrupt_one_sample(root: pathlib.Path) -> str:
     return key
 
 
-COVERING_SCRIPT = """
+# cdc_theta on three of its smoke cells: every stem, both modalities (enough to interrupt the third).
+THREE_CELLS_SCRIPT = """
+import dataclasses
 import sys
 
 sys.path.insert(0, {root!r})
-from tests.sweep_tools import covering_cells, load_sweep, sweep_args
+from tests.sweep_tools import load_sweep, sweep_args
 
 cdc = load_sweep("cdc_theta")
 args, spec = sweep_args("cdc_theta", *sys.argv[1:])
-cdc.main(covering_cells(spec, "smoke"), parser=cdc.parser())
+spec = spec.for_profile("smoke")
+cells = ({{**spec.cells[0], "data.modality": "rgb"}}, {{**spec.cells[1], "data.modality": "depth"}},
+         {{**spec.cells[2], "data.modality": "rgb"}})
+cdc.main(dataclasses.replace(spec, cells=cells, axes={{}}), parser=cdc.parser())
 """
 
 
@@ -90,8 +95,8 @@ def _children(client, experiment_id):
 @pytest.mark.slow
 def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monkeypatch):
     data_root = tmp_path / "data"
-    script = tmp_path / "cdc_covering.py"
-    script.write_text(COVERING_SCRIPT.format(root=str(ROOT)))
+    script = tmp_path / "cdc_three_cells.py"
+    script.write_text(THREE_CELLS_SCRIPT.format(root=str(ROOT)))
     # Two trials at a time: the first two finish while the third runs, which the SIGTERM then interrupts.
     env, uri, cmd = _sweep_command(tmp_path, "--data-root", str(data_root), "--max-concurrent", "2", script=script)
     monkeypatch.setenv("ACTREC_CACHE", env["ACTREC_CACHE"])
@@ -161,7 +166,7 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     experiment = client.get_experiment_by_name("actrec/cdc_theta")
     children = _children(client, experiment.experiment_id)
     trial_ids = [r.data.tags["trial_id"] for r in children]
-    assert len(children) == 3 and len(set(trial_ids)) == 3, "each covering cell is one trial, shown once"
+    assert len(children) == 3 and len(set(trial_ids)) == 3, "each cell is one trial, shown once"
     assert all(r.info.status == "FINISHED" for r in children)
     for run_id, end_time in ends.items():
         run = client.get_run(run_id)

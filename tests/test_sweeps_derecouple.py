@@ -12,6 +12,7 @@ from actrec.papers.derecouple import DERECOUPLE_PAPER
 from actrec.tune.cli import build_parser
 from actrec.tune.plan import base_config, resolve_trial, trial_overrides
 from tests.conftest import load_sweep, sweeps_of
+from tests.sweep_tools import train_a_step, trial_configs
 
 SWEEPS = sweeps_of(DERECOUPLE_PAPER)
 
@@ -188,22 +189,41 @@ def test_paper_values_are_the_papers():
 # --- smoke profiles end to end (slow) -------------------------------------------------------------------------------
 
 
+def _loss_terms(params) -> dict[str, bool]:
+    """Which named loss terms a trial with these ``params`` (its dotted config, values as MLflow strings) trains:
+    each stream's DTN heads (``ce``; ``ce_branches`` with ``model.multi_loss``), the recoupling distillation with
+    ``model.recoupling``, and CAPF's fused head on RGB-D."""
+    streams = ("rgb_", "depth_") if params["data.modality"] == "rgbd" else ("",)
+    # RGB-D trains its streams' own DTN heads (ce, ce_branches) only with model.stream_ce (off in the sweeps).
+    heads = len(streams) == 1 or params["model.stream_ce"] == "True"
+    terms = {}
+    for prefix in streams:
+        terms[f"{prefix}ce"] = heads
+        terms[f"{prefix}ce_branches"] = heads and params["model.multi_loss"] == "True"
+        terms[f"{prefix}distill"] = params["model.recoupling"] == "True"
+    terms["ce_fused"] = params.get("model.fusion") == "capf" and len(streams) == 2
+    return terms
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_cell_trains_the_loss_terms_of_its_switches(name):
+    """Every cell of the full smoke grid (one training step, no Ray) trains the loss terms of its switches, and only
+    those; the smoke run below checks that the terms of the cells it ran reach MLflow."""
+    for config in trial_configs(name):
+        trained = train_a_step(config)
+        for term, expected in _loss_terms({k: str(v) for k, v in config.items()}).items():
+            assert (term in trained) == expected, (term, config)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SWEEPS)
-def test_smoke_runs_train_the_loss_terms_of_their_switches(name, smoke_runs):
-    """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep): each trial trained and
-    logged the loss terms of its model's switches, and only those."""
+def test_smoke_runs_log_the_loss_terms_of_their_switches(name, smoke_runs):
+    """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep): each trial logged the
+    loss terms of its model's switches, and only those."""
     run = smoke_runs.get(name)
     for child in run.children:
-        metrics, params = child.data.metrics, child.data.params
-        streams = ("rgb_", "depth_") if params["data.modality"] == "rgbd" else ("",)
-        # RGB-D trains its streams' own DTN heads (ce, ce_branches) only with model.stream_ce (off in the sweeps).
-        heads = len(streams) == 1 or params["model.stream_ce"] == "True"
-        for prefix in streams:
-            assert (f"train_{prefix}ce" in metrics) == heads
-            assert (f"train_{prefix}ce_branches" in metrics) == (heads and params["model.multi_loss"] == "True")
-            assert (f"train_{prefix}distill" in metrics) == (params["model.recoupling"] == "True")
-        assert ("train_ce_fused" in metrics) == (params.get("model.fusion") == "capf" and len(streams) == 2)
+        for term, expected in _loss_terms(child.data.params).items():
+            assert (f"train_{term}" in child.data.metrics) == expected, (term, child.data.params)
     assert "synthetic stand-in" in run.report  # the column notes say what the measured column stood in for
     if name == "derecouple_fusion":
         assert "paper values only" in run.report  # NvGesture, THU-READ, IsoGD and NTU CV are not measured in smoke

@@ -1,6 +1,7 @@
 """Every sweep in ``sweeps/`` (found by listing the folder: a new sweep is tested without editing a list) runs its
-smoke profile end to end on the session's Ray, on the few cells that still run every value of every knob its
-table varies (:func:`tests.conftest.covering_cells`): every planned trial finishes and is logged to MLflow with its
+smoke profile end to end on the session's Ray, on the few cells that still run every model class, data path and
+recipe its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step here
+without Ray): every planned trial finishes and is logged to MLflow with its
 complexity and per-clip evidence, and the report shows a measurement exactly in the cells that ran, the paper's
 values of every row, the column notes, the claims and the provenance. A paper's own checks of the same runs live
 in its ``test_sweeps_<paper>.py``."""
@@ -13,6 +14,7 @@ from actrec.report.spec import matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
 from actrec.tune.plan import plan_sweep, resolve_trial
 from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
+from tests.sweep_tools import run_knobs, train_a_step, trial_configs
 
 MEASURED = " measured (mean ± std, n)"  # the report table's header of a column's measured values
 
@@ -82,7 +84,16 @@ def test_smoke_profile_end_to_end(name, smoke_runs):
     assert (run.reports / f"{name}_confusion.png").stat().st_size > 1000  # the best trial's confusion matrix
 
 
-def test_covering_cells_keep_every_value_of_every_varied_knob_and_both_streams_of_a_fusion():
+@pytest.mark.parametrize("name", SWEEP_NAMES)
+def test_every_cell_of_the_smoke_grid_trains_a_step(name):
+    """Every trial of the full smoke grid builds its model from the resolved config and takes one training step on
+    inputs of its data config's shapes (through the model protocol's loss): the model knobs of the cells the
+    end-to-end smoke run leaves out (:func:`covering_cells`) are exercised here, without Ray."""
+    for config in trial_configs(name):
+        train_a_step(config)
+
+
+def test_covering_cells_keep_every_value_of_every_varied_run_knob_and_both_streams_of_a_fusion():
     for name in SWEEP_NAMES:
         args, spec = sweep_args(name, "--profile", "smoke")
         full = spec.for_profile("smoke")
@@ -91,20 +102,26 @@ def test_covering_cells_keep_every_value_of_every_varied_knob_and_both_streams_o
         for key, values in full.axes.items():
             combos = [{**c, key: v} for c in combos for v in values]
         assert cut.axes == {} and 1 <= len(cut.cells) <= len(combos) and all(c in combos for c in cut.cells)
-        for key in {k for c in combos for k in c}:
+        for key in {k for c in combos for k in c if run_knobs(k)}:
             assert {repr(c.get(key)) for c in cut.cells} == {repr(c.get(key)) for c in combos}, (name, key)
         if full.fusion is not None:
             assert full.fusion.pairs(list(cut.cells)), f"{name}: the cut grid has no pair to fuse"
-    # A knob with four values needs four cells; two independent switches need two (on/off together).
+    # A knob with four values needs four cells; two independent knobs need two (their values paired); model knobs
+    # other than the model's name need none beyond the first cell.
     from actrec.tune.profiles import SMOKE
     from actrec.tune.spec import SweepSpec
 
     spec = load_sweep("cdc_theta").SPEC
-    grid = tuple({"model.a": a, "model.b": b} for a in (0, 1) for b in (True, False))
+    grid = tuple({"data.a": a, "train.b": b, "model.c": c} for a in (0, 1) for b in (True, False) for c in "xy")
     two = covering_cells(SweepSpec(table=spec.table, cells=grid, axes={}, profiles={"local": SMOKE}), "local")
-    assert two.cells == ({"model.a": 0, "model.b": True}, {"model.a": 1, "model.b": False})
+    assert two.cells == (
+        {"data.a": 0, "train.b": True, "model.c": "x"},
+        {"data.a": 1, "train.b": False, "model.c": "x"},
+    )
     four = covering_cells(
-        SweepSpec(table=spec.table, cells=({"model.a": 0},), axes={"model.x": (1, 2, 3, 4)}, profiles={"local": {}}),
+        SweepSpec(
+            table=spec.table, cells=({"model.a": 0},), axes={"model.name": tuple("abcd")}, profiles={"local": {}}
+        ),
         "local",
     )
-    assert [c["model.x"] for c in four.cells] == [1, 2, 3, 4]
+    assert [c["model.name"] for c in four.cells] == ["a", "b", "c", "d"]
