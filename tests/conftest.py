@@ -62,6 +62,19 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["ACTREC_CACHE"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """The tests' own torch work on one thread: their tensors are tiny, and on a 2-core machine a second OpenMP
+    thread spins against the Ray trials that run beside them (steps measured hundreds of times slower). Trials set
+    their own (``train.torch_threads``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One embedded Ray for every in-process test that needs one, started on first use the way the sweep scripts
@@ -229,6 +242,9 @@ class SmokeRuns:
         own.mkdir(parents=True, exist_ok=True)
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "RAY_ADDRESS": self.address, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        # The driver's own torch work (pose pretraining) on one thread: a second OpenMP thread spins against the
+        # other driver's trials on a 2-core machine and runs many times slower.
+        env["OMP_NUM_THREADS"] = "1"
         cmd = [sys.executable, "-m", "tests.sweep_tools", name, *argv]
         with open(own / "driver.log", "w") as log:
             proc = subprocess.Popen(cmd, cwd=own, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

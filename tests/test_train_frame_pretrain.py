@@ -6,6 +6,8 @@ import dataclasses
 import io
 import shutil
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,42 @@ def test_pretraining_writes_a_spatial_init_the_model_loads_and_is_cached(synthet
     assert again == [f"[actrec] pretrain-frames: using the cached {path}"]
     # Configs without the value come back unchanged.
     assert resolve_spatial_init(flat, tmp_path) == flat
+
+
+def test_drivers_sharing_a_storage_path_pretrain_an_encoder_once(synthetic_cfg: DataConfig, tmp_path, monkeypatch):
+    """Two sweeps started together on one storage path: the second waits for the first's file instead of
+    pretraining the same encoder again."""
+    from actrec.train import frame_pretrain
+
+    flat = flatten(from_flat(_flat(synthetic_cfg, **{"model.position_embedding": "absolute"})))
+    flat["model.spatial_init"] = "pose_pretrain:1"
+    real, calls, waiting = frame_pretrain.pretrain_frames, [], threading.Event()
+
+    def first_waits_for_the_second(*args, **kwargs):
+        calls.append(args[1])
+        assert waiting.wait(60), "the second driver never waited"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(frame_pretrain, "pretrain_frames", first_waits_for_the_second)
+    results, second_log = {}, []
+
+    def second_logs(message: str) -> None:
+        second_log.append(message)
+        if "waiting" in message:
+            waiting.set()
+
+    first = threading.Thread(target=lambda: results.setdefault(1, resolve_spatial_init(flat, tmp_path, log=print)))
+    first.start()
+    while not calls:  # the first driver holds the lock and pretrains
+        time.sleep(0.05)
+    results[2] = resolve_spatial_init(flat, tmp_path, log=second_logs)
+    first.join(120)
+    path = Path(results[2]["model.spatial_init"])
+    assert results[1] == results[2] and calls == [path] and path.is_file()
+    assert second_log == [
+        f"[actrec] pretrain-frames: another driver is writing {path}; waiting for it",
+        f"[actrec] pretrain-frames: using the cached {path}",
+    ]
 
 
 def test_regression_learns_on_a_fixed_frame_set(synthetic_cfg: DataConfig, tmp_path: Path) -> None:

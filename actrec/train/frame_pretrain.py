@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -359,11 +360,20 @@ def resolve_spatial_init(
         return dict(flat)
     cfg = from_flat({**flat, "model.spatial_init": ""})
     path = pretrained_path(storage, cfg, pretrain)
-    if path.is_file():
-        log(f"[actrec] pretrain-frames: using the cached {path}")
-    else:
-        log(f"[actrec] pretrain-frames: {cfg.model_name} encoder on {cfg.data.dataset} / {cfg.data.protocol} -> {path}")
-        pretrain_frames(cfg, path, pretrain, log=log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Sweeps sharing a storage path pretrain the same encoder once: the second waits for the first's file.
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"[actrec] pretrain-frames: another driver is writing {path}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            log(f"[actrec] pretrain-frames: using the cached {path}")
+        else:
+            data = f"{cfg.data.dataset} / {cfg.data.protocol}"
+            log(f"[actrec] pretrain-frames: {cfg.model_name} encoder on {data} -> {path}")
+            pretrain_frames(cfg, path, pretrain, log=log)
     return {**flat, "model.spatial_init": str(path)}
 
 
