@@ -23,7 +23,8 @@ APE RPE-STDT started from it reached 42-49% where every variant trained from scr
 Use: ``actrec pretrain-frames model.name=NAME model.size=tiny ...`` writes the file and prints its path; in a
 sweep, ``model.spatial_init=pose_pretrain`` (or ``pose_pretrain:EPOCHS``) makes the driver pretrain once per
 distinct (data, encoder) pair before any trial starts and point the trials at the file (``resolve_spatial_init``).
-The files are cached under ``<storage>/pretrain/`` by a hash of everything they depend on.
+The files are cached under ``<storage>/pretrain/`` by a hash of everything they depend on; sweeps started together on
+one storage path pretrain a file once (a lock beside it: the second driver waits for the first's file).
 """
 
 from __future__ import annotations
