@@ -3,15 +3,9 @@ runs."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import dataclasses
 import os
 import pathlib
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,8 +59,8 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """The tests' own torch work on one thread: their tensors are tiny, and on a 2-core machine a second OpenMP
-    thread spins against the Ray trials that run beside them (steps measured hundreds of times slower). Trials set
-    their own (``train.torch_threads``)."""
+    thread spins against any other load, e.g. a sweep running beside the suite (steps measured hundreds of times
+    slower). Ray trials set their own (``train.torch_threads``)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -180,115 +174,61 @@ class SmokeRun:
     client: Any
 
 
-# Sweep drivers at a time: a smoke trial spends most of its time starting Ray actors, a driver its start and its
-# report on one core, so a second driver fills the cores the first leaves idle.
-SMOKE_DRIVERS = 2
-# The sweeps whose smoke runs the collected tests read (their ``name`` parameter), in test order: started ahead.
-SMOKE_NAMES = pytest.StashKey[list]()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    names = []
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "smoke_runs" in getattr(item, "fixturenames", ()) and params.get("name") in SWEEP_NAMES:
-            names.append(params["name"])
-    config.stash[SMOKE_NAMES] = list(dict.fromkeys(names))
-
-
 class SmokeRuns:
-    """Each sweep's smoke profile run once per session on :func:`covering_cells` (the generic smoke test and a
-    paper's own checks read the same run); ``extra`` flags make a separate run. Each run is a sweep driver process
-    (``python -m tests.sweep_tools``) joined to the session's Ray, :data:`SMOKE_DRIVERS` at a time; the runs the
-    collected tests will read start ahead, in test order. A failed run fails every test that reads it, without
-    running again."""
+    """Each sweep's smoke profile run once per session, on :func:`covering_cells`, on demand (the generic smoke test
+    and a paper's own checks read the same run); ``extra`` flags make a separate run. A failed run fails every test
+    that reads it, without running again."""
 
-    def __init__(self, root: pathlib.Path, address: str, ahead: list[str]) -> None:
+    def __init__(self, root: pathlib.Path) -> None:
         self.root = root
-        self.storage = root / "runs"  # shared: the drivers' pretraining cache serves every sweep of the session
-        self.address = address
-        self.ahead = ahead
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self.started: dict[tuple[str, ...], concurrent.futures.Future] = {}
-        self.procs: list[subprocess.Popen] = []
-        self.lock = threading.Lock()
+        self.storage = root / "runs"  # shared: the driver's pretraining cache serves every sweep of the session
+        self.done: dict[tuple[str, ...], SmokeRun | BaseException] = {}
 
     def get(self, name: str, *extra: str) -> SmokeRun:
-        if self.pool is None:
-            self.pool = concurrent.futures.ThreadPoolExecutor(SMOKE_DRIVERS, thread_name_prefix="smoke")
-            for ahead in self.ahead:
-                self._start((ahead,))
         key = (name, *extra)
-        try:
-            return self._start(key).result()
-        except Exception as err:
-            raise RuntimeError(f"the smoke run of {' '.join(key)} failed in this session") from err
-
-    def _start(self, key: tuple[str, ...]) -> concurrent.futures.Future:
-        if key not in self.started:
-            self.started[key] = self.pool.submit(self._run, key[0], key[1:])
-        return self.started[key]
-
-    def _argv(self, name: str, extra: tuple[str, ...]) -> tuple[pathlib.Path, str, tuple[str, ...]]:
-        own = self.root / "-".join(key.strip("-") for key in (name, *extra))
-        uri = f"sqlite:///{own / 'mlflow.db'}"  # one store per driver: SQLite locks under concurrent writers
-        argv = ("--profile", "smoke", "--storage-path", str(self.storage), "--tracking-uri", uri)
-        return own, uri, (*argv, "--report-dir", str(own / "reports"), *extra)
+        if key not in self.done:
+            try:
+                self.done[key] = self._run(name, extra)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # SystemExit too: the driver reports a user error or an interruption so
+                self.done[key] = err
+                raise
+        done = self.done[key]
+        if isinstance(done, BaseException):
+            raise RuntimeError(f"the smoke run of {' '.join(key)} failed earlier in this session") from done
+        return done
 
     def _run(self, name: str, extra: tuple[str, ...]) -> SmokeRun:
         from mlflow.tracking import MlflowClient
 
-        own, uri, argv = self._argv(name, extra)
+        sweep = load_sweep(name)
+        own = self.root / "-".join(key.strip("-") for key in (name, *extra))
+        # One MLflow store for the default runs (an experiment per sweep); a run with flags gets its own.
+        uri = f"sqlite:///{(own if extra else self.root) / 'mlflow.db'}"
+        argv = ("--profile", "smoke", "--storage-path", str(self.storage), "--tracking-uri", uri)
+        argv += ("--report-dir", str(own / "reports"), *extra)
+        args, spec = sweep_args(name, *argv)
+        spec = covering_cells(spec, "smoke")
+        parser = sweep.parser() if hasattr(sweep, "parser") else None
         own.mkdir(parents=True, exist_ok=True)
-        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "RAY_ADDRESS": self.address, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
-        # The driver's own torch work (pose pretraining) on one thread: a second OpenMP thread spins against the
-        # other driver's trials on a 2-core machine and runs many times slower.
-        env["OMP_NUM_THREADS"] = "1"
-        cmd = [sys.executable, "-m", "tests.sweep_tools", name, *argv]
-        with open(own / "driver.log", "w") as log:
-            proc = subprocess.Popen(cmd, cwd=own, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            with self.lock:
-                self.procs.append(proc)
-            code = proc.wait()
-        if code != 0:
-            tail = (own / "driver.log").read_text()[-4000:]
-            raise RuntimeError(f"{' '.join(cmd)} exited with {code}:\n{tail}")
-        _, spec = sweep_args(name, *argv)
+        report = sweep.main(spec, list(argv), parser=parser)  # the sweep's extend hook is already in ``spec``
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(f"actrec/{name}")
         children = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
         return SmokeRun(
             name=name,
-            spec=covering_cells(spec, "smoke"),
+            spec=spec,
             argv=argv,
-            report=(own / "reports" / f"{name}.md").read_text(),
+            report=pathlib.Path(report).read_text(),
             reports=own / "reports",
             storage=self.storage,
             children=children,
             client=client,
         )
 
-    def close(self) -> None:
-        """Stop whatever driver still runs (an interrupted session) and the pool."""
-        with self.lock:
-            for proc in self.procs:
-                if proc.poll() is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
 
 @pytest.fixture(scope="session")
-def smoke_runs(ray_session, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The session's :class:`SmokeRuns`, whose drivers join the session's Ray."""
-    import ray
-
-    runs = SmokeRuns(
-        tmp_path_factory.mktemp("smoke"),
-        ray.get_runtime_context().gcs_address,
-        request.config.stash.get(SMOKE_NAMES, []),
-    )
-    yield runs
-    runs.close()
+def smoke_runs(ray_session, tmp_path_factory: pytest.TempPathFactory) -> SmokeRuns:
+    """The session's :class:`SmokeRuns` (on the session's Ray)."""
+    return SmokeRuns(tmp_path_factory.mktemp("smoke"))

@@ -39,20 +39,24 @@ def sweep_args(name: str, *argv: str):
     return args, spec
 
 
-def run_knobs(key: str) -> bool:
-    """Whether a knob changes how a trial runs rather than only what its model computes: the model's name and every
-    knob outside ``model.`` (the data, its modality and protocol, the recipe). The other model knobs (θ, stems,
-    switches, kernel sizes) are exercised on every cell by one training step without Ray
+def run_knobs(spec) -> set[str]:
+    """The knobs of ``spec``'s grid that change how a trial runs or what the report draws, rather than only what a
+    model computes: the model's name, every knob outside ``model.`` (the data, its modality and protocol, the recipe)
+    and the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems, switches,
+    kernel sizes) are exercised on every cell by one training step without Ray
     (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``)."""
-    return key == "model.name" or not key.startswith("model.")
+    keys = {k for cell in spec.cells for k in cell} | set(spec.axes)
+    plot = spec.table.plot
+    drawn = {plot.x, *plot.series, *plot.match} if plot is not None else set()
+    return {k for k in keys if k == "model.name" or not k.startswith("model.") or k in drawn}
 
 
 def covering_cells(spec, profile: str):
     """``spec`` as ``profile`` runs it, cut to few grid cells that still give every :func:`run_knobs` knob the table
-    varies each of its values at least once, so every model class, data path and recipe of the table runs end to end
-    (a greedy set cover, within a factor ln(values) of the fewest; table order breaks ties), plus the other stream of
-    every fusion pair a kept cell belongs to, so the fused second phase runs too. Axes are folded into the cells.
-    The report still lists every row: the rows whose cells were cut show no measurement."""
+    varies each of its values at least once, so every model class, data path, recipe and plot of the table runs end
+    to end (a greedy set cover, within a factor ln(values) of the fewest; table order breaks ties), plus the other
+    stream of every fusion pair a kept cell belongs to, so the fused second phase runs too. Axes are folded into the
+    cells. The report still lists every row: the rows whose cells were cut show no measurement."""
     spec = spec.for_profile(profile)
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():
@@ -61,7 +65,7 @@ def covering_cells(spec, profile: str):
     def value(combo, key):
         return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
 
-    keys = sorted({k for c in combos for k in c if run_knobs(k)})
+    keys = sorted({k for c in combos for k in c} & run_knobs(spec))
     varied = [k for k in keys if len({value(c, k) for c in combos}) > 1]
     pairs_of = [{(k, value(c, k)) for k in varied} for c in combos]
     needed = set().union(*pairs_of)
@@ -118,18 +122,3 @@ def train_a_step(config: dict) -> dict:
     assert class_scores(model, output).shape == (2, cfg.data.num_classes)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), config
     return terms
-
-
-def run_covering_smoke(name: str, argv: list[str]) -> None:
-    """Run sweep ``name`` with ``argv`` (a smoke profile) on its :func:`covering_cells`, through the sweep's own
-    ``main`` as ``sweeps/<name>.py`` does; ``python -m tests.sweep_tools NAME ARGV...`` runs it as a driver process."""
-    sweep = load_sweep(name)
-    _, spec = sweep_args(name, *argv)
-    parser = sweep.parser() if hasattr(sweep, "parser") else None
-    sweep.main(covering_cells(spec, "smoke"), list(argv), parser=parser)  # the extend hook is already in ``spec``
-
-
-if __name__ == "__main__":
-    import sys
-
-    run_covering_smoke(sys.argv[1], sys.argv[2:])
