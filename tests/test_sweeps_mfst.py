@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.conftest import load_sweep
+from actrec.tune.plan import plan_sweep
+from tests.conftest import load_sweep, sweep_args
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +19,12 @@ def _paper_values(name: str) -> list[str]:
 
 def test_stages_table_runs_both_models_at_their_stages(smoke_runs):
     run = smoke_runs.get("mfst_stages")
-    # Both models ran (the covering cells); every stage count builds and trains a step in test_sweeps_smoke.py.
-    assert {r.data.params["model.name"] for r in run.children} == {"mfst_large", "mfst_bm"}
+    # Both models ran (the covering cells), each at its cell's stage count; every stage count of the grid builds and
+    # trains a step in test_sweeps_smoke.py.
+    args, _ = sweep_args("mfst_stages", *run.argv)
+    planned = {(f["model.name"], str(f["model.stages"])) for f in plan_sweep(run.spec, args).resolved}
+    configs = {(r.data.params["model.name"], r.data.params["model.stages"]) for r in run.children}
+    assert configs == planned and {name for name, _ in configs} == {"mfst_large", "mfst_bm"}
     assert "32.6" in run.report and "49.7" in run.report and "38.0" in run.report  # Table III's #params column
 
 

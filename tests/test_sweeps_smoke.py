@@ -1,10 +1,9 @@
 """Every sweep in ``sweeps/`` (found by listing the folder: a new sweep is tested without editing a list) runs its
-smoke profile end to end on the session's Ray, on the few cells that still run every model class, data path and
-recipe its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step here
-without Ray): every planned trial finishes and is logged to MLflow with its
-complexity and per-clip evidence, and the report shows a measurement exactly in the cells that ran, the paper's
-values of every row, the column notes, the claims and the provenance. A paper's own checks of the same runs live
-in its ``test_sweeps_<paper>.py``."""
+smoke profile end to end on the session's Ray, on the few cells that still run every model class, data path,
+recipe and plot its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step
+here without Ray): every planned trial finishes and is logged to MLflow with its complexity and per-clip evidence,
+and the report shows a measurement exactly in the cells that ran, the paper's values of every row, the column notes,
+the claims and the provenance. A paper's own checks of the same runs live in its ``test_sweeps_<paper>.py``."""
 
 from __future__ import annotations
 
