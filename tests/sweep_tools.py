@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 from typing import Any
@@ -40,32 +41,31 @@ def sweep_args(name: str, *argv: str):
 
 
 def run_knobs(spec) -> set[str]:
-    """The knobs of ``spec``'s grid that change how a trial runs or what the report draws, rather than only what a
-    model computes: the model's name, every knob outside ``model.`` (the data, its modality and protocol, the recipe)
-    and the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems, switches,
-    kernel sizes) are exercised on every cell by one training step without Ray
-    (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``)."""
+    """The knobs of ``spec``'s grid that change how a trial runs or what the report draws (:func:`is_run_knob`)."""
     keys = {k for cell in spec.cells for k in cell} | set(spec.axes)
+    return {k for k in keys if is_run_knob(spec, k)}
+
+
+def is_run_knob(spec, key: str) -> bool:
+    """Whether ``key`` changes how a trial of ``spec`` runs or what its report draws, rather than only what a model
+    computes: the model's name, every knob outside ``model.`` (the data, its modality and protocol, the recipe) and
+    the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems, switches, kernel
+    sizes, fused variants) are exercised on every cell by one training step without Ray
+    (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``)."""
     plot = spec.table.plot
     drawn = {plot.x, *plot.series, *plot.match} if plot is not None else set()
-    return {k for k in keys if k == "model.name" or not k.startswith("model.") or k in drawn}
+    return key == "model.name" or not key.startswith("model.") or key in drawn
 
 
-def covering_cells(spec, profile: str):
-    """``spec`` as ``profile`` runs it, cut to few grid cells that still give every :func:`run_knobs` knob the table
-    varies each of its values at least once, so every model class, data path, recipe and plot of the table runs end
-    to end (a greedy set cover, within a factor ln(values) of the fewest; table order breaks ties), plus the other
-    stream of every fusion pair a kept cell belongs to, so the fused second phase runs too. Axes are folded into the
-    cells. The report still lists every row: the rows whose cells were cut show no measurement."""
-    spec = spec.for_profile(profile)
-    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
-    for key, values in spec.axes.items():
-        combos = [{**c, key: v} for c in combos for v in values]
+def _cover(combos: list[dict[str, Any]], knob) -> list[int]:
+    """Indices of few ``combos`` that give every key for which ``knob(key)`` holds each of the values the combos give
+    it (a greedy set cover, within a factor ln(values) of the fewest; order breaks ties); the first when none
+    varies."""
 
     def value(combo, key):
         return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
 
-    keys = sorted({k for c in combos for k in c} & run_knobs(spec))
+    keys = sorted({k for c in combos for k in c if knob(k)})
     varied = [k for k in keys if len({value(c, k) for c in combos}) > 1]
     pairs_of = [{(k, value(c, k)) for k in varied} for c in combos]
     needed = set().union(*pairs_of)
@@ -74,13 +74,33 @@ def covering_cells(spec, profile: str):
         best = max(range(len(combos)), key=lambda i: (len(pairs_of[i] & needed), -i))
         kept.add(best)
         needed -= pairs_of[best]
-    kept = kept or {0}
-    if spec.fusion is not None:
-        pairs = spec.fusion.pairs(combos)
-        while added := {k for i, j in pairs if {i, j} & kept for k in (i, j)} - kept:
-            kept |= added
+    return sorted(kept) or [0]
+
+
+def covering_cells(spec, profile: str):
+    """``spec`` as ``profile`` runs it, cut to few grid cells that still give every run knob (:func:`is_run_knob`)
+    the table varies each of its values at least once, so every model class, data path, recipe and plot of the
+    table runs end to end. A kept cell that fuses in a second phase keeps one partner (the other stream of its first
+    pair, unless a partner is kept already), and the fused variants are cut the same way, so the fused phase runs
+    too. Axes are folded into the cells. The report still lists every row: the rows whose cells were cut show no
+    measurement."""
+    spec = spec.for_profile(profile)
+    combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
+    for key, values in spec.axes.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    knob = functools.partial(is_run_knob, spec)
+    kept = set(_cover(combos, knob))
+    fusion = spec.fusion
+    if fusion is not None:
+        pairs = fusion.pairs(combos)
+        for cell in sorted(kept):
+            own = [pair for pair in pairs if cell in pair]
+            if own and not any(set(pair) <= kept for pair in own):
+                kept |= set(own[0])
+        variants = [dict(v) for v in fusion.variants]
+        fusion = dataclasses.replace(fusion, variants=tuple(variants[i] for i in _cover(variants, knob)))
     cells = tuple(combos[i] for i in sorted(kept))
-    return dataclasses.replace(spec, cells=cells, axes={})
+    return dataclasses.replace(spec, cells=cells, axes={}, fusion=fusion)
 
 
 def trial_configs(name: str) -> list[dict]:

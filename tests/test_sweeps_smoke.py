@@ -13,7 +13,7 @@ from actrec.report.spec import matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
 from actrec.tune.plan import plan_sweep, resolve_trial
 from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
-from tests.sweep_tools import run_knobs, train_a_step, trial_configs
+from tests.sweep_tools import is_run_knob, run_knobs, train_a_step, trial_configs
 
 MEASURED = " measured (mean ± std, n)"  # the report table's header of a column's measured values
 
@@ -104,7 +104,17 @@ def test_covering_cells_keep_every_value_of_every_varied_run_knob_and_both_strea
         for key in run_knobs(full):
             assert {repr(c.get(key)) for c in cut.cells} == {repr(c.get(key)) for c in combos}, (name, key)
         if full.fusion is not None:
-            assert full.fusion.pairs(list(cut.cells)), f"{name}: the cut grid has no pair to fuse"
+            # Every kept stream cell that fuses in the full grid fuses in the cut one; the fused variants keep every
+            # value of their run knobs.
+            fusing = [combos[k] for pair in full.fusion.pairs(combos) for k in pair]
+            fused = {k for pair in full.fusion.pairs(list(cut.cells)) for k in pair}
+            assert fused, f"{name}: the cut grid has no pair to fuse"
+            assert all(i in fused for i, c in enumerate(cut.cells) if c in fusing), name
+            assert 1 <= len(cut.fusion.variants) <= len(full.fusion.variants)
+            for key in {k for v in full.fusion.variants for k in v if is_run_knob(full, k)}:
+                assert {repr(v.get(key)) for v in cut.fusion.variants} == {
+                    repr(v.get(key)) for v in full.fusion.variants
+                }, (name, key)
     # A knob with four values needs four cells; two independent knobs need two (their values paired); model knobs
     # other than the model's name need none beyond the first cell.
     from actrec.tune.profiles import SMOKE

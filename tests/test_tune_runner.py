@@ -358,7 +358,7 @@ def test_progress_lines_show_the_keys_the_trials_differ_in(cdc):
 
 
 def test_environment_defaults_hold_only_inside_their_block(monkeypatch):
-    from actrec.tune.tuner import environ_default
+    from actrec.tune.cluster import environ_default
 
     monkeypatch.delenv("ACTREC_TEST_UNSET", raising=False)
     monkeypatch.setenv("ACTREC_TEST_SET", "user")

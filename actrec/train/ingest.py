@@ -5,6 +5,10 @@ Ray Train's default ``DataConfig`` splits every dataset with ``streaming_split(e
 the same number of optimiser steps), but for validation it silently leaves held-out clips unscored (1 test clip
 over 2 workers = 0 clips scored). ``ValidationSafeDataConfig`` splits evaluation datasets with ``equal=False``;
 the train loop sums its counters over workers, so uneven shards are correct.
+
+A run of one worker needs no split: each dataset goes to it as a plain iterator, executed in the worker itself.
+``streaming_split`` would start a coordinator actor per dataset and run (two processes more per trial, which on a
+small machine cost more than a smoke trial's training).
 """
 
 from __future__ import annotations
@@ -31,18 +35,24 @@ class ValidationSafeDataConfig(ray.train.DataConfig):
         worker_node_ids: Any,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
+        if world_size == 1:
+            return [{name: self._prepared(name, dataset).iterator() for name, dataset in datasets.items()}]
         equal = {k: v for k, v in datasets.items() if k == TRAIN_DATASET}
         output = super().configure(equal, world_size, worker_handles, worker_node_ids, **kwargs)
         for name, dataset in datasets.items():
-            if name in equal:
-                continue
-            dataset = dataset.copy(dataset)
-            if dataset.name is None:
-                dataset.set_name(name)
-            dataset.context.execution_options = self._resolve_execution_options(name)
-            for rank, split in enumerate(dataset.streaming_split(world_size, equal=False)):
-                output[rank][name] = split
+            if name not in equal:
+                for rank, split in enumerate(self._prepared(name, dataset).streaming_split(world_size, equal=False)):
+                    output[rank][name] = split
         return output
+
+    def _prepared(self, name: str, dataset: Dataset) -> Dataset:
+        """A copy of ``dataset`` named and with its execution options, as the base class prepares the ones it
+        splits."""
+        dataset = dataset.copy(dataset)
+        if dataset.name is None:
+            dataset.set_name(name)
+        dataset.context.execution_options = self._resolve_execution_options(name)
+        return dataset
 
 
 def train_datasets(cfg: DataConfig) -> dict[str, Dataset]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from actrec.errors import UsageError
@@ -44,13 +45,29 @@ def init_ray(*, verbose: bool) -> bool:
     # stops a trial early (ASHA), the trial's Train controller dies without shutting its worker group down, and
     # only that cleaner frees the workers' placement group. Without the dashboard it cannot, the workers' CPUs
     # stay reserved, and the sweep stalls once stopped trials hold them all.
-    _start_ray(
-        lambda: ray.init(
-            num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
-        ),
-        what="starting Ray",
-    )
+    # Ray Train's preemption watcher (an actor per run) follows nodes that a cluster drains; an embedded Ray's one
+    # node is never drained, so its processes inherit the switch that leaves the watcher out (a value set wins).
+    with environ_default(RAY_TRAIN_ENABLE_PREEMPTION_WATCHER="0"):
+        _start_ray(
+            lambda: ray.init(
+                num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
+            ),
+            what="starting Ray",
+        )
     return False
+
+
+@contextlib.contextmanager
+def environ_default(**values: str) -> Iterator[None]:
+    """Set the environment variables of ``values`` that are unset, for the ``with`` block only (processes started
+    inside it, e.g. Ray's, keep them)."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 # What Ray says when its processes did not come up in time (ray/_private/node.py), typically on a loaded machine.

@@ -3,7 +3,6 @@ search and scheduler, and restoring it to finish an interrupted sweep."""
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
@@ -11,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actrec.config import from_flat
+from actrec.tune.cluster import environ_default
 from actrec.tune.interrupt import fitting
 from actrec.tune.plan import (
     DEFAULT_SAMPLES,
@@ -99,18 +99,6 @@ def fit_experiment(trainable, experiment_dir: str, *, resuming: bool, callbacks,
             return tuner.fit()
     finally:
         fitting.clear()
-
-
-@contextlib.contextmanager
-def environ_default(**values: str):
-    """Set the environment variables of ``values`` that are unset, for the ``with`` block only."""
-    added = {k: v for k, v in values.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
 
 
 def trial_checkpoints(results, trials: list[dict[str, Any]], train_storage: str) -> dict[int, str]:
