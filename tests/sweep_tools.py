@@ -47,14 +47,16 @@ def run_knobs(spec) -> set[str]:
 
 
 def is_run_knob(spec, key: str) -> bool:
-    """Whether ``key`` changes how a trial of ``spec`` runs or what its report draws, rather than only what a model
-    computes: the model's name, every knob outside ``model.`` (the data, its modality and protocol, the recipe) and
-    the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems, switches, kernel
-    sizes, fused variants) are exercised on every cell by one training step without Ray
-    (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``)."""
+    """Whether ``key`` changes how a trial of ``spec`` runs or what its report draws, in code of the sweep's own:
+    the model's name (its class), the recipe (``train.`` and ``optim.``: epochs, an evaluate-only phase, batch
+    sizes) and the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems,
+    switches, kernel sizes, fused variants) take a training step on every cell without Ray
+    (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``); the data knobs (a column's
+    synthetic stand-in, modality, protocol) select generic data paths, each run through Ray Data by
+    tests/test_data_pipeline.py (every modality, both synthetic protocols)."""
     plot = spec.table.plot
     drawn = {plot.x, *plot.series, *plot.match} if plot is not None else set()
-    return key == "model.name" or not key.startswith("model.") or key in drawn
+    return key == "model.name" or key.startswith(("train.", "optim.")) or key in drawn
 
 
 def _cover(combos: list[dict[str, Any]], knob) -> list[int]:
@@ -79,8 +81,8 @@ def _cover(combos: list[dict[str, Any]], knob) -> list[int]:
 
 def covering_cells(spec, profile: str):
     """``spec`` as ``profile`` runs it, cut to few grid cells that still give every run knob (:func:`is_run_knob`)
-    the table varies each of its values at least once, so every model class, data path, recipe and plot of the
-    table runs end to end. A kept cell that fuses in a second phase keeps one partner (the other stream of its first
+    the table varies each of its values at least once, so every model class, recipe and plot of the table runs end
+    to end. A kept cell that fuses in a second phase keeps one partner (the other stream of its first
     pair, unless a partner is kept already), and the fused variants are cut the same way, so the fused phase runs
     too. Axes are folded into the cells. The report still lists every row: the rows whose cells were cut show no
     measurement."""

@@ -202,9 +202,9 @@ def _loopback(ip):
     return address.is_loopback
 
 
-@pytest.mark.slow
-def test_the_head_and_server_listen_on_loopback_only_and_stop_leaves_none_of_their_processes(workstation):
-    env, _, _, state = workstation
+def _assert_loopback_only(env, state):
+    """Once every server of the head listens: none of them on a non-loopback address. Returns the head's
+    processes."""
     ports = {int(env[name]) for name in ("RAY_PORT", "DASHBOARD_PORT", "MLFLOW_PORT")}
     servers = ("gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "dashboard.py")
     servers += ("ray.util.client.server",)
@@ -225,6 +225,10 @@ def test_the_head_and_server_listen_on_loopback_only_and_stop_leaves_none_of_the
 
     agents = [p for p in procs.values() if _cmdline(p).startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent"))]
     assert len(agents) == 2
+    return procs
+
+
+def _assert_stop_leaves_nothing(env, state, procs):
     stopped = subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, text=True, timeout=300)
     assert stopped.returncode == 0, stopped.stderr
     left = [(p.pid, _cmdline(p)[:80]) for p in procs.values() if _running(p)]
@@ -268,8 +272,11 @@ def _submit(env, jobs, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_path):
+def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server_of_a_loopback_only_workstation(workstation, tmp_path):
+    """One workstation (starting one costs ~15 s, stopping another ~15): its servers listen on loopback only, a
+    submitted sweep runs into its MLflow server, and stop leaves none of its processes."""
     env, jobs, tracking, state = workstation
+    procs = _assert_loopback_only(env, state)
     # The head answers HTTP before its dashboard agent takes jobs; Ray then refuses with "No available agent to
     # submit job, please try again later" (seen on a loaded machine), so try again a few times, as it says.
     for _attempt in range(6):
@@ -315,6 +322,7 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server(workstation, tmp_pat
     assert "report/cdc_theta.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert list((state / "mlartifacts").rglob("cdc_theta.md"))
     assert (tmp_path / "reports" / "cdc_theta.md").exists() and (tmp_path / "reports" / "cdc_theta_plot.png").exists()
+    _assert_stop_leaves_nothing(env, state, procs)
 
 
 def _descendants(pid):

@@ -1,6 +1,6 @@
 """Every sweep in ``sweeps/`` (found by listing the folder: a new sweep is tested without editing a list) runs its
-smoke profile end to end on the session's Ray, on the few cells that still run every model class, data path,
-recipe and plot its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step
+smoke profile end to end on the session's Ray, on the few cells that still run every model class, recipe and plot
+its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step
 here without Ray): every planned trial finishes and is logged to MLflow with its complexity and per-clip evidence,
 and the report shows a measurement exactly in the cells that ran, the paper's values of every row, the column notes,
 the claims and the provenance. A paper's own checks of the same runs live in its ``test_sweeps_<paper>.py``."""
@@ -116,16 +116,22 @@ def test_covering_cells_keep_every_value_of_every_varied_run_knob_and_both_strea
                     repr(v.get(key)) for v in full.fusion.variants
                 }, (name, key)
     # A knob with four values needs four cells; two independent knobs need two (their values paired); model knobs
-    # other than the model's name need none beyond the first cell.
+    # other than the model's name, and data knobs, need none beyond the first cell.
     from actrec.tune.profiles import SMOKE
     from actrec.tune.spec import SweepSpec
 
     spec = load_sweep("cdc_theta").SPEC
-    grid = tuple({"data.a": a, "train.b": b, "model.c": c} for a in (0, 1) for b in (True, False) for c in "xy")
+    grid = tuple(
+        {"train.a": a, "optim.b": b, "model.c": c, "data.d": d}
+        for a in (0, 1)
+        for b in (True, False)
+        for c in "xy"
+        for d in "pq"
+    )
     two = covering_cells(SweepSpec(table=spec.table, cells=grid, axes={}, profiles={"local": SMOKE}), "local")
     assert two.cells == (
-        {"data.a": 0, "train.b": True, "model.c": "x"},
-        {"data.a": 1, "train.b": False, "model.c": "x"},
+        {"train.a": 0, "optim.b": True, "model.c": "x", "data.d": "p"},
+        {"train.a": 1, "optim.b": False, "model.c": "x", "data.d": "p"},
     )
     four = covering_cells(
         SweepSpec(

@@ -5,6 +5,7 @@ process."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -47,6 +48,14 @@ def _sweep(tmp_path: pathlib.Path, *argv: str, sweep: str = "cdc_theta") -> subp
     env.pop("RAY_ADDRESS", None)
     cmd = [sys.executable, str(ROOT / "sweeps" / f"{sweep}.py"), *argv]
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _assert_all_refused(tmp_path: pathlib.Path, cases: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
+    """:func:`_assert_refused` of each ``(argv, named)`` case, their scripts run two at a time (each is a Python
+    process on one core)."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda case: _sweep(tmp_path, *case[0]), cases))
+    return [_assert_refused(tmp_path, d, *named) for d, (_, named) in zip(done, cases, strict=True)]
 
 
 def _assert_refused(tmp_path: pathlib.Path, done: subprocess.CompletedProcess, *named: str) -> str:
@@ -127,36 +136,50 @@ def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_pa
 
 
 def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path):
-    _assert_refused(tmp_path, _sweep(tmp_path, "--num-samples", "5"), "--num-samples", "--search optuna")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--search", "optuna", "--seeds", "3"), "--seeds")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--search", "optuna", "--theta-grid", "0.2"), "--theta-grid")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", "abc"), "--theta-grid", "'abc'")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", ",,"), "--theta-grid")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--tracking-uri", "bogus://x"), "--tracking-uri", "'bogus'")
     missing = tmp_path / "nowhere" / "m.db"
-    _assert_refused(tmp_path, _sweep(tmp_path, "--tracking-uri", f"sqlite:///{missing}"), str(missing.parent))
     blocker = tmp_path / "afile"
     blocker.write_text("")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--storage-path", str(blocker / "runs")), "--storage-path", "is a file")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--report-dir", str(blocker)), "--report-dir")
+    _assert_all_refused(
+        tmp_path,
+        [
+            (("--num-samples", "5"), ("--num-samples", "--search optuna")),
+            (("--search", "optuna", "--seeds", "3"), ("--seeds",)),
+            (("--search", "optuna", "--theta-grid", "0.2"), ("--theta-grid",)),
+            (("--theta-grid", "abc"), ("--theta-grid", "'abc'")),
+            (("--theta-grid", ",,"), ("--theta-grid",)),
+            (("--tracking-uri", "bogus://x"), ("--tracking-uri", "'bogus'")),
+            (("--tracking-uri", f"sqlite:///{missing}"), (str(missing.parent),)),
+            (("--storage-path", str(blocker / "runs")), ("--storage-path", "is a file")),
+            (("--report-dir", str(blocker)), ("--report-dir",)),
+        ],
+    )
 
 
 def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path):
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--set", "model.theta=1.5"), "--set model.theta=1.5")
-    assert "0.0, 0.6, 0.8" in line
-    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "train.seed=3"), "train.seed", "--seeds")
-    done = _sweep(tmp_path, "--search", "optuna", "--set", "model.theta=0.3")
-    _assert_refused(tmp_path, done, "model.theta", "--search optuna samples")
+    grid, *_ = _assert_all_refused(
+        tmp_path,
+        [
+            (("--set", "model.theta=1.5"), ("--set model.theta=1.5",)),
+            (("--set", "train.seed=3"), ("train.seed", "--seeds")),
+            (("--search", "optuna", "--set", "model.theta=0.3"), ("model.theta", "--search optuna samples")),
+        ],
+    )
+    assert "0.0, 0.6, 0.8" in grid
 
 
 def test_impossible_values_and_flags_fail_in_one_line(tmp_path):
-    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "train.epochs=-1"), "train.epochs")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "data.crop_size=999"), "data.crop_size")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--set", "nosuchkey"), "nosuchkey")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--seeds", "0"), "--seeds")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--asha", "on"), "exact table")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--theta-grid", "2"), "--theta-grid")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--resume"), "--resume", str(tmp_path / "runs"))
+    _assert_all_refused(
+        tmp_path,
+        [
+            (("--set", "train.epochs=-1"), ("train.epochs",)),
+            (("--set", "data.crop_size=999"), ("data.crop_size",)),
+            (("--set", "nosuchkey"), ("nosuchkey",)),
+            (("--seeds", "0"), ("--seeds",)),
+            (("--asha", "on"), ("exact table",)),
+            (("--theta-grid", "2"), ("--theta-grid",)),
+            (("--resume",), ("--resume", str(tmp_path / "runs"))),
+        ],
+    )
     verbose = _sweep(tmp_path, "--set", "train.epochs=-1", "--verbose")
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr
     assert verbose.stderr.strip().splitlines()[-1].startswith("error: train.epochs")
