@@ -22,10 +22,8 @@ $(STAMP): pyproject.toml
 sweep: $(STAMP)
 	$(BIN)/python sweeps/cdc_theta.py
 
-# Two pytest workers: every test that starts Ray runs on one of them, one at a time (tests/conftest.py); the
-# other takes the rest of the suite meanwhile, on the core the Ray tests leave idle while they wait on Ray.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check actrec sweeps tests benchmarks

@@ -17,19 +17,6 @@ from tests.sweep_tools import ROOT, SWEEP_NAMES, covering_cells, load_sweep, swe
 __all__ = ["ROOT", "SWEEP_NAMES", "covering_cells", "load_sweep", "sweep_args", "sweeps_of"]
 
 
-RAY_FIXTURES = {"ray_session", "smoke_runs"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), the tests that run Ray (the slow ones, which start it in
-    their own processes or train on the session's, and those on the session's Ray) all run on one worker, one at a
-    time, as without workers: two Ray workloads at once on two cores slow each other down (Ray's start-up can time
-    out), and the worker's session Ray and smoke runs serve all of them. The other tests spread over both workers."""
-    for item in items:
-        if item.get_closest_marker("slow") or RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("ray"))
-
-
 @pytest.fixture(scope="session")
 def synthetic_cfg(tmp_path_factory: pytest.TempPathFactory) -> DataConfig:
     """Config of a tiny synthetic set (8 classes x 2 subjects x 2 views, 8 frames of 32x32, 4 shards), generated."""

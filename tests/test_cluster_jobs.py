@@ -30,7 +30,7 @@ BIN = pathlib.Path(sys.executable).parent
 SCRIPT = str(ROOT / "cluster" / "workstation.sh")
 BARE_PATH = "/usr/bin:/bin"  # a shell without the project's environment: no python, ray or mlflow of the project
 EPOCHS = 2
-SAMPLES = 3  # Optuna trials of the submitted sweep
+SAMPLES = 2  # Optuna trials of the submitted sweep, run at once
 
 
 def _free_ports(n):

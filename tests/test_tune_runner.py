@@ -365,3 +365,18 @@ def test_environment_defaults_hold_only_inside_their_block(monkeypatch):
     with environ_default(ACTREC_TEST_UNSET="1", ACTREC_TEST_SET="1"):
         assert os.environ["ACTREC_TEST_UNSET"] == "1" and os.environ["ACTREC_TEST_SET"] == "user"
     assert "ACTREC_TEST_UNSET" not in os.environ and os.environ["ACTREC_TEST_SET"] == "user"
+
+
+def test_an_embedded_rays_processes_leave_out_ray_trains_preemption_watcher(ray_session):
+    """The session's Ray is started as the sweeps start an embedded one (:func:`actrec.tune.cluster.init_ray`): its
+    processes inherit the switch that leaves the watcher out, unless the user set it (the driver's own environment
+    is restored once Ray is up: ``test_environment_defaults_hold_only_inside_their_block``)."""
+    import ray
+
+    key = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+
+    @ray.remote(num_cpus=0)
+    def switch():
+        return os.environ.get(key)
+
+    assert ray.get(switch.remote()) == os.environ.get(key, "0")
