@@ -52,8 +52,8 @@ def is_run_knob(spec, key: str) -> bool:
     sizes) and the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems,
     switches, kernel sizes, fused variants) take a training step on every cell without Ray
     (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``); the data knobs (a column's
-    synthetic stand-in, modality, protocol) select generic data paths, each run through Ray Data by
-    tests/test_data_pipeline.py (every modality, both synthetic protocols)."""
+    synthetic stand-in, modality, protocol) select generic data paths: every modality streams through Ray Data in
+    tests/test_data_pipeline.py, and every protocol's split is checked there and in the adapters' tests."""
     plot = spec.table.plot
     drawn = {plot.x, *plot.series, *plot.match} if plot is not None else set()
     return key == "model.name" or key.startswith(("train.", "optim.")) or key in drawn
