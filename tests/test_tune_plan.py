@@ -50,11 +50,15 @@ def _sweep(tmp_path: pathlib.Path, *argv: str, sweep: str = "cdc_theta") -> subp
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _assert_all_refused(tmp_path: pathlib.Path, cases: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
-    """:func:`_assert_refused` of each ``(argv, named)`` case, their scripts run two at a time (each is a Python
-    process on one core)."""
+def _sweeps(tmp_path: pathlib.Path, *calls: tuple[tuple[str, ...], str]) -> list[subprocess.CompletedProcess]:
+    """:func:`_sweep` of each ``(argv, sweep)`` call, two at a time (each is a Python process on one core)."""
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        done = list(pool.map(lambda case: _sweep(tmp_path, *case[0]), cases))
+        return list(pool.map(lambda call: _sweep(tmp_path, *call[0], sweep=call[1]), calls))
+
+
+def _assert_all_refused(tmp_path: pathlib.Path, cases: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
+    """:func:`_assert_refused` of each ``(argv, named)`` case of ``cdc_theta``, run by :func:`_sweeps`."""
+    done = _sweeps(tmp_path, *((argv, "cdc_theta") for argv, _ in cases))
     return [_assert_refused(tmp_path, d, *named) for d, (_, named) in zip(done, cases, strict=True)]
 
 
@@ -92,29 +96,37 @@ def test_a_root_without_index_and_a_malformed_index_are_named(tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir()
     (loose / "clip.avi").write_bytes(b"not a dataset")
-    _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(loose)), str(loose), "no index.json")
     broken = _index(tmp_path / "broken", "ntu_rgbd_60", text='{"format_version": 1, "dataset": ')
     before = _snapshot(broken)
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(broken)), str(broken / "index.json"))
+    without, malformed = _sweeps(
+        tmp_path, (("--data-root", str(loose)), "cdc_theta"), (("--data-root", str(broken)), "cdc_theta")
+    )
+    _assert_refused(tmp_path, without, str(loose), "no index.json")
+    line = _assert_refused(tmp_path, malformed, str(broken / "index.json"))
     assert "not valid JSON" in line and _snapshot(broken) == before
 
 
 def test_the_dataset_comes_from_the_roots_index(tmp_path):
     ntu = _index(tmp_path / "ntu", "ntu_rgbd_60")
-    done = _sweep(tmp_path, "--data-root", str(ntu), "--profile", "smoke", "--dry-run")
-    assert done.returncode == 0, done.stderr
-    assert f"data: ntu_rgbd_60 (cross_subject) read from {ntu}" in done.stdout
-    # An explicit data.dataset that disagrees with the root is an error naming both.
-    done = _sweep(tmp_path, "--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run")
-    _assert_refused(tmp_path, done, str(ntu), "'ntu_rgbd_60'", "--set data.dataset=isogd")
-    # The paper profile names NTU RGB+D 60 itself: an IsoGD root is refused, not trained on as NTU.
     iso = _index(tmp_path / "iso", "isogd")
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", "--data-root", str(iso)), "'isogd'")
-    assert "the paper profile reads data.dataset='ntu_rgbd_60'" in line
-    # A root whose index lacks the protocol's split would fail inside Ray: refused here.
+    # A root whose index lacks the protocol's split would fail inside Ray.
     body = json.loads((ntu / "index.json").read_text())
     partial = _index(tmp_path / "partial", "ntu_rgbd_60", text=json.dumps({**body, "splits": {}}))
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(partial)), str(partial / "index.json"))
+    read, disagrees, paper, split = _sweeps(
+        tmp_path,
+        (("--data-root", str(ntu), "--profile", "smoke", "--dry-run"), "cdc_theta"),
+        (("--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run"), "cdc_theta"),
+        (("--profile", "paper", "--data-root", str(iso)), "cdc_theta"),
+        (("--data-root", str(partial)), "cdc_theta"),
+    )
+    assert read.returncode == 0, read.stderr
+    assert f"data: ntu_rgbd_60 (cross_subject) read from {ntu}" in read.stdout
+    # An explicit data.dataset that disagrees with the root is an error naming both.
+    _assert_refused(tmp_path, disagrees, str(ntu), "'ntu_rgbd_60'", "--set data.dataset=isogd")
+    # The paper profile names NTU RGB+D 60 itself: an IsoGD root is refused, not trained on as NTU.
+    line = _assert_refused(tmp_path, paper, "'isogd'")
+    assert "the paper profile reads data.dataset='ntu_rgbd_60'" in line
+    line = _assert_refused(tmp_path, split, str(partial / "index.json"))
     assert "data.protocol='cross_subject'" in line
 
 
@@ -122,17 +134,24 @@ def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_pa
     """A root no trial reads would be ignored (the table would run on synthetic data): refused; a table over several
     datasets names every missing root at once."""
     ucf = _index(tmp_path / "ucf", "ucf101")
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", f"ucf101={ucf}", sweep="rpe_position"), "ucf101")
+    nv = _index(tmp_path / "nv", "nvgesture")
+    unread, twice, fusion, cdc, several = _sweeps(
+        tmp_path,
+        (("--data-root", f"ucf101={ucf}"), "rpe_position"),
+        (("--data-root", f"ucf101={ucf}", "--data-root", f"ucf101={ucf}"), "cdc_theta"),
+        (("--profile", "paper"), "derecouple_fusion"),
+        (("--profile", "paper"), "cdc_theta"),
+        (("--profile", "paper", "--data-root", str(nv)), "derecouple_components"),
+    )
+    line = _assert_refused(tmp_path, unread, "ucf101")
     assert "no trial of this table reads ucf101 in the local profile" in line and "--profile paper" in line
-    _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", f"ucf101={ucf}", "--data-root", f"ucf101={ucf}"), "twice")
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", sweep="derecouple_fusion"), "no data root")
+    _assert_refused(tmp_path, twice, "twice")
+    line = _assert_refused(tmp_path, fusion, "no data root")
     for dataset in ("isogd", "ntu_rgbd_60", "nvgesture", "thu_read"):
         assert f"--data-root {dataset}=DIR" in line
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--profile", "paper", sweep="cdc_theta"), "no data root")
+    line = _assert_refused(tmp_path, cdc, "no data root")
     assert "pass --data-root DIR, a prepared ntu_rgbd_60 dataset" in line
-    nv = _index(tmp_path / "nv", "nvgesture")
-    done = _sweep(tmp_path, "--profile", "paper", "--data-root", str(nv), sweep="derecouple_components")
-    _assert_refused(tmp_path, done, "several datasets (nvgesture, thu_read)", "--data-root thu_read=DIR")
+    _assert_refused(tmp_path, several, "several datasets (nvgesture, thu_read)", "--data-root thu_read=DIR")
 
 
 def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path):
@@ -186,7 +205,12 @@ def test_impossible_values_and_flags_fail_in_one_line(tmp_path):
 
 
 def test_dry_run_lists_every_trial_and_writes_nothing(tmp_path):
-    done = _sweep(tmp_path, "--dry-run", "--seeds", "2")
+    done, optuna, fused = _sweeps(
+        tmp_path,
+        (("--dry-run", "--seeds", "2"), "cdc_theta"),
+        (("--dry-run", "--search", "optuna", "--num-samples", "5"), "cdc_theta"),
+        (("--dry-run", "--profile", "smoke"), "epam_components"),
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     trials = [line for line in lines if re.match(r"\s*\d+\. ", line)]
@@ -197,10 +221,8 @@ def test_dry_run_lists_every_trial_and_writes_nothing(tmp_path):
     assert list((tmp_path / "work").iterdir()) == []
     assert not any((tmp_path / d).exists() for d in ("cache", "runs", "ray", "home"))
     # An Optuna search prints its space instead; a two-phase table its second phase.
-    optuna = _sweep(tmp_path, "--dry-run", "--search", "optuna", "--num-samples", "5")
     assert optuna.returncode == 0 and "optuna: 5 sample(s) over model.stem ∈ choice(CDC-ST, CDC-T)" in optuna.stdout
     assert "model.theta ∈ uniform(0, 1)" in optuna.stdout
-    fused = _sweep(tmp_path, "--dry-run", "--profile", "smoke", sweep="epam_components")
     assert fused.returncode == 0, fused.stderr
     phase2 = [line for line in fused.stdout.splitlines() if "(phase 2)" in line]
     assert phase2 and "model.rgb_checkpoint=<checkpoint of trial 1>" in phase2[0]  # numbered as the list is
