@@ -136,3 +136,10 @@ def test_generic_code_names_no_registered_model():
     ]
     assert found == []
     assert generic("actrec.data.pipeline") and not generic("actrec.data.adapters.ntu") and not generic("actrec.papers")
+
+
+def test_the_readme_fits_150_lines():
+    """The README a newcomer reads top to bottom (issue 22): per-paper notes, the cluster manual, performance and
+    results live in their own files."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, len(lines)
