@@ -114,12 +114,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from actrec.models import create_model, list_models
+    from actrec.models import list_models
+    from actrec.report.table import reference_parameters
 
-    for name in list_models():
-        model = create_model(name)
-        params = sum(p.numel() for p in model.parameters())
-        print(f"{name:16s} {params / 1e6:8.2f}M parameters (paper size, default config)")
+    for name in list_models():  # counted on the meta device: no storage, so paper-size models take milliseconds
+        print(f"{name:16s} {reference_parameters({'model.name': name}):8.2f}M parameters (paper size, default config)")
     return 0
 
 

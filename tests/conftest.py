@@ -176,38 +176,36 @@ class SmokeRun:
 
 class SmokeRuns:
     """Each sweep's smoke profile run once per session, on :func:`covering_cells`, on demand (the generic smoke test
-    and a paper's own checks read the same run); ``extra`` flags make a separate run. A failed run fails every test
-    that reads it, without running again."""
+    and a paper's own checks read the same run). A failed run fails every test that reads it, without running
+    again."""
 
     def __init__(self, root: pathlib.Path) -> None:
         self.root = root
         self.storage = root / "runs"  # shared: the driver's pretraining cache serves every sweep of the session
-        self.done: dict[tuple[str, ...], SmokeRun | BaseException] = {}
+        self.done: dict[str, SmokeRun | BaseException] = {}
 
-    def get(self, name: str, *extra: str) -> SmokeRun:
-        key = (name, *extra)
-        if key not in self.done:
+    def get(self, name: str) -> SmokeRun:
+        if name not in self.done:
             try:
-                self.done[key] = self._run(name, extra)
+                self.done[name] = self._run(name)
             except KeyboardInterrupt:
                 raise
             except BaseException as err:  # SystemExit too: the driver reports a user error or an interruption so
-                self.done[key] = err
+                self.done[name] = err
                 raise
-        done = self.done[key]
+        done = self.done[name]
         if isinstance(done, BaseException):
-            raise RuntimeError(f"the smoke run of {' '.join(key)} failed earlier in this session") from done
+            raise RuntimeError(f"the smoke run of {name} failed earlier in this session") from done
         return done
 
-    def _run(self, name: str, extra: tuple[str, ...]) -> SmokeRun:
+    def _run(self, name: str) -> SmokeRun:
         from mlflow.tracking import MlflowClient
 
         sweep = load_sweep(name)
-        own = self.root / "-".join(key.strip("-") for key in (name, *extra))
-        # One MLflow store for the default runs (an experiment per sweep); a run with flags gets its own.
-        uri = f"sqlite:///{(own if extra else self.root) / 'mlflow.db'}"
+        own = self.root / name
+        uri = f"sqlite:///{self.root / 'mlflow.db'}"  # one MLflow store, an experiment per sweep
         argv = ("--profile", "smoke", "--storage-path", str(self.storage), "--tracking-uri", uri)
-        argv += ("--report-dir", str(own / "reports"), *extra)
+        argv += ("--report-dir", str(own / "reports"))
         args, spec = sweep_args(name, *argv)
         spec = covering_cells(spec, "smoke")
         parser = sweep.parser() if hasattr(sweep, "parser") else None

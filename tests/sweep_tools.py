@@ -9,6 +9,8 @@ import json
 import pathlib
 from typing import Any
 
+from actrec.report.spec import matches
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Every sweep script, found by listing sweeps/ (a new sweep is tested without editing a list).
 SWEEP_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
@@ -49,20 +51,21 @@ def run_knobs(spec) -> set[str]:
 def is_run_knob(spec, key: str) -> bool:
     """Whether ``key`` changes how a trial of ``spec`` runs or what its report draws, in code of the sweep's own:
     the model's name (its class), the recipe (``train.`` and ``optim.``: epochs, an evaluate-only phase, batch
-    sizes) and the keys of the table's plot (its x axis, lines and filter). The other model knobs (θ, stems,
+    sizes) and the keys the table's plot draws (its x axis and lines; :func:`covering_cells` keeps cells its filter
+    selects, so the plot draws what ran). The other model knobs (θ, stems,
     switches, kernel sizes, fused variants) take a training step on every cell without Ray
     (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``); the data knobs (a column's
     synthetic stand-in, modality, protocol) select generic data paths: every modality streams through Ray Data in
     tests/test_data_pipeline.py, and every protocol's split is checked there and in the adapters' tests."""
     plot = spec.table.plot
-    drawn = {plot.x, *plot.series, *plot.match} if plot is not None else set()
+    drawn = {plot.x, *plot.series} if plot is not None else set()
     return key == "model.name" or key.startswith(("train.", "optim.")) or key in drawn
 
 
-def _cover(combos: list[dict[str, Any]], knob) -> list[int]:
+def _cover(combos: list[dict[str, Any]], knob, preferred=lambda combo: True) -> list[int]:
     """Indices of few ``combos`` that give every key for which ``knob(key)`` holds each of the values the combos give
-    it (a greedy set cover, within a factor ln(values) of the fewest; order breaks ties); the first when none
-    varies."""
+    it (a greedy set cover, within a factor ln(values) of the fewest); ties go to ``preferred`` combos, then to the
+    earlier; the first preferred (or the first) when none varies."""
 
     def value(combo, key):
         return json.dumps(combo.get(key, "<unset>"), sort_keys=True, default=str)
@@ -73,25 +76,26 @@ def _cover(combos: list[dict[str, Any]], knob) -> list[int]:
     needed = set().union(*pairs_of)
     kept: set[int] = set()
     while needed:
-        best = max(range(len(combos)), key=lambda i: (len(pairs_of[i] & needed), -i))
+        best = max(range(len(combos)), key=lambda i: (len(pairs_of[i] & needed), preferred(combos[i]), -i))
         kept.add(best)
         needed -= pairs_of[best]
-    return sorted(kept) or [0]
+    return sorted(kept) or [next((i for i, c in enumerate(combos) if preferred(c)), 0)]
 
 
 def covering_cells(spec, profile: str):
     """``spec`` as ``profile`` runs it, cut to few grid cells that still give every run knob (:func:`is_run_knob`)
     the table varies each of its values at least once, so every model class, recipe and plot of the table runs end
-    to end. A kept cell that fuses in a second phase keeps one partner (the other stream of its first
-    pair, unless a partner is kept already), and the fused variants are cut the same way, so the fused phase runs
-    too. Axes are folded into the cells. The report still lists every row: the rows whose cells were cut show no
-    measurement."""
+    to end (cells the plot's filter selects go first). A kept cell that fuses in a second phase keeps one partner
+    (the other stream of its first pair, unless a partner is kept already), and the fused variants are cut the same
+    way, so the fused phase runs too. Axes are folded into the cells. The report still lists every row: the rows
+    whose cells were cut show no measurement."""
     spec = spec.for_profile(profile)
     combos: list[dict[str, Any]] = [dict(cell) for cell in spec.cells]
     for key, values in spec.axes.items():
         combos = [{**c, key: v} for c in combos for v in values]
     knob = functools.partial(is_run_knob, spec)
-    kept = set(_cover(combos, knob))
+    plot = spec.table.plot
+    kept = set(_cover(combos, knob, lambda combo: plot is None or matches(combo, plot.match)))
     fusion = spec.fusion
     if fusion is not None:
         pairs = fusion.pairs(combos)

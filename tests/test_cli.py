@@ -44,9 +44,15 @@ def test_config_prints_dotted_keys_and_rejects_bad_values(capsys):
 
 
 def test_models_lists_every_registered_model(capsys):
+    from actrec.models import create_model, list_models
+
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert "mfst_base" in out and "mfst_large" in out and "mfst_bm" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(list_models())
+    # Counted without storage; equal to a real build (Table III's MFST-Large: 49.7M in the paper).
+    (large,) = [line for line in lines if line.split()[0] == "mfst_large"]
+    real = sum(p.numel() for p in create_model("mfst_large").parameters())
+    assert large.split()[1] == f"{real / 1e6:.2f}M"
 
 
 def _store(tmp_path, sweeps):

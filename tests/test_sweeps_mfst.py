@@ -1,15 +1,17 @@
 """MFST's table sweeps (Tables I-III, V, VI; Table IV is tests/test_sweeps_cdc_theta.py) beyond what
 tests/test_sweeps_smoke.py checks of every sweep: Table III's models, and RGB+DEP rows from late score fusion of two
-finished trials' checkpoints (Table I) or of a two-stream model trained jointly (Table II, ``--fusion joint``)."""
+finished trials' checkpoints (Table I, on the session's smoke runs) or of a two-stream model trained jointly (Table
+II, ``--fusion joint``: planned and trained a step without Ray; its trials run like any grid trial)."""
 
 import os
 
 import pytest
 
+from actrec.config import from_flat
+from actrec.models import build_model
 from actrec.tune.plan import plan_sweep
 from tests.conftest import load_sweep, sweep_args
-
-pytestmark = pytest.mark.slow
+from tests.sweep_tools import train_a_step
 
 
 def _paper_values(name: str) -> list[str]:
@@ -17,6 +19,7 @@ def _paper_values(name: str) -> list[str]:
     return [str(float(v)) for row in spec.table.rows for v in row.paper.values() if v is not None]
 
 
+@pytest.mark.slow
 def test_stages_table_runs_both_models_at_their_stages(smoke_runs):
     run = smoke_runs.get("mfst_stages")
     # Both models ran (the covering cells), each at its cell's stage count; every stage count of the grid builds and
@@ -28,6 +31,7 @@ def test_stages_table_runs_both_models_at_their_stages(smoke_runs):
     assert "32.6" in run.report and "49.7" in run.report and "38.0" in run.report  # Table III's #params column
 
 
+@pytest.mark.slow
 def test_ntu_table_fuses_rgb_and_depth_checkpoints(smoke_runs):
     run = smoke_runs.get("mfst_ntu")
     report, children, client = run.report, run.children, run.client
@@ -51,13 +55,21 @@ def test_ntu_table_fuses_rgb_and_depth_checkpoints(smoke_runs):
         assert value in report
 
 
-def test_isogd_table_trains_the_two_streams_jointly(smoke_runs):
-    run = smoke_runs.get("mfst_isogd", "--fusion", "joint")
-    assert len(run.children) == 3 and all(r.info.status == "FINISHED" for r in run.children)
-    (fused,) = [r for r in run.children if r.data.params["data.modality"] == "rgbd"]
-    assert fused.data.params["train.epochs"] == "1" and not fused.data.params["model.rgb_checkpoint"]
-    # Two MFST-Large streams: twice the single-stream parameters.
-    single = next(r for r in run.children if r.data.params["data.modality"] == "rgb")
-    assert fused.data.metrics["model_params"] == 2 * single.data.metrics["model_params"]
-    for value in _paper_values("mfst_isogd"):
-        assert value in run.report
+def test_isogd_table_trains_the_two_streams_jointly():
+    """``--fusion joint``: the RGB+DEP row is a grid trial of its own (no second phase, no checkpoints), a two-stream
+    MFST-Large of twice the single stream's parameters, trained for the profile's epochs; one step of it trains."""
+    args, spec = sweep_args("mfst_isogd", "--profile", "smoke", "--fusion", "joint")
+    plan = plan_sweep(spec, args)
+    assert plan.fused == []
+    joint = [c for c in plan.resolved if c["data.modality"] == "rgbd"]
+    single = [c for c in plan.resolved if c["data.modality"] in ("rgb", "depth")]
+    assert joint and len(single) == 2 * len(joint)
+    for config in joint:
+        assert config["model.name"] == "mfst_large_rgbd" and config["train.epochs"] == single[0]["train.epochs"] > 0
+        assert not config["model.rgb_checkpoint"] and not config["model.depth_checkpoint"]
+        assert _parameters(config) == 2 * _parameters(single[0])
+        train_a_step(config)
+
+
+def _parameters(config: dict) -> int:
+    return sum(p.numel() for p in build_model(from_flat(config).model).parameters())

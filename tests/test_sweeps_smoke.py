@@ -103,6 +103,9 @@ def test_covering_cells_keep_every_value_of_every_varied_run_knob_and_both_strea
         assert cut.axes == {} and 1 <= len(cut.cells) <= len(combos) and all(c in combos for c in cut.cells)
         for key in run_knobs(full):
             assert {repr(c.get(key)) for c in cut.cells} == {repr(c.get(key)) for c in combos}, (name, key)
+        plot = full.table.plot
+        if plot is not None and any(matches(c, plot.match) for c in combos):
+            assert any(matches(c, plot.match) for c in cut.cells), f"{name}: the plot would draw none of the cells"
         if full.fusion is not None:
             # Every kept stream cell that fuses in the full grid fuses in the cut one; the fused variants keep every
             # value of their run knobs.

@@ -33,17 +33,21 @@ def _snapshot(path: pathlib.Path) -> dict[str, tuple[int, int]]:
     return {str(p): (p.stat().st_mode, p.stat().st_size) for p in sorted(path.rglob("*"))}
 
 
-def _sweep(tmp_path: pathlib.Path, *argv: str, sweep: str = "cdc_theta") -> subprocess.CompletedProcess:
-    """``python sweeps/<sweep>.py argv`` from an empty working directory, every default location private."""
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    env = {
-        **os.environ,
+def _private_env(tmp_path: pathlib.Path) -> dict[str, str]:
+    """Every default location of a sweep under ``tmp_path`` (none of them may be created by a refused sweep)."""
+    return {
         "ACTREC_CACHE": str(tmp_path / "cache"),
         "ACTREC_STORAGE": str(tmp_path / "runs"),
         "RAY_TMPDIR": str(tmp_path / "ray"),  # where a started Ray would put its session
         "HOME": str(tmp_path / "home"),
     }
+
+
+def _sweep(tmp_path: pathlib.Path, *argv: str, sweep: str = "cdc_theta") -> subprocess.CompletedProcess:
+    """``python sweeps/<sweep>.py argv`` from an empty working directory, every default location private."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    env = {**os.environ, **_private_env(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
     cmd = [sys.executable, str(ROOT / "sweeps" / f"{sweep}.py"), *argv]
@@ -56,10 +60,37 @@ def _sweeps(tmp_path: pathlib.Path, *calls: tuple[tuple[str, ...], str]) -> list
         return list(pool.map(lambda call: _sweep(tmp_path, *call[0], sweep=call[1]), calls))
 
 
-def _assert_all_refused(tmp_path: pathlib.Path, cases: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
-    """:func:`_assert_refused` of each ``(argv, named)`` case of ``cdc_theta``, run by :func:`_sweeps`."""
-    done = _sweeps(tmp_path, *((argv, "cdc_theta") for argv, _ in cases))
-    return [_assert_refused(tmp_path, d, *named) for d, (_, named) in zip(done, cases, strict=True)]
+def _assert_all_refused(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cases
+) -> list[str]:
+    """Each ``(argv, named)`` case of ``cdc_theta`` refused as :func:`_assert_refused` checks it, run in this process
+    through the ``main`` that ``sweeps/cdc_theta.py`` calls (one import for many cases; the script itself runs in the
+    data-root, ``--verbose`` and ``--dry-run`` tests): exit 2, one line naming each of ``named``, nothing written,
+    and Ray never started (starting it fails the case)."""
+    from actrec.tune import cli, runner
+    from tests.sweep_tools import load_sweep
+
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    for name, value in _private_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(work)
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("a refused sweep started Ray")
+
+    monkeypatch.setattr(runner, "init_ray", no_ray)
+    sweep = load_sweep("cdc_theta")
+    lines = []
+    for argv, named in cases:
+        with pytest.raises(SystemExit) as exited:
+            cli.main(sweep.SPEC, list(argv), extend=sweep.extend, parser=sweep.parser())
+        out, err = capsys.readouterr()
+        done = subprocess.CompletedProcess(argv, exited.value.code, out, err)
+        lines.append(_assert_refused(tmp_path, done, *named))
+    return lines
 
 
 def _assert_refused(tmp_path: pathlib.Path, done: subprocess.CompletedProcess, *named: str) -> str:
@@ -154,12 +185,14 @@ def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_pa
     _assert_refused(tmp_path, several, "several datasets (nvgesture, thu_read)", "--data-root thu_read=DIR")
 
 
-def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path):
+def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "nowhere" / "m.db"
     blocker = tmp_path / "afile"
     blocker.write_text("")
     _assert_all_refused(
         tmp_path,
+        monkeypatch,
+        capsys,
         [
             (("--num-samples", "5"), ("--num-samples", "--search optuna")),
             (("--search", "optuna", "--seeds", "3"), ("--seeds",)),
@@ -174,9 +207,11 @@ def test_flags_that_would_be_ignored_and_unwritable_places_are_refused(tmp_path)
     )
 
 
-def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path):
+def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path, monkeypatch, capsys):
     grid, *_ = _assert_all_refused(
         tmp_path,
+        monkeypatch,
+        capsys,
         [
             (("--set", "model.theta=1.5"), ("--set model.theta=1.5",)),
             (("--set", "train.seed=3"), ("train.seed", "--seeds")),
@@ -186,9 +221,11 @@ def test_a_set_of_a_key_the_grid_sets_is_refused(tmp_path):
     assert "0.0, 0.6, 0.8" in grid
 
 
-def test_impossible_values_and_flags_fail_in_one_line(tmp_path):
+def test_impossible_values_and_flags_fail_in_one_line(tmp_path, monkeypatch, capsys):
     _assert_all_refused(
         tmp_path,
+        monkeypatch,
+        capsys,
         [
             (("--set", "train.epochs=-1"), ("train.epochs",)),
             (("--set", "data.crop_size=999"), ("data.crop_size",)),
