@@ -51,8 +51,8 @@ def run_knobs(spec) -> set[str]:
 def is_run_knob(spec, key: str) -> bool:
     """Whether ``key`` changes how a trial of ``spec`` runs or what its report draws, in code of the sweep's own:
     the model's name (its class), the recipe (``train.`` and ``optim.``: epochs, an evaluate-only phase, batch
-    sizes) and the keys the table's plot draws (its x axis and lines; :func:`covering_cells` keeps cells its filter
-    selects, so the plot draws what ran). The other model knobs (θ, stems,
+    sizes) and the keys the table's plot draws (its x axis and lines; :func:`covering_cells` prefers cells its
+    filter selects, so the plot draws what ran). The other model knobs (θ, stems,
     switches, kernel sizes, fused variants) take a training step on every cell without Ray
     (``tests/test_sweeps_smoke.py::test_every_cell_of_the_smoke_grid_trains_a_step``); the data knobs (a column's
     synthetic stand-in, modality, protocol) select generic data paths: every modality streams through Ray Data in

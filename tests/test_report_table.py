@@ -167,6 +167,33 @@ def test_cells_show_mean_std_n_paper_and_delta(store, paper_size):
     assert len(record.trials) == 5 and all(t.epochs == 2 and t.seconds == 5.0 for t in record.trials)
 
 
+def test_plot_draws_only_the_trials_its_filter_selects(tmp_path, monkeypatch):
+    """``PlotSpec.match`` (e.g. De+Recouple Fig. 6 plots 𝒯 only with recoupling on): a measured trial outside the
+    filter stays in the table but draws no point; a plot whose filter selects nothing is not written."""
+    import matplotlib.axes
+
+    from actrec.report.table import SweepRecord, TrialRecord, _plot
+
+    drawn = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda ax, xs, ys, **kw: drawn.append((list(xs), list(ys))))
+
+    def trial(theta, recoupling, value):
+        params = {"model.theta": str(theta), "model.recoupling": str(recoupling), "data.modality": "rgb"}
+        return TrialRecord(
+            name="t", status="FINISHED", params=params, value=value, final_top1=value, epochs=1, seconds=1
+        )
+
+    spec = dataclasses.replace(toy_spec(), plot=PlotSpec(x="model.theta", series=(), match={"model.recoupling": True}))
+    trials = (trial(0.6, True, 50.0), trial(0.8, True, 70.0), trial(0.6, False, 10.0))
+    record = SweepRecord(
+        spec=spec, parent_run_id="p", parent_status="FINISHED", params={}, trials=trials, started=0.0, ended=1.0
+    )
+    assert _plot(record, str(tmp_path / "plot.png")) == str(tmp_path / "plot.png")
+    assert drawn == [([0.6, 0.8], [50.0, 70.0])]
+    unmatched = dataclasses.replace(record, trials=trials[2:])
+    assert _plot(unmatched, str(tmp_path / "none.png")) is None and not (tmp_path / "none.png").exists()
+
+
 def test_params_at_paper_size_match_table_iii(paper_size):
     # MFST Table III: MFST-Base (3 stages) has 32.6M parameters; the issue allows 15%.
     assert set(paper_size) == {"A"}

@@ -67,6 +67,7 @@ def test_isogd_table_trains_the_two_streams_jointly():
     for config in joint:
         assert config["model.name"] == "mfst_large_rgbd" and config["train.epochs"] == single[0]["train.epochs"] > 0
         assert not config["model.rgb_checkpoint"] and not config["model.depth_checkpoint"]
+        assert (config["model.stem"], config["model.depth_stem"]) == ("CDC-ST", "CDC-T")
         assert _parameters(config) == 2 * _parameters(single[0])
         train_a_step(config)
 

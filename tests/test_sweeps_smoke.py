@@ -7,9 +7,11 @@ the claims and the provenance. A paper's own checks of the same runs live in its
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from actrec.report.spec import matches
+from actrec.report.spec import PlotSpec, matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
 from actrec.tune.plan import plan_sweep, resolve_trial
 from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
@@ -143,3 +145,14 @@ def test_covering_cells_keep_every_value_of_every_varied_run_knob_and_both_strea
         "local",
     )
     assert [c["model.name"] for c in four.cells] == ["a", "b", "c", "d"]
+    # Ties go to the cells the plot's filter selects (the plot draws what ran); a filter key is no knob of its own.
+    plot = PlotSpec(x="model.theta", series=(), match={"model.c": "y"})
+    table = dataclasses.replace(spec.table, plot=plot)
+    grid = tuple({"train.a": a, "model.c": c, "model.theta": 0.5} for c in "xy" for a in (0, 1))
+    kept = covering_cells(SweepSpec(table=table, cells=grid, axes={}, profiles={"local": {}}), "local")
+    assert kept.cells == (
+        {"train.a": 0, "model.c": "y", "model.theta": 0.5},
+        {"train.a": 1, "model.c": "y", "model.theta": 0.5},
+    )
+    alone = covering_cells(SweepSpec(table=table, cells=grid[:1] + grid[2:3], axes={}, profiles={"local": {}}), "local")
+    assert alone.cells == ({"train.a": 0, "model.c": "y", "model.theta": 0.5},)

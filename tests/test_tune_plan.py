@@ -1,7 +1,8 @@
-"""Bad input fails fast and clearly (actrec.tune.plan, actrec.errors): each case runs a real sweep script as a user
-would and checks the exit status, the one-line message naming the field or path, that nothing was created on disk
-and that no Ray was started (Ray's session directory stays absent). Then --dry-run, and the planning rules in
-process."""
+"""Bad input fails fast and clearly (actrec.tune.plan, actrec.errors): the exit status, the one-line message naming
+the field or path, that nothing was created on disk and that no Ray was started. The data-root cases, --verbose and
+--dry-run run a real sweep script as a user would (Ray's session directory must stay absent); the refused flags and
+values run the same ``main`` in this process, where planning must refuse them (running the sweep or starting Ray
+fails the case). Then the planning rules in process."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def _assert_all_refused(
 ) -> list[str]:
     """Each ``(argv, named)`` case of ``cdc_theta`` refused as :func:`_assert_refused` checks it, run in this process
     through the ``main`` that ``sweeps/cdc_theta.py`` calls (one import for many cases; the script itself runs in the
-    data-root, ``--verbose`` and ``--dry-run`` tests): exit 2, one line naming each of ``named``, nothing written,
-    and Ray never started (starting it fails the case)."""
+    data-root, ``--verbose`` and ``--dry-run`` tests): exit 2, one line naming each of ``named``, nothing written;
+    running the sweep or starting Ray fails the case."""
     from actrec.tune import cli, runner
     from tests.sweep_tools import load_sweep
 
@@ -78,10 +79,11 @@ def _assert_all_refused(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(work)
 
-    def no_ray(*args, **kwargs):
-        raise AssertionError("a refused sweep started Ray")
+    def not_refused(*args, **kwargs):
+        raise AssertionError("a case meant to be refused while planning went on to run the sweep")
 
-    monkeypatch.setattr(runner, "init_ray", no_ray)
+    monkeypatch.setattr(cli, "run_sweep", not_refused)
+    monkeypatch.setattr(runner, "init_ray", not_refused)
     sweep = load_sweep("cdc_theta")
     lines = []
     for argv, named in cases:
