@@ -167,6 +167,7 @@ def test_cells_show_mean_std_n_paper_and_delta(store, paper_size):
     assert len(record.trials) == 5 and all(t.epochs == 2 and t.seconds == 5.0 for t in record.trials)
 
 
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # errorbar is stubbed: no artists
 def test_plot_draws_only_the_trials_its_filter_selects(tmp_path, monkeypatch):
     """``PlotSpec.match`` (e.g. De+Recouple Fig. 6 plots 𝒯 only with recoupling on): a measured trial outside the
     filter stays in the table but draws no point; a plot whose filter selects nothing is not written."""
