@@ -1,8 +1,8 @@
 """Bad input fails fast and clearly (actrec.tune.plan, actrec.errors): the exit status, the one-line message naming
-the field or path, that nothing was created on disk and that no Ray was started. The data-root cases, --verbose and
---dry-run run a real sweep script as a user would (Ray's session directory must stay absent); the refused flags and
-values run the same ``main`` in this process, where planning must refuse them (running the sweep or starting Ray
-fails the case). Then the planning rules in process."""
+the field or path, that nothing was created on disk and that no Ray was started. A missing data root, --verbose and
+--dry-run run a real sweep script as a user would (Ray's session directory must stay absent); the other data roots
+and the refused flags and values run the same ``main`` in this process, where planning must refuse them (running the
+sweep or starting Ray fails the case). Then the planning rules in process."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pathlib
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -61,13 +62,13 @@ def _sweeps(tmp_path: pathlib.Path, *calls: tuple[tuple[str, ...], str]) -> list
         return list(pool.map(lambda call: _sweep(tmp_path, *call[0], sweep=call[1]), calls))
 
 
-def _assert_all_refused(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cases
-) -> list[str]:
-    """Each ``(argv, named)`` case of ``cdc_theta`` refused as :func:`_assert_refused` checks it, run in this process
-    through the ``main`` that ``sweeps/cdc_theta.py`` calls (one import for many cases; the script itself runs in the
-    data-root, ``--verbose`` and ``--dry-run`` tests): exit 2, one line naming each of ``named``, nothing written;
-    running the sweep or starting Ray fails the case."""
+def _in_process(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess]:
+    """``run(argv, sweep="cdc_theta")``: what :func:`_sweep` runs, through the ``main`` the sweep's script calls, in
+    this process (one import for many cases; the script itself runs in the missing-root, ``--verbose`` and
+    ``--dry-run`` tests), with the same private environment and working directory; its exit status and output as a
+    ``CompletedProcess``. Running the sweep or starting Ray fails the case: these cases end while planning."""
     from actrec.tune import cli, runner
     from tests.sweep_tools import load_sweep
 
@@ -84,15 +85,29 @@ def _assert_all_refused(
 
     monkeypatch.setattr(cli, "run_sweep", not_refused)
     monkeypatch.setattr(runner, "init_ray", not_refused)
-    sweep = load_sweep("cdc_theta")
-    lines = []
-    for argv, named in cases:
-        with pytest.raises(SystemExit) as exited:
-            cli.main(sweep.SPEC, list(argv), extend=sweep.extend, parser=sweep.parser())
+
+    def run(argv: tuple[str, ...], sweep: str = "cdc_theta") -> subprocess.CompletedProcess:
+        module = load_sweep(sweep)
+        parser = module.parser() if hasattr(module, "parser") else None
+        capsys.readouterr()
+        try:
+            cli.main(module.SPEC, list(argv), extend=getattr(module, "extend", None), parser=parser)
+            code = 0
+        except SystemExit as exited:
+            code = exited.code
         out, err = capsys.readouterr()
-        done = subprocess.CompletedProcess(argv, exited.value.code, out, err)
-        lines.append(_assert_refused(tmp_path, done, *named))
-    return lines
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run
+
+
+def _assert_all_refused(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cases
+) -> list[str]:
+    """Each ``(argv, named)`` case of ``cdc_theta`` run by :func:`_in_process` and refused as :func:`_assert_refused`
+    checks it: exit 2, one line naming each of ``named``, nothing written."""
+    run = _in_process(tmp_path, monkeypatch, capsys)
+    return [_assert_refused(tmp_path, run(argv), *named) for argv, named in cases]
 
 
 def _assert_refused(tmp_path: pathlib.Path, done: subprocess.CompletedProcess, *named: str) -> str:
@@ -116,41 +131,41 @@ def test_a_missing_data_root_is_named_and_nothing_is_created(tmp_path):
     assert not (tmp_path / "data").exists(), "neither the root nor a lock file beside it"
 
 
-def test_an_empty_data_root_is_refused_and_left_as_it_was(tmp_path):
+def test_an_empty_data_root_is_refused_and_left_as_it_was(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir(mode=0o755)
     before = empty.stat().st_mode
-    line = _assert_refused(tmp_path, _sweep(tmp_path, "--data-root", str(empty)), str(empty))
+    run = _in_process(tmp_path, monkeypatch, capsys)
+    line = _assert_refused(tmp_path, run(("--data-root", str(empty))), str(empty))
     assert "empty directory" in line and "actrec data prepare" in line
     assert list(empty.iterdir()) == [] and empty.stat().st_mode == before
 
 
-def test_a_root_without_index_and_a_malformed_index_are_named(tmp_path):
+def test_a_root_without_index_and_a_malformed_index_are_named(tmp_path, monkeypatch, capsys):
     loose = tmp_path / "loose"
     loose.mkdir()
     (loose / "clip.avi").write_bytes(b"not a dataset")
     broken = _index(tmp_path / "broken", "ntu_rgbd_60", text='{"format_version": 1, "dataset": ')
     before = _snapshot(broken)
-    without, malformed = _sweeps(
-        tmp_path, (("--data-root", str(loose)), "cdc_theta"), (("--data-root", str(broken)), "cdc_theta")
-    )
+    run = _in_process(tmp_path, monkeypatch, capsys)
+    without, malformed = run(("--data-root", str(loose))), run(("--data-root", str(broken)))
     _assert_refused(tmp_path, without, str(loose), "no index.json")
     line = _assert_refused(tmp_path, malformed, str(broken / "index.json"))
     assert "not valid JSON" in line and _snapshot(broken) == before
 
 
-def test_the_dataset_comes_from_the_roots_index(tmp_path):
+def test_the_dataset_comes_from_the_roots_index(tmp_path, monkeypatch, capsys):
     ntu = _index(tmp_path / "ntu", "ntu_rgbd_60")
     iso = _index(tmp_path / "iso", "isogd")
     # A root whose index lacks the protocol's split would fail inside Ray.
     body = json.loads((ntu / "index.json").read_text())
     partial = _index(tmp_path / "partial", "ntu_rgbd_60", text=json.dumps({**body, "splits": {}}))
-    read, disagrees, paper, split = _sweeps(
-        tmp_path,
-        (("--data-root", str(ntu), "--profile", "smoke", "--dry-run"), "cdc_theta"),
-        (("--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run"), "cdc_theta"),
-        (("--profile", "paper", "--data-root", str(iso)), "cdc_theta"),
-        (("--data-root", str(partial)), "cdc_theta"),
+    run = _in_process(tmp_path, monkeypatch, capsys)
+    read, disagrees, paper, split = (
+        run(("--data-root", str(ntu), "--profile", "smoke", "--dry-run")),
+        run(("--data-root", str(ntu), "--set", "data.dataset=isogd", "--dry-run")),
+        run(("--profile", "paper", "--data-root", str(iso))),
+        run(("--data-root", str(partial))),
     )
     assert read.returncode == 0, read.stderr
     assert f"data: ntu_rgbd_60 (cross_subject) read from {ntu}" in read.stdout
@@ -163,18 +178,18 @@ def test_the_dataset_comes_from_the_roots_index(tmp_path):
     assert "data.protocol='cross_subject'" in line
 
 
-def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_path):
+def test_data_roots_that_no_trial_reads_or_that_are_missing_are_all_named(tmp_path, monkeypatch, capsys):
     """A root no trial reads would be ignored (the table would run on synthetic data): refused; a table over several
     datasets names every missing root at once."""
     ucf = _index(tmp_path / "ucf", "ucf101")
     nv = _index(tmp_path / "nv", "nvgesture")
-    unread, twice, fusion, cdc, several = _sweeps(
-        tmp_path,
-        (("--data-root", f"ucf101={ucf}"), "rpe_position"),
-        (("--data-root", f"ucf101={ucf}", "--data-root", f"ucf101={ucf}"), "cdc_theta"),
-        (("--profile", "paper"), "derecouple_fusion"),
-        (("--profile", "paper"), "cdc_theta"),
-        (("--profile", "paper", "--data-root", str(nv)), "derecouple_components"),
+    run = _in_process(tmp_path, monkeypatch, capsys)
+    unread, twice, fusion, cdc, several = (
+        run(("--data-root", f"ucf101={ucf}"), "rpe_position"),
+        run(("--data-root", f"ucf101={ucf}", "--data-root", f"ucf101={ucf}")),
+        run(("--profile", "paper"), "derecouple_fusion"),
+        run(("--profile", "paper")),
+        run(("--profile", "paper", "--data-root", str(nv)), "derecouple_components"),
     )
     line = _assert_refused(tmp_path, unread, "ucf101")
     assert "no trial of this table reads ucf101 in the local profile" in line and "--profile paper" in line
