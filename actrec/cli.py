@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -259,6 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done.code == EXIT_USAGE:
             return EXIT_USAGE
         raise
+    except BrokenPipeError:
+        # The reader stopped reading (`actrec models | head`): end quietly, as Unix tools do, with SIGPIPE's status;
+        # stdout goes to /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

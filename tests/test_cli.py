@@ -1,6 +1,10 @@
 """actrec.cli: the documented commands run and fail clearly."""
 
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +118,13 @@ def test_mistakes_print_one_line_and_write_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
     assert main(["--verbose", "config", "model.theta=1.5"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`actrec data adapters | head -1`: when the reader has gone, the command stops with SIGPIPE's exit status and no
+    traceback (the installed console script, its reader closed before it writes)."""
+    script = Path(sys.executable).with_name("actrec")
+    listing = subprocess.Popen([str(script), "data", "adapters"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    listing.stdout.close()
+    err = listing.stderr.read().decode()
+    assert listing.wait(timeout=120) == 128 + signal.SIGPIPE and err == "", err
