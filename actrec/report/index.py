@@ -138,8 +138,8 @@ def write_index(out_dir: str, *, errors: dict[str, str] | None = None) -> list[s
     errors = errors or {}
     title = "actrec reports"
     intro = (
-        f"{len(entries)} report(s), regenerated with `actrec report --all`. Each report compares the measured "
-        "mean ± std over seeds with the paper's table."
+        f"{len(entries)} report(s) in this folder, each written by its sweep or rebuilt from an MLflow store by "
+        "`actrec report`. Each report compares the measured mean ± std over seeds with the paper's table."
     )
 
     def cells(entry: ReportEntry) -> list[str]:
