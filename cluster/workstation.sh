@@ -22,6 +22,8 @@
 #   ACTREC_STATE    [~/.actrec/workstation]  MLflow database, MLflow artifacts, Tune runs, data cache, logs, pids
 #   ACTREC_VENV     [<repo>/.venv if it exists, else the active python's environment]  where python, ray, mlflow are
 #   RAY_PORT        [6379]   DASHBOARD_PORT [8265]   MLFLOW_PORT [5000]   RAY_CLIENT_PORT [10001] (Ray Client server)
+#   DASHBOARD_AGENT_PORT [52365]  the head's job agent (HTTP), which runs submitted jobs; another Ray on this machine
+#                   (e.g. a sweep's embedded Ray) holds Ray's default, so start refuses a port in use
 #   NUM_CPUS        [2 x cores]  logical CPUs of the head (more than cores: trials mostly wait on data and each other)
 #   RAY_TEMP_DIR    [$ACTREC_STATE/ray]  Ray's session directory (keep the path short: it holds Unix sockets)
 set -euo pipefail
@@ -32,6 +34,7 @@ RAY_PORT=${RAY_PORT:-6379}
 DASHBOARD_PORT=${DASHBOARD_PORT:-8265}
 MLFLOW_PORT=${MLFLOW_PORT:-5000}
 RAY_CLIENT_PORT=${RAY_CLIENT_PORT:-10001}
+DASHBOARD_AGENT_PORT=${DASHBOARD_AGENT_PORT:-52365}
 NUM_CPUS=${NUM_CPUS:-$((2 * $(nproc)))}
 RAY_TEMP_DIR=${RAY_TEMP_DIR:-$STATE/ray}
 if [[ -n ${ACTREC_VENV:-} ]]; then
@@ -110,11 +113,20 @@ dashboard_running() { pgrep -f -- "dashboard[.]py .*$RAY_TEMP_DIR/" > /dev/null;
 
 start() {
   need_env
-  mkdir -p "$STATE/logs" "$STATE/mlartifacts" "$STATE/runs" "$STATE/cache" "$RAY_TEMP_DIR"
   if alive "$STATE/mlflow.pid" || ray_pids > /dev/null; then
     echo "workstation: already running (state $STATE); run '$0 stop' first" >&2
     exit 1
   fi
+  # The job agent's port is Ray's fixed default unless set: taken by another Ray's agent, this head would start
+  # without one, and every `ray job submit` would fail with "No available agent to submit job".
+  if ! "$BIN/python" -c 'import socket, sys
+with socket.socket() as s:
+    s.bind(("127.0.0.1", int(sys.argv[1])))' "$DASHBOARD_AGENT_PORT" 2> /dev/null; then
+    echo "workstation: DASHBOARD_AGENT_PORT $DASHBOARD_AGENT_PORT is in use (another Ray on this machine?);" \
+      "set DASHBOARD_AGENT_PORT to a free port" >&2
+    exit 1
+  fi
+  mkdir -p "$STATE/logs" "$STATE/mlartifacts" "$STATE/runs" "$STATE/cache" "$RAY_TEMP_DIR"
   # The head and its jobs run the project's environment, whatever the calling shell has on PATH.
   export PATH="$BIN:$PATH"
   # setsid: the server leads its own process group, so stop reaches all it forks (uvicorn, job runner, huey consumers).
@@ -139,7 +151,8 @@ start() {
     RAY_TRAIN_V2_ENABLED=1 RAY_AUTH_MODE=token RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 \
     "$BIN/ray" start --head --node-ip-address 127.0.0.1 --port "$RAY_PORT" --num-cpus "$NUM_CPUS" \
     --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" --ray-client-server-port "$RAY_CLIENT_PORT" \
-    --temp-dir "$RAY_TEMP_DIR" --disable-usage-stats > "$STATE/logs/ray.log" 2>&1 ||
+    --dashboard-agent-listen-port "$DASHBOARD_AGENT_PORT" --temp-dir "$RAY_TEMP_DIR" --disable-usage-stats \
+    > "$STATE/logs/ray.log" 2>&1 ||
     fail "ray start failed" "$STATE/logs/ray.log"
   wait_for "http://127.0.0.1:$DASHBOARD_PORT/api/version" "Ray head" "$STATE/logs/ray.log" dashboard_running
   echo "workstation: Ray head 127.0.0.1:$RAY_PORT, jobs http://127.0.0.1:$DASHBOARD_PORT," \

@@ -63,7 +63,7 @@ def workstation(tmp_path):
     """cluster/workstation.sh start ... stop, from a shell without the project's environment on PATH, on free loopback
     ports, its state in a short private directory."""
     state = tempfile.mkdtemp(prefix="actrec-ws-", dir="/tmp")  # short: Ray's Unix sockets live under it
-    ray_port, dashboard_port, mlflow_port, client_port = _free_ports(4)
+    ray_port, dashboard_port, mlflow_port, client_port, agent_port = _free_ports(5)
     env = {
         **os.environ,
         "PATH": BARE_PATH,
@@ -72,6 +72,7 @@ def workstation(tmp_path):
         "DASHBOARD_PORT": str(dashboard_port),
         "MLFLOW_PORT": str(mlflow_port),
         "RAY_CLIENT_PORT": str(client_port),
+        "DASHBOARD_AGENT_PORT": str(agent_port),  # Ray's default may be another Ray's (the session's, a user's)
         "NUM_CPUS": "4",
         "PYTHONUNBUFFERED": "1",
         # Ray 2.60 protects the head with a token (~/.ray/auth_token); `ray job submit` sends it with this.
@@ -96,7 +97,7 @@ def _tail(logs: pathlib.Path) -> str:
 
 def _bare_env(tmp_path, **settings):
     """The environment of a shell without the project's environment, for a workstation on free ports under tmp_path."""
-    ray_port, dashboard_port, mlflow_port, client_port = _free_ports(4)
+    ray_port, dashboard_port, mlflow_port, client_port, agent_port = _free_ports(5)
     return {
         "HOME": str(tmp_path),
         "PATH": BARE_PATH,
@@ -105,6 +106,7 @@ def _bare_env(tmp_path, **settings):
         "DASHBOARD_PORT": str(dashboard_port),
         "MLFLOW_PORT": str(mlflow_port),
         "RAY_CLIENT_PORT": str(client_port),
+        "DASHBOARD_AGENT_PORT": str(agent_port),
         **settings,
     }
 
@@ -135,6 +137,20 @@ def test_start_without_the_project_environment_fails_at_once_naming_what_is_miss
     assert missing.split() == [c for c in ("python", "ray", "mlflow") if c not in present], line
     assert f"{venv}/bin" in line and "make setup" in line
     assert not (tmp_path / "state" / "mlflow.pid").exists(), "nothing was started"
+
+
+def test_start_refuses_a_job_agent_port_in_use_before_starting_anything(tmp_path):
+    """Another Ray on the machine holds the agent's port (Ray's fixed default unless set): a head started anyway would
+    take no job ("No available agent to submit job"), so start refuses at once, naming the setting."""
+    env = _bare_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["DASHBOARD_AGENT_PORT"])))
+        taken.listen()
+        started = _start_until_it_exits(env)
+    assert started.returncode == 1
+    [line] = started.stderr.splitlines()
+    assert f"DASHBOARD_AGENT_PORT {env['DASHBOARD_AGENT_PORT']} is in use" in line, line
+    assert not (tmp_path / "state").exists(), "nothing was started or written"
 
 
 def test_start_stops_waiting_when_the_mlflow_server_dies(tmp_path):
@@ -326,7 +342,7 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server_of_a_loopback_only_w
 
 
 def _descendants(pid):
-    """PIDs of every process below ``pid`` (the embedded Ray's GCS, raylet and workers of a sweep driver)."""
+    """PIDs of every process below ``pid`` (the GCS, raylet and workers of the Ray that process started)."""
     children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -343,9 +359,9 @@ def _descendants(pid):
     return found
 
 
-def _train_workers(driver_pid):
+def _train_workers(ray_owner_pid):
     workers = []
-    for pid in _descendants(driver_pid):
+    for pid in _descendants(ray_owner_pid):
         try:
             title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]
         except OSError:
@@ -356,10 +372,11 @@ def _train_workers(driver_pid):
 
 
 @pytest.mark.slow
-def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
+def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path, ray_address):
+    """A sweep driver joined to the session's Ray (whose workers are this process's descendants); one of its trial's
+    Train workers is killed after the first epoch."""
     epochs = 4
-    env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)
+    env = {**os.environ, "RAY_ADDRESS": ray_address, "PYTHONUNBUFFERED": "1"}
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cmd = [
         sys.executable,
@@ -396,7 +413,7 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
             experiment = client.get_experiment_by_name("actrec/cdc_theta") if tracked else None
             runs = client.search_runs([experiment.experiment_id], "tags.role = 'trial'") if experiment else []
             if runs and client.get_metric_history(runs[0].info.run_id, "val_top1"):
-                workers = _train_workers(driver.pid)
+                workers = _train_workers(os.getpid())
                 if len(workers) == 1:
                     os.kill(workers[0], signal.SIGKILL)
                     killed = workers[0]
@@ -405,7 +422,7 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
         replaced = False
         while time.time() < deadline and driver.poll() is None and not replaced:
             time.sleep(1)
-            replaced = any(pid != killed for pid in _train_workers(driver.pid))
+            replaced = any(pid != killed for pid in _train_workers(os.getpid()))
         code = driver.wait(timeout=max(1, deadline - time.time()))
     finally:
         if driver.poll() is None:
