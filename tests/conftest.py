@@ -89,18 +89,6 @@ def ray_session() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def ray_address(ray_session) -> str:
-    """The session Ray's GCS address. A sweep driver run as a subprocess with ``RAY_ADDRESS`` set to it joins the
-    session's Ray (as a ``ray job submit`` job joins its cluster) instead of starting an embedded one, and with the
-    session's ``$ACTREC_CACHE`` it finds the smoke set already generated: each embedded start it saves costs seconds.
-    Tests of the driver's own Ray (its start, Ctrl-C while it starts, a plug-in paper run from a bare directory) still
-    start their own."""
-    import ray
-
-    return ray.get_runtime_context().gcs_address
-
-
-@pytest.fixture(scope="session")
 def cdc_sweep():
     """The ``sweeps/cdc_theta.py`` module."""
     return load_sweep("cdc_theta")

@@ -372,11 +372,10 @@ def _train_workers(ray_owner_pid):
 
 
 @pytest.mark.slow
-def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path, ray_address):
-    """A sweep driver joined to the session's Ray (whose workers are this process's descendants); one of its trial's
-    Train workers is killed after the first epoch."""
+def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
     epochs = 4
-    env = {**os.environ, "RAY_ADDRESS": ray_address, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cmd = [
         sys.executable,
@@ -413,7 +412,7 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path, ray_address
             experiment = client.get_experiment_by_name("actrec/cdc_theta") if tracked else None
             runs = client.search_runs([experiment.experiment_id], "tags.role = 'trial'") if experiment else []
             if runs and client.get_metric_history(runs[0].info.run_id, "val_top1"):
-                workers = _train_workers(os.getpid())
+                workers = _train_workers(driver.pid)
                 if len(workers) == 1:
                     os.kill(workers[0], signal.SIGKILL)
                     killed = workers[0]
@@ -422,7 +421,7 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path, ray_address
         replaced = False
         while time.time() < deadline and driver.poll() is None and not replaced:
             time.sleep(1)
-            replaced = any(pid != killed for pid in _train_workers(os.getpid()))
+            replaced = any(pid != killed for pid in _train_workers(driver.pid))
         code = driver.wait(timeout=max(1, deadline - time.time()))
     finally:
         if driver.poll() is None:
