@@ -146,9 +146,13 @@ with socket.socket() as s:
   # 127.0.0.1 as this node's IP (as on macOS: a single-node cluster); then every server of the head, workers included,
   # binds to 127.0.0.1 alone.
   # The head's own --temp-dir marks the processes of this Ray instance, so stop reaches exactly them; a plain
-  # `ray stop` would stop every Ray instance on the machine.
+  # `ray stop` would stop every Ray instance on the machine. One machine, as an embedded Ray (actrec.tune.cluster
+  # EMBEDDED_RAY_ENV): no preemption watcher (its one node is never drained), Ray Train polls workers 4 times a
+  # second (values set win).
   MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" ACTREC_STORAGE="$STATE/runs" ACTREC_CACHE="$STATE/cache" \
-    RAY_TRAIN_V2_ENABLED=1 RAY_AUTH_MODE=token RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 \
+    RAY_TRAIN_ENABLE_PREEMPTION_WATCHER=${RAY_TRAIN_ENABLE_PREEMPTION_WATCHER:-0} \
+    RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=${RAY_TRAIN_HEALTH_CHECK_INTERVAL_S:-0.25} \
+    RAY_AUTH_MODE=token RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 \
     "$BIN/ray" start --head --node-ip-address 127.0.0.1 --port "$RAY_PORT" --num-cpus "$NUM_CPUS" \
     --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" --ray-client-server-port "$RAY_CLIENT_PORT" \
     --dashboard-agent-listen-port "$DASHBOARD_AGENT_PORT" --temp-dir "$RAY_TEMP_DIR" --disable-usage-stats \

@@ -367,16 +367,23 @@ def test_environment_defaults_hold_only_inside_their_block(monkeypatch):
     assert "ACTREC_TEST_UNSET" not in os.environ and os.environ["ACTREC_TEST_SET"] == "user"
 
 
-def test_an_embedded_rays_processes_leave_out_ray_trains_preemption_watcher(ray_session):
+def test_an_embedded_rays_processes_leave_out_the_preemption_watcher_and_poll_workers_often(ray_session):
     """The session's Ray is started as the sweeps start an embedded one (:func:`actrec.tune.cluster.init_ray`): its
-    processes inherit the switch that leaves the watcher out, unless the user set it (the driver's own environment
-    is restored once Ray is up: ``test_environment_defaults_hold_only_inside_their_block``)."""
+    processes inherit the switch that leaves Ray Train's preemption watcher out and the controller's short poll
+    interval, unless the user set them (the driver's own environment is restored once Ray is up:
+    ``test_environment_defaults_hold_only_inside_their_block``)."""
     import ray
 
-    key = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+    from actrec.tune.cluster import EMBEDDED_RAY_ENV
+
+    keys = ("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")
+    assert set(EMBEDDED_RAY_ENV) == set(keys)
 
     @ray.remote(num_cpus=0)
-    def switch():
-        return os.environ.get(key)
+    def switches():
+        return [os.environ.get(key) for key in keys]
 
-    assert ray.get(switch.remote()) == os.environ.get(key, "0")
+    assert ray.get(switches.remote()) == [
+        os.environ.get("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0"),
+        os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"),
+    ]
