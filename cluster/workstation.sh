@@ -22,8 +22,9 @@
 #   ACTREC_STATE    [~/.actrec/workstation]  MLflow database, MLflow artifacts, Tune runs, data cache, logs, pids
 #   ACTREC_VENV     [<repo>/.venv if it exists, else the active python's environment]  where python, ray, mlflow are
 #   RAY_PORT        [6379]   DASHBOARD_PORT [8265]   MLFLOW_PORT [5000]   RAY_CLIENT_PORT [10001] (Ray Client server)
-#   DASHBOARD_AGENT_PORT [52365]  the head's job agent (HTTP), which runs submitted jobs; another Ray on this machine
-#                   (e.g. a sweep's embedded Ray) holds Ray's default, so start refuses a port in use
+#   DASHBOARD_AGENT_PORT [52365]  the head's job agent (HTTP), which runs submitted jobs
+#                   start refuses any of these ports in use, before it starts anything: another server there (a
+#                   user's `mlflow ui`, a sweep's embedded Ray on 8265 and 52365) would answer in place of ours
 #   NUM_CPUS        [2 x cores]  logical CPUs of the head (more than cores: trials mostly wait on data and each other)
 #   RAY_TEMP_DIR    [$ACTREC_STATE/ray]  Ray's session directory (keep the path short: it holds Unix sockets)
 set -euo pipefail
@@ -117,15 +118,20 @@ start() {
     echo "workstation: already running (state $STATE); run '$0 stop' first" >&2
     exit 1
   fi
-  # The job agent's port is Ray's fixed default unless set: taken by another Ray's agent, this head would start
-  # without one, and every `ray job submit` would fail with "No available agent to submit job".
-  if ! "$BIN/python" -c 'import socket, sys
+  # Every port this start binds must be free now. Another server on MLFLOW_PORT or DASHBOARD_PORT (a user's `mlflow
+  # ui`, a sweep's embedded Ray) would answer the readiness checks below in place of ours, and jobs and runs would go
+  # to it; the job agent's port is Ray's fixed default unless set: taken by another Ray's agent, this head would
+  # start without one, and every `ray job submit` would fail with "No available agent to submit job".
+  local setting
+  for setting in MLFLOW_PORT RAY_PORT DASHBOARD_PORT RAY_CLIENT_PORT DASHBOARD_AGENT_PORT; do
+    if ! "$BIN/python" -c 'import socket, sys
 with socket.socket() as s:
-    s.bind(("127.0.0.1", int(sys.argv[1])))' "$DASHBOARD_AGENT_PORT" 2> /dev/null; then
-    echo "workstation: DASHBOARD_AGENT_PORT $DASHBOARD_AGENT_PORT is in use (another Ray on this machine?);" \
-      "set DASHBOARD_AGENT_PORT to a free port" >&2
-    exit 1
-  fi
+    s.bind(("127.0.0.1", int(sys.argv[1])))' "${!setting}" 2> /dev/null; then
+      echo "workstation: $setting ${!setting} is in use (another MLflow server or Ray on this machine?);" \
+        "set $setting to a free port" >&2
+      exit 1
+    fi
+  done
   mkdir -p "$STATE/logs" "$STATE/mlartifacts" "$STATE/runs" "$STATE/cache" "$RAY_TEMP_DIR"
   # The head and its jobs run the project's environment, whatever the calling shell has on PATH.
   export PATH="$BIN:$PATH"

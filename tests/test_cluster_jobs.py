@@ -4,6 +4,7 @@ processes left after stop; the smoke cdc_theta sweep submitted with `ray job sub
 search over Table IV's continuous θ, its concurrent trials logging to the server; and a Ray Train worker killed
 mid-trial, after which the trial resumes from its newest checkpoint and finishes."""
 
+import http.server
 import importlib
 import ipaddress
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -139,29 +141,43 @@ def test_start_without_the_project_environment_fails_at_once_naming_what_is_miss
     assert not (tmp_path / "state" / "mlflow.pid").exists(), "nothing was started"
 
 
-def test_start_refuses_a_job_agent_port_in_use_before_starting_anything(tmp_path):
-    """Another Ray on the machine holds the agent's port (Ray's fixed default unless set): a head started anyway would
-    take no job ("No available agent to submit job"), so start refuses at once, naming the setting."""
+@pytest.mark.parametrize(
+    "setting", ["MLFLOW_PORT", "RAY_PORT", "DASHBOARD_PORT", "RAY_CLIENT_PORT", "DASHBOARD_AGENT_PORT"]
+)
+def test_start_refuses_a_port_in_use_before_starting_anything(tmp_path, setting):
+    """Another server on the machine holds one of the ports (a user's `mlflow ui` on 5000, a sweep's embedded Ray on
+    Ray's defaults): it would answer start's readiness checks in place of the workstation's own servers (and runs or
+    jobs would go to it), or the head would take no job. An HTTP server answers there, as one would: start refuses
+    at once, naming the setting, and starts and writes nothing."""
     env = _bare_env(tmp_path)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", int(env["DASHBOARD_AGENT_PORT"])))
-        taken.listen()
+    server = http.server.HTTPServer(("127.0.0.1", int(env[setting])), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
         started = _start_until_it_exits(env)
+    finally:
+        server.shutdown()
+        server.server_close()
     assert started.returncode == 1
     [line] = started.stderr.splitlines()
-    assert f"DASHBOARD_AGENT_PORT {env['DASHBOARD_AGENT_PORT']} is in use" in line, line
+    assert f"{setting} {env[setting]} is in use" in line and f"set {setting} to a free port" in line, line
     assert not (tmp_path / "state").exists(), "nothing was started or written"
 
 
 def test_start_stops_waiting_when_the_mlflow_server_dies(tmp_path):
-    env = _bare_env(tmp_path)
-    with socket.socket() as taken:  # the server's port, taken: `mlflow server` exits at once
-        taken.bind(("127.0.0.1", int(env["MLFLOW_PORT"])))
-        taken.listen()
-        started = _start_until_it_exits(env)
+    """The server exits before it answers (here an `mlflow` that fails at once, in an environment that is otherwise
+    the project's): start stops waiting, shows the end of the server's log and leaves nothing running."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for name in ("python", "ray"):
+        (venv / "bin" / name).symlink_to(BIN / name)
+    failing = venv / "bin" / "mlflow"
+    failing.write_text("#!/bin/sh\necho 'mlflow: cannot open the backend store (a test)' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    env = _bare_env(tmp_path, ACTREC_VENV=str(venv))
+    started = _start_until_it_exits(env)
     assert started.returncode == 1
     assert "mlflow server exited before it answered" in started.stderr, started.stderr
-    assert "address already in use" in started.stderr, "the end of the server's log comes with it"
+    assert "cannot open the backend store (a test)" in started.stderr, "the end of the server's log comes with it"
     assert not _processes_with(f"{tmp_path}/state/"), "the failed start leaves nothing running"
 
 
