@@ -24,7 +24,8 @@
 #   RAY_PORT        [6379]   DASHBOARD_PORT [8265]   MLFLOW_PORT [5000]   RAY_CLIENT_PORT [10001] (Ray Client server)
 #   DASHBOARD_AGENT_PORT [52365]  the head's job agent (HTTP), which runs submitted jobs
 #                   start refuses any of these ports in use, before it starts anything: another server there (a
-#                   user's `mlflow ui`, a sweep's embedded Ray on 8265 and 52365) would answer in place of ours
+#                   user's `mlflow ui`, a sweep's embedded Ray on 8265 and 52365) would answer in place of ours,
+#                   and any Ray port in Ray's worker port range 10002-19999
 #   NUM_CPUS        [2 x cores]  logical CPUs of the head (more than cores: trials mostly wait on data and each other)
 #   RAY_TEMP_DIR    [$ACTREC_STATE/ray]  Ray's session directory (keep the path short: it holds Unix sockets)
 set -euo pipefail
@@ -129,6 +130,11 @@ with socket.socket() as s:
     s.bind(("127.0.0.1", int(sys.argv[1])))' "${!setting}" 2> /dev/null; then
       echo "workstation: $setting ${!setting} is in use (another MLflow server or Ray on this machine?);" \
         "set $setting to a free port" >&2
+      exit 1
+    fi
+    # Ray gives its workers the ports 10002-19999 (`ray start` defaults) and refuses a head whose own ports lie there.
+    if [[ $setting != MLFLOW_PORT && ${!setting} -ge 10002 && ${!setting} -le 19999 ]]; then
+      echo "workstation: $setting ${!setting} lies in Ray's worker port range 10002-19999; set $setting outside it" >&2
       exit 1
     fi
   done

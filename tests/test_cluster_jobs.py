@@ -163,6 +163,17 @@ def test_start_refuses_a_port_in_use_before_starting_anything(tmp_path, setting)
     assert not (tmp_path / "state").exists(), "nothing was started or written"
 
 
+def test_start_refuses_a_ray_port_in_the_workers_range_before_starting_anything(tmp_path):
+    """`ray start` would fail with a traceback ("... is trying to use a port number ... used by other components")."""
+    env = _bare_env(tmp_path, RAY_CLIENT_PORT="10091")
+    started = _start_until_it_exits(env)
+    assert started.returncode == 1
+    assert started.stderr.splitlines() == [
+        "workstation: RAY_CLIENT_PORT 10091 lies in Ray's worker port range 10002-19999; set RAY_CLIENT_PORT outside it"
+    ]
+    assert not (tmp_path / "state").exists(), "nothing was started or written"
+
+
 def test_start_stops_waiting_when_the_mlflow_server_dies(tmp_path):
     """The server exits before it answers (here an `mlflow` that fails at once, in an environment that is otherwise
     the project's): start stops waiting, shows the end of the server's log and leaves nothing running."""
