@@ -280,7 +280,7 @@ def _assert_stop_leaves_nothing(env, state, procs):
 
 
 def _submit(env, jobs, tmp_path):
-    """`ray job submit` of the smoke cdc_theta sweep as a 3-trial Optuna search."""
+    """`ray job submit` of the smoke cdc_theta sweep as a 2-trial Optuna search."""
     return subprocess.run(
         [
             str(BIN / "ray"),
