@@ -16,8 +16,11 @@
 # submitting shell send it. Jobs inherit the head's environment: MLFLOW_TRACKING_URI points at the server,
 # ACTREC_STORAGE / ACTREC_CACHE at the state directory, so `ray job submit` needs no extra flags. The head keeps its
 # session files in its own temp directory, so sweep scripts started on this machine outside a job stay on their own
-# embedded Ray unless RAY_ADDRESS is set (e.g. RAY_AUTH_MODE=token RAY_ADDRESS=127.0.0.1:6379 python sweeps/...
-# --tracking-uri http://127.0.0.1:5000: such a driver does not inherit the head's environment).
+# embedded Ray unless RAY_ADDRESS is set. Such a driver joins this head only with the head's switches and does not
+# inherit its environment (checked: without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 it dials the machine's outward address
+# and times out; without RAY_AUTH_MODE=token the head refuses it):
+#   RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE=token RAY_ADDRESS=127.0.0.1:6379 \
+#       .venv/bin/python sweeps/cdc_theta.py --tracking-uri http://127.0.0.1:5000
 #
 # Settings (environment variables, defaults in brackets):
 #   ACTREC_STATE    [~/.actrec/workstation]  MLflow database, MLflow artifacts, Tune runs, data cache, logs, pids
