@@ -129,6 +129,10 @@ start() {
   # start without one, and every `ray job submit` would fail with "No available agent to submit job".
   local setting
   for setting in MLFLOW_PORT RAY_PORT DASHBOARD_PORT RAY_CLIENT_PORT DASHBOARD_AGENT_PORT; do
+    if ! [[ ${!setting} =~ ^[0-9]{1,5}$ ]] || ((10#${!setting} < 1 || 10#${!setting} > 65535)); then
+      echo "workstation: $setting must be a port number (1-65535), got '${!setting}'" >&2
+      exit 1
+    fi
     if ! "$BIN/python" -c 'import socket, sys
 with socket.socket() as s:
     s.bind(("127.0.0.1", int(sys.argv[1])))' "${!setting}" 2> /dev/null; then

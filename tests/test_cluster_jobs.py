@@ -163,6 +163,26 @@ def test_start_refuses_a_port_in_use_before_starting_anything(tmp_path, setting)
     assert not (tmp_path / "state").exists(), "nothing was started or written"
 
 
+@pytest.mark.parametrize("value", ["50OO", "70000", "0"])
+def test_start_refuses_a_value_that_is_no_port_before_starting_anything(tmp_path, value):
+    """A typo'd port is named as such (not reported as a port in use)."""
+    env = _bare_env(tmp_path, MLFLOW_PORT=value)
+    started = _start_until_it_exits(env)
+    assert started.returncode == 1
+    assert started.stderr.splitlines() == [f"workstation: MLFLOW_PORT must be a port number (1-65535), got '{value}'"]
+    assert not (tmp_path / "state").exists(), "nothing was started or written"
+
+
+def test_the_workstation_head_inherits_what_an_embedded_ray_does_unless_set():
+    """cluster/workstation.sh starts its head with :data:`actrec.tune.cluster.EMBEDDED_RAY_ENV`, each a default that a
+    value set in the environment overrides; the script cannot import it, so this keeps the two from drifting apart."""
+    from actrec.tune.cluster import EMBEDDED_RAY_ENV
+
+    script = pathlib.Path(SCRIPT).read_text()
+    for key, value in EMBEDDED_RAY_ENV.items():
+        assert f"{key}=${{{key}:-{value}}}" in script, key
+
+
 def test_start_refuses_a_ray_port_in_the_workers_range_before_starting_anything(tmp_path):
     """`ray start` would fail with a traceback ("... is trying to use a port number ... used by other components")."""
     env = _bare_env(tmp_path, RAY_CLIENT_PORT="10091")
