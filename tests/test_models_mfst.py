@@ -1,10 +1,14 @@
 """MFST (Ma et al. 2023): paper-size parameter counts, config validation, and the ablation switches."""
 
+import itertools
+
 import pytest
 import torch
 
+from actrec.config import from_flat
+from actrec.layers.cdc import TEMPORAL_READINGS, CDCConv3d
 from actrec.models import create_model, model_config, tiny_overrides
-from actrec.models.mfst import MFST, CDCStem, MFSTConfig, WeightSharedMultiScaleTransformer
+from actrec.models.mfst import MFST, CDCStem, MFSTConfig, TwoStreamMFST, WeightSharedMultiScaleTransformer
 
 
 def _count(model: torch.nn.Module) -> int:
@@ -57,6 +61,7 @@ def test_large_is_base_plus_one_stage():
         ({"temporal_scales": 0}, "model.temporal_scales"),
         ({"dropout": 1.0}, "model.dropout"),
         ({"residual": "yes"}, "model.residual"),
+        ({"cdc_t_reading": "all"}, "model.cdc_t_reading"),
     ],
 )
 def test_config_validation_names_the_field(overrides, field):
@@ -146,3 +151,49 @@ def test_paper_defaults():
     config = model_config("mfst_large")
     assert (config.layers, config.heads, config.spatial_layers, config.temporal_scales) == (4, 8, 4, 3)
     assert (config.stem, config.theta, config.inception_kernels, config.num_classes) == ("CDC-ST", 0.6, (1, 3, 5), 60)
+
+
+def test_cdc_t_reading_refuses_an_unknown_value_naming_the_field_and_the_values():
+    with pytest.raises(ValueError, match=r"model\.cdc_t_reading.*non_centre.*neighbours.*released.*'slices'"):
+        model_config("mfst_large", stem="CDC-T", cdc_t_reading="slices")
+    with pytest.raises(ValueError, match=r"model\.cdc_t_reading"):
+        from_flat({"model.name": "mfst_large", "model.cdc_t_reading": "slices"})
+
+
+def test_cdc_t_reading_defaults_to_non_centre_and_reaches_the_cdc_t_convs_from_the_dotted_key():
+    assert model_config("mfst_large").cdc_t_reading == "non_centre"
+    tiny = {f"model.{k}": v for k, v in tiny_overrides("mfst_large").items()}
+    cfg = from_flat({"model.name": "mfst_large", "model.stem": "CDC-T", "model.cdc_t_reading": "released", **tiny})
+    assert cfg.model.cdc_t_reading == "released"
+    convs = [m for m in MFST(cfg.model).stem.modules() if isinstance(m, CDCConv3d)]
+    assert [(c.mode, c.kernel_size[0], c.temporal_reading) for c in convs] == [
+        ("T", 7, "released"),
+        ("T", 3, "released"),
+    ]
+    # CDC-ST has no T'': the value is ignored there (like θ for a vanilla stem), so one sweep-wide value fits all stems.
+    st_convs = [m for m in _tiny(stem="CDC-ST", cdc_t_reading="released").stem.modules() if isinstance(m, CDCConv3d)]
+    assert [(c.mode, c.temporal_reading) for c in st_convs] == [("ST", "non_centre")] * 2
+    assert not any(isinstance(m, CDCConv3d) for m in _tiny(stem="vanilla", cdc_t_reading="neighbours").modules())
+
+
+def test_rgbd_model_shares_cdc_t_reading_with_its_depth_stream():
+    config = model_config("mfst_large_rgbd", **tiny_overrides("mfst_large_rgbd"), cdc_t_reading="neighbours")
+    assert config.stream_config("depth").cdc_t_reading == "neighbours"
+    model = TwoStreamMFST(config)
+    depth = [(c.mode, c.temporal_reading) for c in model.depth.stem.modules() if isinstance(c, CDCConv3d)]
+    rgb = [(c.mode, c.temporal_reading) for c in model.rgb.stem.modules() if isinstance(c, CDCConv3d)]
+    assert depth == [("T", "neighbours")] * 2 and rgb == [("ST", "non_centre")] * 2
+
+
+def test_mfst_large_cdc_t_stem_output_differs_between_readings():
+    # Paper-size MFST-Large stem (64, 192 channels), θ = 0.6: only its 7×7×7 conv depends on the reading.
+    config = model_config("mfst_large", stem="CDC-T")
+    torch.manual_seed(10)
+    stems = [CDCStem(3, config.stem_channels, "CDC-T", config.theta, cdc_t_reading=r).eval() for r in TEMPORAL_READINGS]
+    for stem in stems[1:]:
+        stem.load_state_dict(stems[0].state_dict())
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        outputs = [stem(x) for stem in stems]
+    for i, j in itertools.combinations(range(len(outputs)), 2):
+        assert not torch.allclose(outputs[i], outputs[j], rtol=1e-3, atol=1e-4)

@@ -18,6 +18,13 @@ Details the paper leaves open, and the choice made here:
   θ=1) and for "T" the adjacent-frame region T'' is empty.
 * **Which CDC**: the paper uses CDC-ST for RGB and CDC-T for depth (Table IV); ``stem`` selects it per run, the
   variants default to "CDC-ST" (θ=0.6, Table IV).
+* **CDC-T's T''** (§III-C, Eq. (6)): the central difference is taken over "the regions in the adjacent time steps"
+  T'', the cube Z being split into T' (the current time step) and T''. For a 3-frame kernel that is slices 0 and 2
+  under any reading, but the stem's first conv has 7 frames. ``cdc_t_reading`` (``CDCConv3d(temporal_reading=...)``)
+  picks: "non_centre" (default; every slice but the centre, Z minus T' as the paper's two-region split says),
+  "neighbours" (frames t±1 only) or "released" (slices 0 and 2 literally, as the released 3-frame CDC-T code,
+  i.e. frames t-3 and t-1 of a 7-frame kernel). Only the 7×7×7 conv is affected (the 3×3×3 one has 3 frames), and
+  only when the stem is "CDC-T"; the value is ignored for "vanilla" and "CDC-ST" stems, like θ for "vanilla".
 * **MSC-Trans** (Eq. (7)-(8)): ``SpaceCentricInception3d`` (layout documented there) from the stage input width to
   the stage width, then MaxPool 1×3×3 stride (1,2,2) padding (0,1,1) (ceil(H/2), never below 1), then
   ``spatial_layers`` pre-norm k-NN Transformer layers over the H·W tokens of each frame. No explicit spatial position
@@ -67,7 +74,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce, repeat
 from torch import nn
 
-from actrec.layers.cdc import CDCConv3d
+from actrec.layers.cdc import TEMPORAL_READINGS, CDCConv3d
 from actrec.layers.inception import SpaceCentricInception3d
 from actrec.layers.transformer import Transformer, sinusoidal_positions
 from actrec.models.checkpoints import read_checkpoint
@@ -95,6 +102,7 @@ class MFSTConfig:
     in_channels: int = 3  # input channels C of the (B, C, T, H, W) clip (depth is replicated to 3)
     stem: str = "CDC-ST"  # CDC-Stem conv type: "vanilla" (Conv3d), "CDC-ST" (Eq. 5, RGB) or "CDC-T" (Eq. 6, depth)
     theta: float = 0.6  # θ of Eq. (5)/(6) in [0, 1]; ignored when stem == "vanilla" (Table IV best: 0.6)
+    cdc_t_reading: str = "non_centre"  # T'' of Eq. (6): "non_centre", "neighbours" or "released"; CDC-T stems only
     stem_channels: tuple[int, ...] = (64, 192)  # (c1, c2): I3D stem widths conv7 → c1, conv1 → c1, conv3 → c2
     stages: int = 4  # number of factorized spatio-temporal stages (3 = MFST-Base, 4 = MFST-Large)
     dims: tuple[int, ...] = (264, 320, 384, 416, 448)  # per-stage widths; the first `stages` (1-5) are used
@@ -126,6 +134,8 @@ class MFSTConfig:
             raise ValueError(f"model.stem must be one of {STEMS}, got {self.stem!r}")
         if not _is_real(self.theta) or not 0.0 <= self.theta <= 1.0:
             raise ValueError(f"model.theta must be in [0, 1], got {self.theta!r}")
+        if self.cdc_t_reading not in TEMPORAL_READINGS:
+            raise ValueError(f"model.cdc_t_reading must be one of {TEMPORAL_READINGS}, got {self.cdc_t_reading!r}")
         if (
             not isinstance(self.stem_channels, tuple)
             or len(self.stem_channels) != 2
@@ -196,13 +206,26 @@ class CDCStem(nn.Module):
     """CDC-Stem, MFST §III-C Eq. (2)-(6): the first five I3D layers with CDC convolutions.
 
     ``(B, C, T, H, W) -> (B, stem_channels[1], ceil(T/2), ceil(H/8), ceil(W/8))``. ``stem`` is "vanilla"
-    (Conv3d, θ ignored), "CDC-ST" (Eq. (5)) or "CDC-T" (Eq. (6)).
+    (Conv3d, θ ignored), "CDC-ST" (Eq. (5)) or "CDC-T" (Eq. (6)). ``cdc_t_reading`` is the T'' of Eq. (6) for the
+    7×7×7 conv of a "CDC-T" stem: "non_centre" (default, every frame but the centre one), "neighbours" (t±1) or
+    "released" (kernel slices 0 and 2, as the released 3-frame code); the three agree on the 3×3×3 conv, and the value
+    is ignored by "vanilla" and "CDC-ST" stems.
     """
 
-    def __init__(self, in_channels: int, stem_channels: tuple[int, int], stem: str, theta: float) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        stem_channels: tuple[int, int],
+        stem: str,
+        theta: float,
+        cdc_t_reading: str = TEMPORAL_READINGS[0],
+    ) -> None:
         super().__init__()
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
+        if cdc_t_reading not in TEMPORAL_READINGS:
+            raise ValueError(f"cdc_t_reading must be one of {TEMPORAL_READINGS}, got {cdc_t_reading!r}")
+        self.cdc_t_reading = cdc_t_reading
         c1, c2 = stem_channels
         self.layers = nn.Sequential(
             self._conv(in_channels, c1, 7, 2, 3, stem, theta),  # Conv 7×7×7 stride 2
@@ -218,14 +241,23 @@ class CDCStem(nn.Module):
             _spatial_halving_pool(),  # MaxPool 1×3×3 stride (1,2,2)
         )
 
-    @staticmethod
     def _conv(
-        in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, stem: str, theta: float
+        self, in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, stem: str, theta: float
     ) -> nn.Module:
         if stem == "vanilla":
             return nn.Conv3d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=False)
         mode = "ST" if stem == "CDC-ST" else "T"
-        return CDCConv3d(in_channels, out_channels, kernel, stride=stride, padding=padding, theta=theta, mode=mode)
+        reading = self.cdc_t_reading if mode == "T" else TEMPORAL_READINGS[0]  # CDC-ST sums all of Z: no T''
+        return CDCConv3d(
+            in_channels,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=padding,
+            theta=theta,
+            mode=mode,
+            temporal_reading=reading,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -365,7 +397,7 @@ class MFST(nn.Module):
         if not isinstance(config, MFSTConfig):
             raise TypeError(f"MFST expects an MFSTConfig, got {type(config).__name__}")
         self.config = config
-        self.stem = CDCStem(config.in_channels, config.stem_channels, config.stem, config.theta)
+        self.stem = CDCStem(config.in_channels, config.stem_channels, config.stem, config.theta, config.cdc_t_reading)
         widths = (config.stem_channels[-1],) + config.stage_dims
         self.stages = nn.ModuleList(
             FactorizedSpatioTemporalStage(widths[i], widths[i + 1], config) for i in range(config.stages)
@@ -403,6 +435,10 @@ class TwoStreamMFSTConfig(MFSTConfig):
 
     Every ``MFSTConfig`` field, shared by both streams except ``stem`` / ``theta``, which are the RGB stream's; the
     depth stream has its own ``depth_stem`` / ``depth_theta`` (Table IV: CDC-ST for RGB, CDC-T for depth, θ=0.6).
+    ``cdc_t_reading`` (T'' of Eq. (6), §III-C) is shared: it is a reading of the equation, not a per-modality choice,
+    and applies to whichever stream has a "CDC-T" stem (the depth stream by default). One key also means that
+    ``model.cdc_t_reading`` set for a whole sweep reaches the single-modality depth trials and the fused trial's
+    depth stream alike, so a fused trial reads its depth checkpoint with the reading it was trained with.
     """
 
     in_channels: int = 6  # RGB (3) then depth (3) channels of data.modality "rgbd"; each stream takes 3
