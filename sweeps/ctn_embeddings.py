@@ -20,7 +20,7 @@ from __future__ import annotations
 from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("EPIC-KITCHENS", "Diving48")
 VIVIT = {"model.embedding": "tubelet", "model.mapping": "linear"}
@@ -102,6 +102,13 @@ SPEC = with_claims(
     ),
     CLAIMS,
 )
+# --search optuna: Table 4.3's embedding and positions crossed with Table 4.5's Q/K/V mapping.
+SEARCH = {
+    "model.embedding": Choice("tubelet", "video_to_tokens"),
+    "model.positional_embedding": Choice(False, True),
+    "model.mapping": Choice("linear", "conv"),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

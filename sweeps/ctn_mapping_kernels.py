@@ -21,7 +21,7 @@ from __future__ import annotations
 from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("EPIC-KITCHENS", "Diving48")
 # Tables 4.5 and 4.6 as printed: label, mapping values, (EPIC-KITCHENS, Diving48 top-1 %).
@@ -99,6 +99,13 @@ SPEC = with_claims(
     ),
     CLAIMS,
 )
+# --search optuna: Table 4.6's depth-wise kernel s (odd) and batch norm of the conv Q/K/V mapping (Eq. 4.6).
+SEARCH = {
+    "model.mapping": "conv",
+    "model.mapping_kernel": Choice(1, 3, 5, 7),
+    "model.mapping_batch_norm": Choice(False, True),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from actrec.papers.ctn import ctn_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("EPIC-KITCHENS", "Diving48")
 
@@ -96,6 +96,15 @@ SPEC = with_claims(
     ),
     CLAIMS,
 )
+# --search optuna: Table 4.4's video-to-tokens convolution: kernel, stride, max pooling, batch norm, channels.
+SEARCH = {
+    "model.v2t_kernel": Choice("3,3,3", "5,5,5", "7,7,7"),
+    "model.v2t_stride": Choice("2,2,2", "4,4,4"),
+    "model.v2t_max_pool": Choice(False, True),
+    "model.v2t_batch_norm": Choice(False, True),
+    "model.v2t_channels": Choice(16, 32, 64),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, Uniform, with_claims, with_search
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 5, cumulative: label, switches, (NvGesture %, THU-READ CS2 %).
@@ -80,6 +80,15 @@ SPEC = derecouple_sweep(
     stand_ins=ABLATION_STAND_INS,
 )
 SPEC = with_claims(SPEC, CLAIMS)
+# --search optuna: Table 5's components (FRP, multi-loss, sharpness) and the k-NN attention's kept fraction of keys
+# (Table 5: 0.7 or none; 1.0 keeps every key).
+SEARCH = {
+    "model.frp": Choice(False, True),
+    "model.multi_loss": Choice(False, True),
+    "model.sharpness": Choice(False, True),
+    "model.knn_k": Uniform(0.1, 1.0),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from actrec.papers.derecouple import NTU_STAND_INS, derecouple_sweep
 from actrec.report.spec import Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("NvGesture", "THU-READ", "IsoGD", "NTU CS", "NTU CV")
 RGBD = {"model.name": "derecouple_rgbd", "data.modality": "rgbd"}
@@ -61,6 +61,15 @@ SPEC = with_claims(
     "↑5.97% on NvGesture, about 2% over CTR-GCN on NTU CS), rows this sweep does not hold, and states no "
     "comparison among its own RGB, depth and fusion rows (§4.2).",
 )
+# --search optuna: the RGB-D network's score fusion (Tables 1-4) and CmSI; CmTI needs CAPF, so it stays off.
+SEARCH = {
+    "model.name": "derecouple_rgbd",
+    "data.modality": "rgbd",
+    "model.fusion": Choice("multiplication", "addition", "capf"),
+    "model.spatial_interaction": Choice(False, True),
+    "model.temporal_interaction": False,
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Table 6: label, (fusion, CmSI, CmTI), (NvGesture %, THU-READ %).
@@ -89,6 +89,13 @@ SPEC = derecouple_sweep(
     stand_ins=ABLATION_STAND_INS,
 )
 SPEC = with_claims(SPEC, CLAIMS)
+# --search optuna: Table 6's cross-modal interactions (CmSI, CmTI) under CAPF fusion.
+SEARCH = {
+    "model.fusion": "capf",
+    "model.spatial_interaction": Choice(False, True),
+    "model.temporal_interaction": Choice(False, True),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

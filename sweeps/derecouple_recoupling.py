@@ -25,7 +25,7 @@ from actrec.papers.derecouple import ABLATION_STAND_INS, derecouple_sweep
 from actrec.report.spec import Claim, PlotSpec, Row, claims_for
 from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.spec import SweepSpec, with_claims
+from actrec.tune.spec import SweepSpec, Uniform, with_claims, with_search
 
 DATASETS = ("NvGesture", "THU-READ CS2")
 # Default 𝒯 grid per profile (--temperature-grid replaces it).
@@ -93,6 +93,10 @@ CLAIMS = (
 )
 
 
+# --search optuna: the self-distillation temperature 𝒯 of Eq. (14) with recoupling on.
+SEARCH = {"model.recoupling": True, "model.distill_temperature": Uniform(0.1, 1.0)}
+
+
 def build(grid: tuple[float, ...]) -> SweepSpec:
     spec = derecouple_sweep(
         sweep="derecouple_recoupling",
@@ -119,7 +123,7 @@ def build(grid: tuple[float, ...]) -> SweepSpec:
         if claims
         else "This 𝒯 grid holds no row pair of the paper's claims (§5.2: 𝒯 = 0.4 / 0.5, Without recoupling)."
     )
-    return with_claims(spec, claims, note=note)
+    return with_search(with_claims(spec, claims, note=note), SEARCH)
 
 
 SPEC = build(GRIDS["local"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView")
 # §4.3 as printed: label, model.attention, (XSub %, XView %).
@@ -64,6 +64,14 @@ SPEC = epam_sweep(
     attentions=("nesting", "cbam"),
 )
 SPEC = with_claims(SPEC, CLAIMS)  # epam_phases (extend) keeps the table, claims included
+# --search optuna: the joint network (trained from scratch, on the RGB phase's recipe) with §4.3's attention block
+# and the temporal kernel of the CBAM-style block's Conv1D (Eq. 7).
+SEARCH = {
+    "model.streams": "both",
+    "model.attention": Choice("nesting", "cbam", "none"),
+    "model.temporal_kernel": Choice(3, 5, 7),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 extend = epam_phases  # the phase recipes of the chosen profile (how main() and the tests build the trials)
 

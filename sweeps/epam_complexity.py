@@ -19,7 +19,7 @@ from __future__ import annotations
 from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("NTU-120 XSub", "NTU-120 XSet")
 # Table 4 as printed: label, row values, parameters (M), GFLOPs, (XSub %, XSet %).
@@ -59,6 +59,13 @@ SPEC = with_claims(
     "RGBPoseConv3D) that this sweep does not reproduce; it states none in words between its own RGB-X3D, Pose-X3D and "
     "EPAM-Net rows (§4.2).",
 )  # epam_phases (extend) keeps the table, claims note included
+# --search optuna: the joint network's cost drivers (Table 4): RGB stream width and attention block.
+SEARCH = {
+    "model.streams": "both",
+    "model.rgb_variant": Choice("epam_rgb_x3d", "epam_rgb_x3d_wide"),
+    "model.attention": Choice("nesting", "cbam", "none"),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 extend = epam_phases  # the phase recipes of the chosen profile (how main() and the tests build the trials)
 

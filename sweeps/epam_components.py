@@ -19,7 +19,7 @@ from __future__ import annotations
 from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, Uniform, with_claims, with_search
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView", "NTU-120 XSub", "NTU-120 XSet")
 # Table 5 as printed: label, row values, (NTU-60 XSub, XView, NTU-120 XSub, XSet %), note.
@@ -104,6 +104,10 @@ SPEC = epam_sweep(
     attentions=("none", "nesting"),
 )
 SPEC = with_claims(SPEC, CLAIMS)  # epam_phases (extend) keeps the table, claims included
+# --search optuna: the joint network (trained from scratch, on the RGB phase's recipe) with or without the
+# pose-driven attention (Table 5) and the score-fusion weight of the RGB stream.
+SEARCH = {"model.streams": "both", "model.attention": Choice("none", "nesting"), "model.rgb_weight": Uniform(0.0, 1.0)}
+SPEC = with_search(SPEC, SEARCH)
 
 extend = epam_phases  # the phase recipes of the chosen profile (how main() and the tests build the trials)
 

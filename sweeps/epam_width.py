@@ -20,7 +20,7 @@ from __future__ import annotations
 from actrec.papers.epam import epam_phases, epam_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, with_claims, with_search
 
 DATASETS = ("NTU-60 XSub", "NTU-60 XView")
 # Table 3 as printed: label, RGB stream variant, (XSub %, XView %).
@@ -65,6 +65,9 @@ SPEC = epam_sweep(
     rgb_variants=("epam_rgb_x3d", "epam_rgb_x3d_wide"),
 )
 SPEC = with_claims(SPEC, CLAIMS)  # epam_phases (extend) keeps the table, claims included
+# --search optuna: the RGB stream's width (Table 3), one stream at a time (§3.4 phase 1; no fused phase in a search).
+SEARCH = {"model.streams": "rgb", "model.rgb_variant": Choice("epam_rgb_x3d", "epam_rgb_x3d_wide")}
+SPEC = with_search(SPEC, SEARCH)
 
 extend = epam_phases  # the phase recipes of the chosen profile (how main() and the tests build the trials)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.report.spec import Column, Row, TableSpec
 from actrec.tune.cli import main
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import Choice, SweepSpec, Uniform
 
 # Table II, "Ours (MFST-Large)": modality -> accuracy %.
 PAPER_ROWS = {"rgb": ("RGB", 61.26), "depth": ("DEP", 61.29), "rgbd": ("RGB+DEP", 68.47)}
@@ -39,12 +39,18 @@ TABLE = TableSpec(
     "that this sweep does not reproduce; it states none in words between its own RGB, DEP and RGB+DEP rows (§IV-B-2).",
 )
 
+# --search optuna: one stream's CDC stem and θ ∈ [0, 1] (Eq. 5-6), on the table's first cell (no fused phase: a
+# search trains single-stream trials).
+SEARCH = {"model.stem": Choice("CDC-ST", "CDC-T"), "model.theta": Uniform(0.0, 1.0)}
+
+
 SPEC = SweepSpec(
     table=TABLE,
     cells=tuple(MFST_STREAMS.values()),
     axes={},
     profiles=mfst_profiles(model="mfst_large", dataset="isogd", protocol="official"),
     fusion=mfst_fusion("mfst_large"),
+    optuna_space=SEARCH,
 )
 
 if __name__ == "__main__":

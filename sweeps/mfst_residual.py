@@ -14,7 +14,7 @@ from __future__ import annotations
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
 from actrec.tune.cli import main
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import Choice, IntRange, SweepSpec
 
 # Table V as printed: residual connection -> (MFST-Base %, MFST-Large %).
 PAPER_ROWS = {False: (90.2, 91.1), True: (90.5, 92.1)}
@@ -53,11 +53,16 @@ TABLE = TableSpec(
     claims=CLAIMS,
 )
 
+# --search optuna: Table V's residual switch crossed with the stage count (1-5 stages).
+SEARCH = {"model.residual": Choice(False, True), "model.stages": IntRange(1, 5)}
+
+
 SPEC = SweepSpec(
     table=TABLE,
     cells=tuple({"model.residual": r, "model.stages": s} for r in PAPER_ROWS for s in (3, 4)),
     axes={"data.modality": ("rgb",)},
     profiles=mfst_profiles(model="mfst_large"),
+    optuna_space=SEARCH,
 )
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec, claims_for
 from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import IntRange, SweepSpec
 
 MAX_STAGES = 5  # model.dims holds five widths
 PAPER_STAGES = {3: ("MFST-Base", 90.5, 32.6), 4: ("MFST-Large", 92.1, 49.7)}  # stages: (row, Acc %, params M)
@@ -93,11 +93,16 @@ TABLE = TableSpec(
     claims=CLAIMS,
 )
 
+# --search optuna: the stage count (Table III's knob; the model has widths for 1-5 stages) on MFST-Large's recipe.
+SEARCH = {"model.stages": IntRange(1, 5)}
+
+
 SPEC = SweepSpec(
     table=TABLE,
     cells=({"model.stages": 3}, {"model.stages": 4}, {"model.name": "mfst_bm"}),
     axes={"data.modality": ("rgb",)},
     profiles=mfst_profiles(model="mfst_large"),
+    optuna_space=SEARCH,
 )
 
 

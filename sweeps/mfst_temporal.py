@@ -15,7 +15,7 @@ from __future__ import annotations
 from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
 from actrec.tune.cli import main
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import Choice, IntRange, SweepSpec, Uniform
 
 # Table VI as printed: temporal block -> (RGB %, DEP %).
 PAPER_ROWS = {"V-Trans": (91.0, 92.2), "WMS-Trans": (92.1, 93.8)}
@@ -57,11 +57,20 @@ TABLE = TableSpec(
     claims=CLAIMS,
 )
 
+# --search optuna: Table VI's temporal block, its scales t, t/2, ... (§III-D2: three) and the stem's θ (Eq. 5-6).
+SEARCH = {
+    "model.temporal_block": Choice("V-Trans", "WMS-Trans"),
+    "model.temporal_scales": IntRange(1, 3),
+    "model.theta": Uniform(0.0, 1.0),
+}
+
+
 SPEC = SweepSpec(
     table=TABLE,
     cells=tuple({"model.temporal_block": b, **stream} for b in PAPER_ROWS for stream in MFST_STREAMS.values()),
     axes={},
     profiles=mfst_profiles(model="mfst_large"),
+    optuna_space=SEARCH,
 )
 
 if __name__ == "__main__":

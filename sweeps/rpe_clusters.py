@@ -26,7 +26,7 @@ from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, PlotSpec, Row, claims_for
 from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
-from actrec.tune.spec import SweepSpec, with_claims
+from actrec.tune.spec import IntRange, SweepSpec, with_claims, with_search
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 GRIDS = {"paper": (1, 2, 3, 4, 5, 6), "local": (1, 2, 3, 4, 5, 6), "smoke": (1, 3)}
@@ -77,6 +77,10 @@ def clusters_row(y: int) -> Row:
     )
 
 
+# --search optuna: y of Eq. (3.9), (2y+1)² + 1 clusters per frame, over Fig. 3.4's range.
+SEARCH = {"model.rpe_y": IntRange(1, 6)}
+
+
 def build(grid: tuple[int, ...]) -> SweepSpec:
     """The sweep over ``grid`` (values of y), with the paper's claims whose rows it has."""
     rows = tuple(clusters_row(y) for y in grid)
@@ -94,7 +98,7 @@ def build(grid: tuple[int, ...]) -> SweepSpec:
         if claims
         else "None of the paper's claims (y = 3 against y = 1, 4 and 6, §3.4.3) has both rows in this grid."
     )
-    return with_claims(spec, claims, note=note)
+    return with_search(with_claims(spec, claims, note=note), SEARCH)
 
 
 SPEC = build(GRIDS["local"])

@@ -19,7 +19,7 @@ from __future__ import annotations
 from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, IntRange, with_claims, with_search
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 # Table 3.1 as printed: label, position embedding, (UCF-101, HMDB-51, Diving48 %), parameters (M).
@@ -79,6 +79,9 @@ SPEC = rpe_sweep(
     datasets=DATASETS,
 )
 SPEC = with_claims(SPEC, CLAIMS)
+# --search optuna: Table 3.1's position embedding crossed with y of Eq. (3.9) (Fig. 3.4's range 1-6).
+SEARCH = {"model.position_embedding": Choice("absolute", "shared_rpe", "unshared_rpe"), "model.rpe_y": IntRange(1, 6)}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

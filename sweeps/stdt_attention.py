@@ -19,7 +19,7 @@ from __future__ import annotations
 from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, IntRange, with_claims, with_search
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 # Table 3.3 as printed: label, model values, (UCF-101, HMDB-51, Diving48 %), GFLOPs.
@@ -62,6 +62,14 @@ SPEC = rpe_sweep(
     datasets=DATASETS,
 )
 SPEC = with_claims(SPEC, CLAIMS)
+# --search optuna: Table 3.3's attention scheme on RPE-STDT and its temporal encoder depth L_(T) from §3.4.2's 4 up
+# (Top-K follows temporal layers 1 and 3, so at least 4).
+SEARCH = {
+    "model.name": "rpe_stdt",
+    "model.attention_scheme": Choice("decoupled", "spatial"),
+    "model.temporal_depth": IntRange(4, 8),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

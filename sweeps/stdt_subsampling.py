@@ -20,7 +20,7 @@ from __future__ import annotations
 from actrec.papers.rpe_stdt import rpe_sweep
 from actrec.report.spec import Claim, Row
 from actrec.tune.cli import main
-from actrec.tune.spec import with_claims
+from actrec.tune.spec import Choice, Uniform, with_claims, with_search
 
 DATASETS = ("UCF-101", "HMDB-51", "Diving48")
 RPE = {"model.position_embedding": "shared_rpe", "model.rpe_y": 3, "model.rpe_mapping": "sectioned"}
@@ -107,6 +107,13 @@ SPEC = rpe_sweep(
     datasets=DATASETS,
 )
 SPEC = with_claims(SPEC, CLAIMS)
+# --search optuna: Table 3.4's subsampling, the temporal layers it follows (Table 3.5) and Top-K's kept fraction.
+SEARCH = {
+    "model.subsampling": Choice("topk", "max_pool", "avg_pool", "conv", "none"),
+    "model.subsample_layers": Choice("1,3", "0,2", "1", "3"),
+    "model.topk_keep": Uniform(0.25, 1.0),
+}
+SPEC = with_search(SPEC, SEARCH)
 
 if __name__ == "__main__":
     main(SPEC)

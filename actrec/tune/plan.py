@@ -18,7 +18,7 @@ from typing import Any
 from actrec.config import flatten, from_flat, parse_overrides
 from actrec.errors import UsageError
 from actrec.report.spec import matches
-from actrec.tune.spec import SweepSpec
+from actrec.tune.spec import Choice, IntRange, SweepSpec, Uniform
 
 CHECKPOINT_PLACEHOLDER = "<checkpoint of trial {}>"  # stands in for a phase-1 checkpoint path while planning
 DEFAULT_SAMPLES = 10  # --search optuna without --num-samples
@@ -153,6 +153,9 @@ class SweepPlan:
     search_space: dict[str, Any]  # --search optuna: the sampled keys and their Tune domains; {} for a grid
 
     num_samples: int = 0  # --search optuna: trials to sample
+    # --search optuna: the resolved configs at the ends of every sampled dimension (``space_corners``): valid, and
+    # the datasets the samples may read (e.g. a sampled modality) are prepared before the search starts.
+    corners: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def planned(self) -> int:
@@ -191,9 +194,8 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         fused = fusion_trial_overrides(spec, trials, pending)
     space: dict[str, Any] = {}
     if args.search == "optuna":
-        if spec.optuna_space is None:
-            raise UsageError(f"sweep {spec.name} has no search space; use --search grid")
-        space = spec.optuna_space()
+        space = search_space(spec)
+        trials = [search_setting(trials[0], space, parse_overrides(args.overrides))]
     # The second phase's own values (its model, modality, attention, recipe) are swept too; an evaluate-only fused
     # trial's train.epochs=0 is not: --set train.epochs sets the epochs of the trials that train.
     phase_keys = set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v} if spec.fusion else set()
@@ -205,8 +207,8 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
     _check_roots(resolved)
     for trial in fused:
         resolve_trial(base, trial)
-    for corner in _space_corners(space):
-        resolve_trial(base, corner)
+    corners = [resolve_trial(base, {**trials[0], **corner}) for corner in space_corners(space)]
+    _check_roots(corners)
     return SweepPlan(
         spec=spec,
         base=base,
@@ -215,8 +217,27 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         fused=fused,
         asha=asha,
         search_space=space,
+        corners=corners,
         num_samples=(args.num_samples or DEFAULT_SAMPLES) if space else 0,
     )
+
+
+def search_space(spec: SweepSpec) -> dict[str, Any]:
+    """The sweep's Optuna search space (``SweepSpec.optuna_space``: knob -> :data:`Dimension` or a constant)."""
+    if not any(is_sampled(v) for v in spec.optuna_space.values()):
+        raise UsageError(f"sweep {spec.name} has no search space; use --search grid")
+    return dict(spec.optuna_space)
+
+
+def search_setting(first: Mapping[str, Any], space: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """What an Optuna search holds fixed besides the profile: the table's first cell (its dataset, or its stand-in,
+    protocol, model and recipe), without the keys the space samples or sets and those the user ``--set``."""
+    return {k: v for k, v in first.items() if k not in space and k not in given}
+
+
+def is_sampled(domain: Any) -> bool:
+    """Whether a search-space entry is sampled (a :data:`Dimension`) rather than held constant."""
+    return isinstance(domain, Uniform | IntRange | Choice)
 
 
 def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]], space: Mapping[str, Any]) -> None:
@@ -397,18 +418,11 @@ def _check_roots(resolved: list[dict[str, Any]]) -> None:
             check_root(data)
 
 
-def _space_corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Configs at the ends of every dimension of a Tune search space (each categorical value, each numeric bound),
-    the other keys at their first: what validating an Optuna search before it starts can check."""
-    options: dict[str, list[Any]] = {}
-    for key, domain in space.items():
-        if hasattr(domain, "categories"):
-            options[key] = list(domain.categories)
-        elif hasattr(domain, "lower") and hasattr(domain, "upper"):
-            upper = domain.upper - 1 if type(domain).__name__ == "Integer" else domain.upper
-            options[key] = [domain.lower, upper]
-        else:
-            options[key] = [domain]
+def space_corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Configs at the ends of every dimension of a search space (each categorical value, each numeric bound), the
+    other keys at their first, constants as they are: what validating an Optuna search before it starts can
+    check."""
+    options = {key: domain.corners() if is_sampled(domain) else [domain] for key, domain in space.items()}
     if not options:
         return []
     first = {key: values[0] for key, values in options.items()}
@@ -416,13 +430,32 @@ def _space_corners(space: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def domain_text(domain: Any) -> str:
-    """A Tune search-space dimension as a reader wants it: ``uniform(0, 1)``, ``choice(rgb, depth)``."""
-    if hasattr(domain, "categories"):
-        return "choice(" + ", ".join(map(str, domain.categories)) + ")"
-    if hasattr(domain, "lower") and hasattr(domain, "upper"):
-        kind = {"Float": "uniform", "Integer": "randint"}.get(type(domain).__name__, type(domain).__name__)
-        return f"{kind}({domain.lower:g}, {domain.upper:g})"
-    return str(domain)
+    """A search-space entry as a reader wants it: ``uniform(0, 1)``, ``choice(rgb, depth)``, ``4 (fixed)``."""
+    return domain.text() if is_sampled(domain) else f"{domain} (fixed)"
+
+
+def tune_domain(domain: Any) -> Any:
+    """A search-space entry as Ray Tune's param space takes it (constants as they are)."""
+    from ray import tune
+
+    if isinstance(domain, Uniform):
+        return tune.loguniform(domain.low, domain.high) if domain.log else tune.uniform(domain.low, domain.high)
+    if isinstance(domain, IntRange):
+        return tune.randint(domain.low, domain.high + 1)  # Tune's upper bound is exclusive
+    if isinstance(domain, Choice):
+        return tune.choice(list(domain.values))
+    return domain
+
+
+def optuna_distribution(domain: Any):
+    """A sampled search-space entry as an Optuna distribution (for rebuilding a finished search as an Optuna study)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(domain, Uniform):
+        return FloatDistribution(domain.low, domain.high, log=domain.log)
+    if isinstance(domain, IntRange):
+        return IntDistribution(domain.low, domain.high)
+    return CategoricalDistribution(domain.values)
 
 
 def trial_resources(config: Mapping[str, Any]) -> str:
@@ -441,9 +474,13 @@ def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
     ]
     lines += [f"data: {line}" for line in _data_lines(plan.resolved)]
     if plan.search_space:
-        space = ", ".join(f"{k} ∈ {domain_text(v)}" for k, v in plan.search_space.items())
+        sampled = {k: v for k, v in plan.search_space.items() if is_sampled(v)}
+        space = ", ".join(f"{k} ∈ {domain_text(v)}" for k, v in sampled.items())
         resources = trial_resources(plan.resolved[0])
         lines.append(f"optuna: {plan.num_samples} sample(s) over {space}; resources per trial: {resources}")
+        fixed = {**plan.trials[0], **{k: v for k, v in plan.search_space.items() if not is_sampled(v)}}
+        if fixed:
+            lines.append("fixed in every sample: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
     else:
         width = len(str(plan.planned))
         for i, (trial, flat) in enumerate(zip(plan.trials, plan.resolved, strict=True), start=1):

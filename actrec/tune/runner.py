@@ -75,10 +75,11 @@ def run_sweep(
     with signals_interrupt() as received:
         try:
             with user_errors(verbose=args.verbose):
-                _prepare_data(resolved)
+                _prepare_data(resolved + plan.corners)
                 base, trials = pose_pretrain_step(args, base, trials, resolved)  # model.spatial_init=pose_pretrain
                 resolved = [resolve_trial(base, t) for t in trials]
-                prepare_skipped = sum(_prepare_skipped(cfg) for cfg in distinct_datasets(resolved))
+                read = distinct_datasets(resolved + plan.corners)
+                prepare_skipped = sum(_prepare_skipped(cfg) for cfg in read)
                 resuming = args.resume is not None
                 sweep_dir = args.resume if resuming else _new_sweep_dir(spec, args)
                 tracking_uri = resolve_tracking_uri(args.tracking_uri)

@@ -6,10 +6,72 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actrec.report.spec import Claim, TableSpec, describe, matches
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """A continuous knob of a search space, sampled in [``low``, ``high``] (log-uniformly with ``log``)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"Uniform({self.low}, {self.high}, log={self.log}): need low < high (and low > 0 if log)")
+
+    def corners(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def text(self) -> str:
+        return f"{'loguniform' if self.log else 'uniform'}({self.low:g}, {self.high:g})"
+
+
+@dataclasses.dataclass(frozen=True)
+class IntRange:
+    """An integer knob of a search space (a count: clusters, stages, layers), sampled in [``low``, ``high``], both
+    included (unlike ``tune.randint``)."""
+
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"IntRange({self.low}, {self.high}): need low < high")
+
+    def corners(self) -> list[Any]:
+        return [self.low, self.high]
+
+    def text(self) -> str:
+        return f"integer in [{self.low}, {self.high}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A categorical knob of a search space: kernel sizes, mapping types, fusions, switches. Values are str, int,
+    float, bool or None, which Optuna can store; a tuple-valued field takes its CLI form (``"7,7,7"``)."""
+
+    values: tuple[Any, ...]
+
+    def __init__(self, *values: Any) -> None:
+        if len(values) < 2 or len(set(map(repr, values))) != len(values):
+            raise ValueError(f"Choice{values!r}: need two or more distinct values")
+        if not all(v is None or isinstance(v, str | int | float | bool) for v in values):
+            raise ValueError(f"Choice{values!r}: values must be str, int, float, bool, None (Optuna stores only these)")
+        object.__setattr__(self, "values", tuple(values))
+
+    def corners(self) -> list[Any]:
+        return list(self.values)
+
+    def text(self) -> str:
+        return "choice(" + ", ".join(map(str, self.values)) + ")"
+
+
+Dimension = Uniform | IntRange | Choice  # a sampled knob; any other value in a search space is held constant
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -68,16 +130,17 @@ class SweepSpec:
     """A sweep: the table it reproduces and how trials are generated.
 
     ``cells`` are the table's grid points (dotted overrides) and are crossed with every ``axes`` value list;
-    ``optuna_space`` (a function returning a Ray Tune search space) is used by ``--search optuna`` when a
-    dimension is continuous. ``profiles`` map a profile name to dotted overrides; ``paper`` reproduces the
-    paper's recipe and needs a real dataset root.
+    ``optuna_space`` maps the table's knobs to what ``--search optuna`` samples (:class:`Uniform`,
+    :class:`IntRange`, :class:`Choice`) or holds constant (any other value, e.g. the model a search needs); the
+    search runs on the table's first cell otherwise (:func:`actrec.tune.plan.search_setting`). ``profiles`` map a
+    profile name to dotted overrides; ``paper`` reproduces the paper's recipe and needs a real dataset root.
     """
 
     table: TableSpec
     cells: tuple[Mapping[str, Any], ...]
     axes: Mapping[str, tuple[Any, ...]]
     profiles: Mapping[str, Mapping[str, Any]]
-    optuna_space: Callable[[], dict[str, Any]] | None = None
+    optuna_space: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # knob -> Dimension or constant
     early_stopping: bool = False  # whether ASHA may stop trials (off for exact tables)
     default_profile: str = "local"
     fusion: FusionSpec | None = None  # RGB+DEP rows made from the RGB and depth trials (``--fusion``)
@@ -145,6 +208,12 @@ class SweepSpec:
             raise ValueError(f"sweep {self.table.sweep!r}: no column has a stand-in for the {profile} profile")
         table = dataclasses.replace(self.table, columns=tuple(columns))
         return dataclasses.replace(self, table=table, cells=tuple(cells), column_stand_ins={})
+
+
+def with_search(spec: SweepSpec, space: Mapping[str, Any]) -> SweepSpec:
+    """``spec`` with the Optuna search space ``space`` (knob -> :data:`Dimension` or constant), for sweep files whose
+    spec a shared builder (``actrec.papers``) makes."""
+    return dataclasses.replace(spec, optuna_space=dict(space))
 
 
 def with_claims(spec: SweepSpec, claims: Sequence[Claim] = (), note: str = "") -> SweepSpec:

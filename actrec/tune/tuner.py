@@ -16,6 +16,7 @@ from actrec.tune.plan import (
     DEFAULT_SAMPLES,
     SweepPlan,
     resolve_trial,
+    tune_domain,
     use_asha,
 )
 from actrec.tune.spec import SweepSpec
@@ -125,8 +126,9 @@ def build_param_space(plan: SweepPlan, base: Mapping[str, Any], trials: list[dic
     from ray import tune
 
     space: dict[str, Any] = dict(base)
-    if plan.search_space:
-        space.update(plan.search_space)
+    if plan.search_space:  # the setting the search holds fixed (``search_setting``), then the sampled keys
+        space.update(trials[0])
+        space.update({k: tune_domain(v) for k, v in plan.search_space.items()})
     else:
         space[CELL_KEY] = tune.grid_search(trials)
     return space

@@ -1,0 +1,84 @@
+"""Every sweep's Optuna search space (``SweepSpec.optuna_space``): declared over the table's own knobs, valid at every
+corner in every CPU profile, sampled through Ray Tune's ``OptunaSearch`` as a search samples it, and every corner's
+model takes a training step at smoke size (without Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from actrec.tune.plan import is_sampled, plan_sweep, resolve_trial, tune_domain
+from actrec.tune.spec import Choice, IntRange, Uniform
+from tests.conftest import SWEEP_NAMES
+from tests.sweep_tools import sweep_args, train_a_step
+
+
+def _sample(plan, n: int, seed: int = 0) -> list[dict]:
+    """``n`` configs OptunaSearch suggests for ``plan``'s space (the fixed setting under them), resolved."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = {k: tune_domain(v) for k, v in plan.search_space.items()}
+    searcher = OptunaSearch(space=None, metric="val_best_top1", mode="max", seed=seed)
+    searcher.set_search_properties("val_best_top1", "max", space)
+    configs = []
+    for i in range(n):
+        suggested = searcher.suggest(f"t{i}")
+        assert suggested is not None
+        configs.append(resolve_trial(plan.base, {**plan.trials[0], **suggested}))
+        searcher.on_trial_complete(f"t{i}", {"val_best_top1": float(i)})
+    return configs
+
+
+@pytest.mark.parametrize("name", SWEEP_NAMES)
+def test_every_sweep_has_a_search_space_that_resolves_and_samples(name):
+    args, spec = sweep_args(name, "--search", "optuna", "--num-samples", "3")
+    sampled = {k: v for k, v in spec.optuna_space.items() if is_sampled(v)}
+    assert sampled, f"sweep {name} declares no sampled knob"
+    table_keys = {k for cell in spec.cells for k in cell} | set(spec.axes)
+    if spec.fusion is not None:
+        table_keys |= set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v}
+    # The space searches the table's own knobs (with model knobs the table holds at one value, e.g. CTN's kernels).
+    assert set(sampled) & table_keys or all(k.startswith("model.") for k in sampled), (name, sorted(sampled))
+    for profile in ("smoke", "local"):
+        args, spec = sweep_args(name, "--search", "optuna", "--num-samples", "3", "--profile", profile)
+        plan = plan_sweep(spec, args)
+        assert plan.num_samples == 3 and len(plan.trials) == 1 and not plan.fused
+        constants = len(spec.optuna_space) - len(sampled)  # a constant is its own (one) corner
+        assert len(plan.corners) == sum(len(d.corners()) for d in sampled.values()) + constants
+    resolved_choices = {key: [corner[key] for corner in plan.corners] for key in sampled}  # as configs hold them
+    for config in _sample(plan, 4):
+        for key, domain in sampled.items():
+            if isinstance(domain, Choice):
+                assert config[key] in resolved_choices[key], (key, config[key])
+            else:
+                assert domain.low <= config[key] <= domain.high, (key, config[key])
+
+
+@pytest.mark.parametrize("name", SWEEP_NAMES)
+def test_every_corner_of_every_search_space_trains_a_step(name):
+    """The search space's ends (each categorical value, each bound; the others at their first) build their model and
+    take a training step at smoke size: no sampled value can fail inside a trial."""
+    args, spec = sweep_args(name, "--search", "optuna", "--profile", "smoke")
+    from actrec.train.frame_pretrain import parse_spatial_init
+
+    plan = plan_sweep(spec, args)
+    for config in plan.corners:  # without what only the driver fills in (pose pretraining): from scratch here
+        train_a_step({k: v for k, v in config.items() if parse_spatial_init(v) is None})
+
+
+def test_dimensions_refuse_what_optuna_cannot_sample_or_store():
+    with pytest.raises(ValueError, match="low < high"):
+        Uniform(1.0, 0.0)
+    with pytest.raises(ValueError, match="low > 0"):
+        Uniform(0.0, 1.0, log=True)
+    with pytest.raises(ValueError, match="low < high"):
+        IntRange(3, 3)
+    with pytest.raises(ValueError, match="str, int, float, bool"):
+        Choice((7, 7, 7), (5, 5, 5))
+    with pytest.raises(ValueError, match="distinct"):
+        Choice("a", "a")
+    assert IntRange(1, 6).corners() == [1, 6] and IntRange(1, 6).text() == "integer in [1, 6]"
+
+
+def test_an_integer_range_includes_its_upper_bound_in_tune():
+    domain = tune_domain(IntRange(1, 3))
+    assert {domain.sample() for _ in range(200)} == {1, 2, 3}
