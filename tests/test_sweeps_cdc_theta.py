@@ -1,10 +1,11 @@
 """End to end: the smoke cdc_theta sweep on a real embedded Ray, interrupted and resumed, into MLflow and a report.
 
 One sweep run covers: trials in MLflow (params + per-epoch metrics), a SIGTERM to the driver leaves no run
-RUNNING (interrupted trials FAILED, the parent tagged), resume re-runs nothing finished, a corrupt shard member is
-skipped and counted (not fatal), the report shows the measured Table IV cells beside every paper value and is logged
-on the parent run. The sweep runs three of Table IV's cells (every stem, both modalities) through a short script
-that calls the sweep's own ``main`` as ``sweeps/cdc_theta.py`` does.
+RUNNING (interrupted trials FAILED, the parent tagged), resume re-runs nothing finished and continues the same Optuna
+study (the sampler's history survives the interruption: ray-project/ray#30861), a corrupt shard member is skipped and
+counted (not fatal), the report shows the search (best settings with intervals, Optuna's figures) beside every paper
+value of Table IV and is logged on the parent run. The sweep is a 3-sample Optuna search over Table IV's space, one
+trial at a time, interrupted once the first trial has finished.
 """
 
 import contextlib
@@ -50,31 +51,13 @@ def _corrupt_one_sample(root: pathlib.Path) -> str:
     return key
 
 
-# cdc_theta on three of its smoke cells: every stem, both modalities (enough to interrupt the third).
-THREE_CELLS_SCRIPT = """
-import dataclasses
-import sys
-
-sys.path.insert(0, {root!r})
-from tests.sweep_tools import load_sweep, sweep_args
-
-cdc = load_sweep("cdc_theta")
-args, spec = sweep_args("cdc_theta", *sys.argv[1:])
-spec = spec.for_profile("smoke")
-cells = ({{**spec.cells[0], "data.modality": "rgb"}}, {{**spec.cells[1], "data.modality": "depth"}},
-         {{**spec.cells[2], "data.modality": "rgb"}})
-cdc.main(dataclasses.replace(spec, cells=cells, axes={{}}), parser=cdc.parser())
-"""
-
-
-def _sweep_command(tmp_path, *extra, script=None):
-    """Environment, tracking URI and argv of a smoke cdc_theta sweep confined to ``tmp_path`` (``script``: another
-    script than ``sweeps/cdc_theta.py``)."""
+def _sweep_command(tmp_path, *extra):
+    """Environment, tracking URI and argv of a smoke cdc_theta sweep confined to ``tmp_path``."""
     env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cmd = [
         sys.executable,
-        str(script or ROOT / "sweeps" / "cdc_theta.py"),
+        str(ROOT / "sweeps" / "cdc_theta.py"),
         "--profile",
         "smoke",
         "--storage-path",
@@ -92,13 +75,18 @@ def _children(client, experiment_id):
     return client.search_runs([experiment_id], "tags.role = 'trial'", max_results=100)
 
 
+SAMPLES = 3
+
+
 @pytest.mark.slow
 def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monkeypatch):
+    import optuna
+
     data_root = tmp_path / "data"
-    script = tmp_path / "cdc_three_cells.py"
-    script.write_text(THREE_CELLS_SCRIPT.format(root=str(ROOT)))
-    # Two trials at a time: the first two finish while the third runs, which the SIGTERM then interrupts.
-    env, uri, cmd = _sweep_command(tmp_path, "--data-root", str(data_root), "--max-concurrent", "2", script=script)
+    # Three Optuna samples, one at a time, every trial all its epochs: interrupted once the first trial has finished
+    # (the second runs then), so the resumed search still has a sample to draw.
+    search = ("--search", "optuna", "--num-samples", str(SAMPLES), "--asha", "off", "--max-concurrent", "1")
+    env, uri, cmd = _sweep_command(tmp_path, "--data-root", str(data_root), *search)
     monkeypatch.setenv("ACTREC_CACHE", env["ACTREC_CACHE"])
     shutil.copytree(ensure_synthetic(_smoke_data_config(cdc_sweep)), data_root)
     _corrupt_one_sample(data_root)
@@ -107,21 +95,21 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     client = MlflowClient(uri)
-    # Generous limits: on 2 cores beside other work the first two trials alone can take several minutes.
+    # Generous limits: on 2 cores beside other work the first trials alone can take several minutes.
     deadline = time.time() + 1200
     finished_before = []
     while time.time() < deadline and first.poll() is None:
-        time.sleep(2)
+        time.sleep(1)
         experiment = (
             client.get_experiment_by_name("actrec/cdc_theta") if os.path.exists(tmp_path / "mlflow.db") else None
         )
         if experiment is None:
             continue
         finished_before = [r for r in _children(client, experiment.experiment_id) if r.info.status == "FINISHED"]
-        if len(finished_before) >= 2:
+        if finished_before:
             break
     assert first.poll() is None, f"sweep ended before it could be interrupted:\n{(tmp_path / 'first.log').read_text()}"
-    assert len(finished_before) >= 2, (tmp_path / "first.log").read_text()[-5000:]
+    assert finished_before, (tmp_path / "first.log").read_text()[-5000:]
     # SIGTERM to the driver alone, as `ray job stop` or a shutdown sends it: it marks its runs and exits.
     os.kill(first.pid, signal.SIGTERM)
     try:
@@ -137,11 +125,13 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     assert {r.info.status for r in interrupted} <= {"FINISHED", "FAILED"}, "no run is left RUNNING"
     parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
     assert parent.info.status == "FAILED" and parent.data.tags["interrupted_by"] == "SIGTERM"
+    storage = re.search(r"Optuna study 'cdc_theta': (\S+)$", log_text, re.MULTILINE).group(1)
+    told_before = {t.number for t in optuna.load_study(study_name="cdc_theta", storage=storage).trials}
     time.sleep(3)
     ends = {r.info.run_id: r.info.end_time for r in finished_before}
 
     # The printed command, verbatim, from another directory: the sweep's stored invocation (tracking URI, storage
-    # path, report folder, profile, data root) comes back with it.
+    # path, report folder, profile, data root, search) comes back with it.
     printed = re.search(r"Finish it with: (.+)$", log_text, re.MULTILINE).group(1)
     argv = shlex.split(printed)
     assert argv[0] == "python" and "--tracking-uri" not in argv and "--resume" in argv
@@ -166,26 +156,41 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     experiment = client.get_experiment_by_name("actrec/cdc_theta")
     children = _children(client, experiment.experiment_id)
     trial_ids = [r.data.tags["trial_id"] for r in children]
-    assert len(children) == 3 and len(set(trial_ids)) == 3, "each cell is one trial, shown once"
+    assert len(children) == SAMPLES and len(set(trial_ids)) == SAMPLES, "each sample is one trial, shown once"
     assert all(r.info.status == "FINISHED" for r in children)
     for run_id, end_time in ends.items():
         run = client.get_run(run_id)
         assert run.info.end_time == end_time, "a trial finished before the interruption was re-run"
         assert len(client.get_metric_history(run_id, "val_top1")) == 1
-    cells = {
-        (r.data.params["model.stem"], float(r.data.params["model.theta"]), r.data.params["data.modality"])
+
+    # One Optuna study across the interruption: the samples drawn after the resume were drawn from a study that
+    # held every trial told before it, with the values MLflow holds.
+    study = optuna.load_study(study_name="cdc_theta", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * SAMPLES
+    assert len(told_before) < SAMPLES and told_before == set(range(len(told_before))), "sampled on after the resume"
+    by_params = {
+        (r.data.params["model.stem"], float(r.data.params["model.theta"]), r.data.params["data.modality"]): r
         for r in children
     }
-    assert {stem for stem, _, _ in cells} == {"vanilla", "CDC-ST", "CDC-T"} and len(cells) == 3
-    assert {modality for _, _, modality in cells} == {"rgb", "depth"}
+    for trial in study.trials:
+        run = by_params[(trial.params["model.stem"], trial.params["model.theta"], trial.params["data.modality"])]
+        assert trial.value == pytest.approx(run.data.metrics["val_best_top1"])
+    for run in finished_before:
+        key = (run.data.params["model.stem"], float(run.data.params["model.theta"]), run.data.params["data.modality"])
+        number = next(t.number for t in study.trials if (t.params["model.stem"], t.params["model.theta"],
+                                                          t.params["data.modality"]) == key)  # fmt: skip
+        assert number in told_before, "a trial finished before the interruption is in the resumed study"
+
     for run in children:
         assert {"model.name", "model.theta", "data.modality", "optim.lr", "train.epochs"} <= set(run.data.params)
+        assert run.data.params["model.stem"] in ("CDC-ST", "CDC-T") and 0 <= float(run.data.params["model.theta"]) <= 1
         history = client.get_metric_history(run.info.run_id, "val_top1")
         assert [m.step for m in history] == [1]
         assert 0.0 <= history[0].value <= 100.0
         skipped = run.data.metrics["skipped_train"] + run.data.metrics["skipped_val"]
         assert skipped == 1, "the corrupted sample is skipped and counted once per epoch"
         assert run.data.tags["paper"].startswith("MFST") and run.data.tags["table"] == "Table IV"
+        assert "stopped_early" not in run.data.tags, "every trial ran its epochs (--asha off)"
 
     parent = client.search_runs([experiment.experiment_id], "tags.role = 'sweep'")[0]
     assert parent.info.status == "FINISHED"
@@ -193,26 +198,34 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
         "report/cdc_theta.md",
         "report/cdc_theta.html",
         "report/cdc_theta_plot.png",
+        "report/cdc_theta_search_history.png",
+        "report/cdc_theta_search_parallel.png",
     }
     report = (tmp_path / "reports" / "cdc_theta.md").read_text()
     for value in PAPER_VALUES:
         assert f"| {value}" in report
     assert "Synthetic data" in report
-    table = report[report.index("## Table") : report.index("## Provenance")]
-    table_lines = [line for line in table.splitlines() if line.startswith("| 3D-CDC") or line.startswith("| Vanilla")]
-    # Every row (paper values), the three cells that ran measured: setting | θ | RGB measured | paper | Δ | DEP ...
-    assert len(table_lines) == 5 and sum(line.count(" (n=1) ") for line in table_lines) == 3
+    # The search: its space, the best settings (every completed trial, best first, with intervals), Optuna's figures.
+    section = report[report.index("## Search") : report.index("## Provenance")]
+    assert f"{SAMPLES} sample(s) planned, {SAMPLES} run: {SAMPLES} completed, 0 stopped early" in section
+    assert "model.theta ∈ [0, 1]" in section and "model.stem ∈ {CDC-ST, CDC-T}" in section
+    best_rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    values = [float(line.split(" | ")[4].split(" [")[0]) for line in best_rows]
+    assert len(best_rows) == SAMPLES and values == sorted(values, reverse=True), best_rows
+    assert all(re.search(r"\d \[\d+\.\d, \d+\.\d\] \|", line) for line in best_rows), "each with its interval"
+    assert "![Optimisation history](cdc_theta_search_history.png)" in section
+    assert (tmp_path / "reports" / "cdc_theta_search_history.png").stat().st_size > 1000
     assert (tmp_path / "reports" / "cdc_theta_plot.png").stat().st_size > 1000
     # Every trial's per-clip evidence, the paper's claims checked first thing, and the provenance of both invocations.
     for run in children:
         assert "predictions_best.npz" in {a.path for a in client.list_artifacts(run.info.run_id)}
         assert run.data.tags["git_commit"] == parent.data.tags["git_commit"]
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert "provenance.json" in parent_files and "claims.json" in parent_files
+    assert {"provenance.json", "claims.json", "search_space.json"} <= parent_files
     assert any(p.startswith("provenance_resume_") for p in parent_files), "the resume adds its own record"
-    assert report.index("## Claims") < report.index("## Table") < report.index("## Provenance")
+    assert report.index("## Claims") < report.index("## Table") < report.index("## Search") < report.index("## Prov")
     claims = report[report.index("## Claims") : report.index("## Table")]
-    assert "6 claim(s) of the paper:" in claims and "| supported |" not in claims and "| contradicted |" not in claims
+    assert "6 claim(s) of the paper:" in claims
     assert "- **Resumed:** 1 time(s)" in report and f"--data-root {data_root}" in report
 
 

@@ -336,7 +336,19 @@ class MLflowTuneCallback(tune.Callback):
                 print(
                     f"[actrec] could not log {evidence.PREDICTIONS_ARTIFACT} for trial {trial}: {err}", file=sys.stderr
                 )
+        self._tag_stopped_early(trial, run_id)
         self._end(trial, "FINISHED")
+
+    def _tag_stopped_early(self, trial, run_id: str | None) -> None:
+        """A trial that completed before its last epoch was stopped by the scheduler (ASHA): MLflow shows it FINISHED
+        like the rest, so it is tagged ``stopped_early=true`` with ``epochs_run`` and ``epochs_planned``."""
+        planned = int(self.trial_params(trial.config).get("train.epochs", 0) or 0)
+        last = getattr(trial, "last_result", None) or {}
+        ran = last.get("epoch", last.get("training_iteration"))
+        if run_id is None or not planned or not _is_number(ran) or int(ran) >= planned:
+            return
+        for key, value in (("stopped_early", "true"), ("epochs_run", str(int(ran))), ("epochs_planned", str(planned))):
+            self.tracker.client.set_tag(run_id, key, value)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._confusion.pop(trial.trial_id, None)

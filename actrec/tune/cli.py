@@ -28,6 +28,7 @@ SEARCHES = ("grid", "optuna")
 
 
 ASHA_MODES = ("auto", "on", "off")
+COSTS = ("none", "gflops", "params")  # --cost: the second objective of a multi-objective search
 
 
 FUSIONS = ("checkpoints", "joint")
@@ -51,10 +52,17 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         "--search",
         choices=SEARCHES,
         default="grid",
-        help="grid: the table's cells; optuna: Optuna TPE over the sweep's continuous space",
+        help="grid: the table's cells; optuna: Optuna TPE over the sweep's search space (--dry-run prints it)",
     )
     parser.add_argument(
         "--num-samples", type=int, default=None, help=f"trials for --search optuna (default {DEFAULT_SAMPLES})"
+    )
+    parser.add_argument(
+        "--cost",
+        choices=COSTS,
+        default="none",
+        help="with --search optuna: also minimise each trial's cost, its GFLOPs per clip or its parameter count "
+        "(Optuna's multi-objective TPE; no ASHA), and report the accuracy/cost Pareto front",
     )
     parser.add_argument(
         "--asha",

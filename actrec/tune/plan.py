@@ -115,6 +115,8 @@ def use_asha(spec: SweepSpec, args) -> bool:
     """Whether ASHA stops weak trials early (``--asha``): never in an exact table's grid, where every cell must run
     all its epochs; by default (auto) in Optuna searches and in grids whose table allows it (``early_stopping``)."""
     exact_grid = args.search == "grid" and not spec.early_stopping
+    if getattr(args, "cost", "none") != "none":  # multi-objective: ASHA's one-metric ranking does not apply
+        return False
     if args.asha == "on" and exact_grid:
         raise SystemExit(
             f"sweep {spec.name} reproduces an exact table: every trial must run all epochs (no --asha; ASHA applies "
@@ -181,6 +183,13 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         raise UsageError(f"--max-concurrent must be >= 0 (0: from the cluster's resources), got {args.max_concurrent}")
     if args.search == "grid" and args.num_samples is not None:
         raise UsageError("--num-samples counts the trials of --search optuna; a grid runs the table's cells (--seeds)")
+    if getattr(args, "cost", "none") != "none" and args.search != "optuna":
+        raise UsageError(f"--cost {args.cost} is a second objective of --search optuna; a grid runs every cell")
+    if getattr(args, "cost", "none") != "none" and args.asha == "on":
+        raise UsageError(
+            f"--cost {args.cost}: ASHA ranks trials by accuracy alone, which would prune the cheap end "
+            "of the Pareto front (drop --asha)"
+        )
     if args.search == "optuna" and args.seeds > 1:
         raise UsageError("--seeds replicates a grid's cells; --search optuna samples --num-samples trials, seed 0")
     check_paths(args)
@@ -227,6 +236,15 @@ def search_space(spec: SweepSpec) -> dict[str, Any]:
     if not any(is_sampled(v) for v in spec.optuna_space.values()):
         raise UsageError(f"sweep {spec.name} has no search space; use --search grid")
     return dict(spec.optuna_space)
+
+
+COST_METRICS = {"gflops": "model_gflops", "params": "model_params"}  # --cost -> the trial metric minimised
+
+
+def objectives(metric: str, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(trial metric, "max" / "min") of a search: the table's accuracy, then ``--cost``'s metric if any."""
+    cost = getattr(args, "cost", "none")
+    return [(metric, "max")] + ([(COST_METRICS[cost], "min")] if cost != "none" else [])
 
 
 def search_setting(first: Mapping[str, Any], space: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

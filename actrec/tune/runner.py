@@ -34,6 +34,8 @@ from actrec.tune.plan import (
     SweepPlan,
     distinct_datasets,
     fusion_trial_overrides,
+    is_sampled,
+    objectives,
     plan_sweep,
     resolve_trial,
 )
@@ -45,6 +47,7 @@ from actrec.tune.tuner import (
     build_tune_config,
     fit_experiment,
     run_trial,
+    study_storage,
     trial_checkpoints,
     trial_params,
 )
@@ -63,6 +66,7 @@ def run_sweep(
     once the parent run exists, an interrupted sweep marks its unfinished runs FAILED and prints how to resume."""
     from ray import tune
 
+    from actrec.report.search import SEARCH_ARTIFACT, search_record
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
     from actrec.train.frame_pretrain import pose_pretrain_step
@@ -137,6 +141,15 @@ def run_sweep(
                 tracker.log_text(json.dumps(record, indent=2), f"{provenance.RESUME_PREFIX}{stamp}.json")
             else:
                 tracker.log_text(json.dumps(record, indent=2), provenance.ARTIFACT)
+                if plan.search_space:  # what the report rebuilds the Optuna study from (actrec.report.search)
+                    declared = search_record(
+                        plan.search_space,
+                        trials[0],
+                        objectives(spec.table.metric, args),
+                        num_samples=plan.num_samples,
+                        asha=asha,
+                    )
+                    tracker.log_text(declared.to_json(), SEARCH_ARTIFACT)
                 tracker.set_tag(provenance.COMMIT_TAG, tags[provenance.COMMIT_TAG])
             print(
                 f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
@@ -146,6 +159,8 @@ def run_sweep(
             experiment = f"experiment actrec/{spec.name}, parent run {tracker.parent_run_id}"
             print(f"[actrec] MLflow: {tracking_uri} ({experiment})")
             print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
+            if plan.search_space:
+                print(f"[actrec] Optuna study {spec.name!r}: {study_storage(sweep_dir)}")
 
             train_storage = os.path.join(sweep_dir, "train")
             trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
@@ -165,7 +180,7 @@ def run_sweep(
                 resuming=resuming,
                 callbacks=callbacks,
                 param_space=lambda: build_param_space(plan, base, trials),
-                tune_config=lambda: build_tune_config(spec, args, concurrency, first.train.epochs),
+                tune_config=lambda: build_tune_config(spec, args, concurrency, first.train.epochs, sweep_dir=sweep_dir),
             )
             raise_if_interrupted(received)
             results = list(grid)
@@ -284,7 +299,8 @@ def _publish(tracker, paths: list[str], sweep_dir: str, args: argparse.Namespace
     index = write_index(args.report_dir)
     best = best_trial(load_sweep(tracker.tracking_uri, plan.spec.name, tracker.parent_run_id))
     if best is not None:
-        swept = list(dict.fromkeys(k for t in plan.trials + plan.fused for k in t)) or list(plan.search_space)
+        sampled = [k for k, v in plan.search_space.items() if is_sampled(v)]
+        swept = sampled or list(dict.fromkeys(k for t in plan.trials + plan.fused for k in t))
         shown = " ".join(f"{k}={best.params[k]}" for k in swept if k in best.params and not k.endswith("_checkpoint"))
         print(
             f"[actrec] best trial: {shown or best.name}: {plan.spec.table.metric} {best.value:.2f} (run {best.run_id})"

@@ -15,6 +15,7 @@ from actrec.tune.interrupt import fitting
 from actrec.tune.plan import (
     DEFAULT_SAMPLES,
     SweepPlan,
+    objectives,
     resolve_trial,
     tune_domain,
     use_asha,
@@ -142,19 +143,40 @@ def asha_scheduler(epochs: int):
     return ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs), grace_period=1, reduction_factor=3)
 
 
-def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: int = 1):
+STUDY_FILE = "optuna.db"  # the Optuna study of a search, in its sweep directory
+
+
+def study_storage(sweep_dir: str) -> str:
+    """The RDB URL of the Optuna study a search in ``sweep_dir`` keeps its trials in (``optuna.load_study``)."""
+    return f"sqlite:///{os.path.join(os.path.abspath(sweep_dir), STUDY_FILE)}"
+
+
+def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: int = 1, *, sweep_dir: str | None = None):
+    """Tune's config: an Optuna search (``--search optuna``) keeps its study in ``sweep_dir``'s :data:`STUDY_FILE`
+    (study name: the sweep), so an interrupted search resumed with ``--resume`` samples on from every trial it told
+    Optuna before (Tune also restores its searcher state; ray-project/ray#30861 was a search losing it), and the study
+    can be opened with ``optuna.load_study`` or optuna-dashboard."""
     from ray import tune
 
     search_alg, num_samples = None, 1
+    metric, mode = spec.table.metric, "max"
     if args.search == "optuna":
+        from optuna.storages import RDBStorage
         from ray.tune.search.optuna import OptunaSearch
 
-        search_alg = OptunaSearch(metric=spec.table.metric, mode="max", seed=0)
+        storage = RDBStorage(study_storage(sweep_dir)) if sweep_dir else None
+        goals = objectives(spec.table.metric, args)
+        common = dict(seed=0, storage=storage, study_name=spec.name if storage else None)
+        if len(goals) > 1:  # Optuna's TPE samples multi-objective searches too; Tune must not reset its metrics
+            search_alg = OptunaSearch(metric=[m for m, _ in goals], mode=[d for _, d in goals], **common)
+            metric, mode = None, None
+        else:
+            search_alg = OptunaSearch(metric=metric, mode=mode, **common)
         num_samples = args.num_samples or DEFAULT_SAMPLES
     scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
     return tune.TuneConfig(
-        metric=spec.table.metric,
-        mode="max",
+        metric=metric,
+        mode=mode,
         search_alg=search_alg,
         scheduler=scheduler,
         num_samples=num_samples,
