@@ -10,8 +10,9 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from actrec.report.search import SEARCH_ARTIFACT, build_study, search_record
+from actrec.report.search import SEARCH_ARTIFACT, build_study
 from actrec.report.table import load_sweep, write_report
+from actrec.tune.plan import search_record
 from actrec.tune.spec import Choice, IntRange, Uniform
 from tests.test_report_table import toy_spec
 

@@ -23,7 +23,6 @@ from typing import Any
 
 SEARCH_ARTIFACT = "search_space.json"  # on the parent run of an Optuna search
 BEST_K = 5  # rows of the best-settings table
-DIRECTIONS = {"max": "maximize", "min": "minimize"}
 OBJECTIVE_LABELS = {"model_gflops": "GFLOPs per clip", "model_params": "parameters (M)"}
 
 
@@ -47,33 +46,6 @@ class SearchRecord:
         raw = json.loads(text)
         raw["objectives"] = tuple(tuple(o) for o in raw["objectives"])
         return cls(**raw)
-
-
-def search_record(
-    space: Mapping[str, Any],
-    fixed: Mapping[str, Any],
-    objectives: Sequence[tuple[str, str]],
-    *,
-    num_samples: int,
-    asha: bool,
-) -> SearchRecord:
-    """The record of a search over ``space`` (key -> ``actrec.tune.spec`` dimension or constant)."""
-    from optuna.distributions import distribution_to_json
-
-    from actrec.tune.plan import is_sampled, optuna_distribution
-
-    sampled = {k: distribution_to_json(optuna_distribution(v)) for k, v in space.items() if is_sampled(v)}
-    constants = {**fixed, **{k: v for k, v in space.items() if not is_sampled(v)}}
-    goals = tuple((metric, DIRECTIONS[mode]) for metric, mode in objectives)
-    sampler = "Optuna TPESampler(seed=0)" + (" (multi-objective)" if len(goals) > 1 else "")
-    return SearchRecord(
-        distributions=sampled,
-        objectives=goals,
-        fixed={k: str(v) for k, v in constants.items()},
-        sampler=sampler,
-        num_samples=num_samples,
-        asha=asha,
-    )
 
 
 def load_search(client, run_id: str) -> SearchRecord | None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actrec.config import flatten, from_flat, parse_overrides
 from actrec.errors import UsageError
+from actrec.report.search import SearchRecord
 from actrec.report.spec import matches
 from actrec.tune.spec import Choice, IntRange, SweepSpec, Uniform
 
@@ -239,6 +240,7 @@ def search_space(spec: SweepSpec) -> dict[str, Any]:
 
 
 COST_METRICS = {"gflops": "model_gflops", "params": "model_params"}  # --cost -> the trial metric minimised
+DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
 
 def objectives(metric: str, args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -463,6 +465,31 @@ def tune_domain(domain: Any) -> Any:
     if isinstance(domain, Choice):
         return tune.choice(list(domain.values))
     return domain
+
+
+def search_record(
+    space: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    objectives: Sequence[tuple[str, str]],
+    *,
+    num_samples: int,
+    asha: bool,
+) -> SearchRecord:
+    """The record of a search over ``space`` (key -> ``actrec.tune.spec`` dimension or constant)."""
+    from optuna.distributions import distribution_to_json
+
+    sampled = {k: distribution_to_json(optuna_distribution(v)) for k, v in space.items() if is_sampled(v)}
+    constants = {**fixed, **{k: v for k, v in space.items() if not is_sampled(v)}}
+    goals = tuple((metric, DIRECTIONS[mode]) for metric, mode in objectives)
+    sampler = "Optuna TPESampler(seed=0)" + (" (multi-objective)" if len(goals) > 1 else "")
+    return SearchRecord(
+        distributions=sampled,
+        objectives=goals,
+        fixed={k: str(v) for k, v in constants.items()},
+        sampler=sampler,
+        num_samples=num_samples,
+        asha=asha,
+    )
 
 
 def optuna_distribution(domain: Any):

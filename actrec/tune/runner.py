@@ -38,6 +38,7 @@ from actrec.tune.plan import (
     objectives,
     plan_sweep,
     resolve_trial,
+    search_record,
 )
 from actrec.tune.spec import SweepSpec
 from actrec.tune.tuner import (
@@ -66,7 +67,7 @@ def run_sweep(
     once the parent run exists, an interrupted sweep marks its unfinished runs FAILED and prints how to resume."""
     from ray import tune
 
-    from actrec.report.search import SEARCH_ARTIFACT, search_record
+    from actrec.report.search import SEARCH_ARTIFACT
     from actrec.report.table import write_report
     from actrec.track.mlflow_tracker import MLflowTuneCallback, SweepTracker, resolve_tracking_uri
     from actrec.train.frame_pretrain import pose_pretrain_step
