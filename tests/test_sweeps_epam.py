@@ -1,6 +1,7 @@
-"""EPAM-Net's sweeps (Tables 3-5, the §4.3 attention block): §3.4's two phases as trials (phase-1 streams, phase-2
-joint networks fine-tuned from their checkpoints), paper profiles, stand-in columns, the checkpoint handoff between
-the phases, and (slow) each sweep's smoke profile end to end on an embedded Ray."""
+"""EPAM-Net's sweeps (Tables 3-5, the §4.3 attention block; Tables 6-7's single-stream backbones): §3.4's two phases
+as trials (phase-1 streams, phase-2 joint networks fine-tuned from their checkpoints; Tables 6-7 are phase 1 only),
+paper profiles, stand-in columns, the checkpoint handoff between the phases, and (slow) each sweep's smoke profile end
+to end on an embedded Ray."""
 
 import argparse
 import os
@@ -72,8 +73,35 @@ RECIPE = {
     "train.mixup_alpha": 0.0,
     "train.use_gpu": True,
 }
-SMOKE_TRIALS = {"epam_components": 4, "epam_attention": 4, "epam_complexity": 3, "epam_width": 5}
-LOCAL_TRIALS = {"epam_components": 8, "epam_attention": 8, "epam_complexity": 6, "epam_width": 10}
+# Tables 6-7 (§4.3): one stream alone per row, no joint network: sweep -> (stream, the key selecting the backbone,
+# per row in table order its value and the RGB frames of the paper profile: Table 6's T_RGB; the recipe's 16 on
+# Table 7's rows, whose pose stream reads 48 heatmaps).
+STREAM_TABLES = {
+    "epam_rgb_backbones": (
+        "rgb",
+        "model.rgb_variant",
+        [("epam_rgb_tsm_r50", 8), ("epam_rgb_tsm_r50", 16), ("epam_rgb_slowonly_r50", 8), ("epam_rgb_x3d", 16)],
+    ),
+    "epam_pose_backbones": (
+        "pose",
+        "model.pose_variant",
+        [("epam_pose_c3d", 16), ("epam_pose_slowonly_r50", 16), ("epam_pose_x3d", 16)],
+    ),
+}
+PHASED = tuple(name for name in SWEEPS if name in TABLES)  # the sweeps with a phase 2
+SMOKE_TRIALS = {
+    "epam_components": 4,
+    "epam_attention": 4,
+    "epam_complexity": 3,
+    "epam_width": 5,
+    "epam_rgb_backbones": 4,
+    "epam_pose_backbones": 3,
+}
+LOCAL_TRIALS = {**SMOKE_TRIALS, "epam_components": 8, "epam_attention": 8, "epam_complexity": 6, "epam_width": 10}
+
+
+def test_every_epam_sweep_is_checked_here():
+    assert set(SWEEPS) == set(TABLES) | set(STREAM_TABLES) and not set(TABLES) & set(STREAM_TABLES)
 
 
 def _args(name: str, profile: str, *argv: str) -> argparse.Namespace:
@@ -87,11 +115,13 @@ def _spec(name: str, args: argparse.Namespace):
 
 
 def _trials(name: str, profile: str, *argv: str):
-    """(spec, phase-1 trials, phase-2 trials from fake checkpoint paths "/ckpt/<index>", base config)."""
+    """(spec, phase-1 trials, phase-2 trials from fake checkpoint paths "/ckpt/<index>" (none without a phase 2),
+    base config)."""
     args = _args(name, profile, *argv)
     spec = _spec(name, args)
     grid = trial_overrides(spec, args)
-    fused = fusion_trial_overrides(spec, grid, {i: f"/ckpt/{i}" for i in range(len(grid))})
+    checkpoints = {i: f"/ckpt/{i}" for i in range(len(grid))}
+    fused = fusion_trial_overrides(spec, grid, checkpoints) if spec.fusion is not None else []
     return spec, grid, fused, base_config(spec, args)
 
 
@@ -103,7 +133,7 @@ def _source(path: str, grid: list[dict]) -> dict:
     return grid[int(path.rsplit("/", 1)[1])]
 
 
-@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("name", PHASED)
 def test_paper_profile_is_section_3_4_on_the_papers_datasets(name):
     spec, grid, fused, base = _trials(name, "paper")
     columns, attentions, variants = TABLES[name]
@@ -125,7 +155,37 @@ def test_paper_profile_is_section_3_4_on_the_papers_datasets(name):
     assert len(fused) == len(columns) * len(variants) * len(attentions)
 
 
-@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("name", sorted(STREAM_TABLES))
+@pytest.mark.parametrize("profile", ["smoke", "local", "paper"])
+def test_backbone_tables_train_each_row_s_stream_alone_with_its_phase_1_recipe(name, profile):
+    """Tables 6-7: one trial per row on NTU-60 XSub (its stand-in in the CPU profiles), the row's backbone as the
+    stream of ``model.streams``, no attention, no joint network, §3.4's recipe of that stream."""
+    stream, key, rows = STREAM_TABLES[name]
+    spec, grid, fused, base = _trials(name, profile)
+    assert spec.fusion is None and fused == []
+    resolved = [resolve_trial(base, t) for t in grid]
+    assert [(c[key], c["data.num_frames"]) for c in resolved] == (
+        rows if profile == "paper" else [(variant, frames if stream == "rgb" else 4) for variant, frames in rows]
+    )
+    for config in resolved:
+        assert (config["model.streams"], config["model.attention"]) == (stream, "none")
+        assert not config["model.rgb_checkpoint"] and not config["model.pose_checkpoint"]
+        for field, value in EPAM_PHASES[profile][stream].items():
+            assert config[field] == value, field
+        if profile == "paper":
+            for field, want in {**RECIPE, **PAPER_PHASES[stream]}.items():
+                if field != "data.num_frames":  # Table 6's rows set their own T_RGB
+                    assert config[field] == (pytest.approx(want) if isinstance(want, float) else want), field
+            assert (config["data.dataset"], config["data.protocol"]) == ("ntu_rgbd_60", "cross_subject")
+            assert (config["data.root"], config["model.num_classes"]) == (ROOTS["ntu_rgbd_60"], 60)
+            assert config["data.pose_volume_frames"] == 48  # Table 7's T_pose, a multiple of every T_RGB
+        from_flat(config)
+        assert sum(matches(config, row.match) for row in spec.table.rows) == 1
+    # Every row of the table is one trial.
+    assert all(sum(matches(c, row.match) for c in resolved) == 1 for row in spec.table.rows)
+
+
+@pytest.mark.parametrize("name", PHASED)
 @pytest.mark.parametrize("profile", ["smoke", "local", "paper"])
 def test_fused_trials_fine_tune_from_both_phase_1_checkpoints_of_their_column(name, profile):
     _, grid, fused, base = _trials(name, profile)
@@ -183,19 +243,21 @@ def test_cpu_profiles_train_tiny_epam_net_on_synthetic_stand_ins(name, profile):
     assert len(grid) + len(fused) == (SMOKE_TRIALS if profile == "smoke" else LOCAL_TRIALS)[name]
     resolved = [resolve_trial(base, t) for t in grid + fused]
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
-    for config in resolved:
+    for trial, config in zip(grid + fused, resolved, strict=True):
         assert not config["train.use_gpu"]
-        # The tiny EPAM-Net and the inputs its TINY overrides are built for: 4 RGB frames at 96², 12 heatmaps of 24².
+        # The tiny EPAM-Net and the inputs its TINY overrides are built for: 4 RGB frames at 96², 12 heatmaps of 24²
+        # (Table 6's rows keep their own RGB frames, the heatmaps 3 × as many).
         for key, value in tiny_overrides("epam_net").items():
             assert config[f"model.{key}"] == value, key
-        assert (config["data.num_frames"], config["data.crop_size"]) == (4, 96)
-        assert (config["data.pose_volume_frames"], config["data.pose_volume_size"]) == (12, 24)
+        frames = trial.get("data.num_frames", 4)
+        assert (config["data.num_frames"], config["data.crop_size"]) == (frames, 96)
+        assert (config["data.pose_volume_frames"], config["data.pose_volume_size"]) == (3 * frames, 24)
         assert config["model.pose_channels"] == 17  # the synthetic set's COCO joints
         from_flat(config)  # the data and model configs agree (ExperimentConfig checks)
         assert sum(matches(config, row.match) for row in spec.table.rows) <= 1
         assert sum(matches(config, column.match) for column in spec.table.columns) == 1
     measured = [c for c in spec.table.columns if c.match.get("data.dataset") == "synthetic"]
-    assert len(measured) == (1 if profile == "smoke" else 2)
+    assert len(measured) == (1 if profile == "smoke" else min(2, len(spec.table.columns)))
     for row in spec.table.rows:  # every row of the table is measured in every measured column
         for column in measured:
             assert any(matches(c, {**row.match, **column.match}) for c in resolved), (row.label, column.label)
@@ -252,6 +314,29 @@ def test_complexity_rows_reference_the_paper_size_models():
     assert width["EPAM-Net (RGB-X3D)"] == pytest.approx(3.097662 + 0.543762 + 0.002507)
 
 
+def test_backbone_rows_reference_the_paper_size_streams():
+    """Tables 6-7's parameter columns: each row's stream alone at the paper's size, 60 classes (NTU RGB+D 60), within
+    the rounding of the printed figure (half a unit of its last digit; 543.76k: 0.1%) — except SlowOnly RGB, whose
+    printed 31.9M is the 120-class count (actrec.models.epam_backbones)."""
+    measured = {
+        name: [reference_parameters(row.reference) for row in load_sweep(name).SPEC.table.rows]
+        for name in STREAM_TABLES
+    }
+    # actrec.models.epam_backbones / epam: TSM-R50 twice, SlowOnly-R50, RGB-X3D; C3D, pose SlowOnly, Pose-X3D.
+    assert measured["epam_rgb_backbones"] == pytest.approx([23.630972, 23.630972, 31.757436, 3.097662])
+    assert measured["epam_pose_backbones"] == pytest.approx([3.404892, 2.024860, 0.543762])
+    for name, counts in measured.items():
+        for row, count in zip(load_sweep(name).SPEC.table.rows, counts, strict=True):
+            printed = row.paper_complexity["params_m"]
+            unit = 0.00001 if row.key == "X3D" and name == "epam_pose_backbones" else 0.1
+            if row.id == "SlowOnly [12]" and name == "epam_rgb_backbones":
+                assert abs(count - printed) > unit / 2  # 31.757 is no 31.9 …
+                with_120 = count + 60 * (2048 + 1) / 1e6
+                assert abs(with_120 - printed) <= unit / 2 and with_120 == pytest.approx(31.88, abs=0.005)  # … 31.88 is
+                continue
+            assert abs(count - printed) <= unit / 2, (name, row.id, count, printed)
+
+
 # The paper's numbers (``EPAM_CITATION``), per sweep and row in table order: (row label, the paper's cells by column,
 # its complexity cells). Table 5 (§4.3): NTU-60 XSub / XView, NTU-120 XSub / XSet; the §4.3 text: nesting vs
 # CBAM-style STA on NTU-60; Table 4 (§4.2): parameters (Pose-X3D: 543.76k), GFLOPs and NTU-120 accuracy per stream;
@@ -277,6 +362,18 @@ PAPER_VALUES = {
         ("EPAM-Net (RGB-X3D)", dict(zip(NTU60, (96.0, 98.7), strict=True)), {}),
         ("EPAM-Net (RGB-X3D-wide)", dict(zip(NTU60, (96.5, 99.0), strict=True)), {}),
     ],
+    # Table 6 (§4.3): NTU-60 XSub, T_RGB, Params, FLOPs; Table 7 (§4.3): NTU-60 XSub (T_pose 48), Params, FLOPs.
+    "epam_rgb_backbones": [
+        ("TSM [20]", {"NTU-60 XSub": 92.3}, {"frames": 8, "params_m": 23.6, "gflops": 33.0}),
+        ("TSM [20]", {"NTU-60 XSub": 93.7}, {"frames": 16, "params_m": 23.6, "gflops": 65.9}),
+        ("SlowOnly [12]", {"NTU-60 XSub": 94.4}, {"frames": 8, "params_m": 31.9, "gflops": 42.0}),
+        ("X3D", {"NTU-60 XSub": 94.0}, {"frames": 16, "params_m": 3.1, "gflops": 5.0}),
+    ],
+    "epam_pose_backbones": [
+        ("C3D [12]", {"NTU-60 XSub": 92.5}, {"params_m": 3.4, "gflops": 16.8}),
+        ("SlowOnly [12]", {"NTU-60 XSub": 93.1}, {"params_m": 2.0, "gflops": 15.9}),
+        ("X3D", {"NTU-60 XSub": 92.58}, {"params_m": 0.54376, "gflops": 4.03}),
+    ],
 }
 
 
@@ -286,10 +383,11 @@ def test_paper_values_are_the_papers():
         table = load_sweep(name).SPEC.table
         ours = [(row.label, dict(row.paper), dict(row.paper_complexity)) for row in table.rows]
         assert ours == rows, name
+    assert [dict(row.extra) for row in load_sweep("epam_pose_backbones").SPEC.table.rows] == [{"T_pose": 48}] * 3
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SWEEPS)
+@pytest.mark.parametrize("name", PHASED)
 def test_smoke_runs_fine_tune_phase_two_from_two_phase_one_checkpoints(name, smoke_runs):
     """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep): each joint trial was
     fine-tuned from the checkpoint directories of two phase-1 trials of this sweep, its RGB stream's variant kept."""

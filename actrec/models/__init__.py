@@ -1,11 +1,11 @@
 """Paper models, one file per paper, registered by name (see ``actrec.models.registry``).
 
-Importing a paper's model module (``mfst``, ``derecouple``, ``rpe_stdt``, ``vit``, ``ctn``, ``epam``, ``epam_net``
-below) registers its variants, so ``import actrec.models`` is enough for ``list_models()`` / ``create_model(name)``
-to see them.
+Importing a paper's model module (``mfst``, ``derecouple``, ``rpe_stdt``, ``vit``, ``ctn``, ``epam``,
+``epam_backbones``, ``epam_net`` below) registers its variants, so ``import actrec.models`` is enough for
+``list_models()`` / ``create_model(name)`` to see them.
 """
 
-from actrec.models import ctn, derecouple, epam, epam_net, mfst, rpe_stdt, vit
+from actrec.models import ctn, derecouple, epam, epam_backbones, epam_net, mfst, rpe_stdt, vit
 from actrec.models.registry import (
     UnknownModelError,
     build_model,
@@ -29,6 +29,7 @@ __all__ = [
     "ctn",
     "derecouple",
     "epam",
+    "epam_backbones",
     "epam_net",
     "is_model",
     "list_models",

@@ -1,5 +1,6 @@
 """EPAM-Net, the full two-stream network (Abdelkawy, Ali & Farag, "EPAM-Net: An Efficient Pose-driven
-Attention-guided Multimodal Network for Video Action Recognition", 2024), §3 (Fig. 2), §3.3, §3.4, Tables 4 and 5.
+Attention-guided Multimodal Network for Video Action Recognition", 2024), §3 (Fig. 2), §3.3, §3.4, Tables 4 and 5
+(and Tables 6-7's other backbones as single streams).
 
 ``forward(rgb, pose)``: RGB clip ``(B, 3, 16, 224, 224)`` → RGB-X3D ``features`` f_r (B, 432, 16, 7, 7); pose
 pseudo-heatmaps ``(B, 17, 48, 56, 56)`` → Pose-X3D ``features`` f_s (B, 216, 48, 7, 7) (both streams:
@@ -28,10 +29,13 @@ Details the paper leaves open, and the choice made here (the attention's own are
   released code's ``f_r + f'_r`` instead.
 * **Streams** are the registered variants ``rgb_variant`` / ``pose_variant`` (``epam_rgb_x3d``, ``epam_pose_x3d``;
   ``rgb_variant="epam_rgb_x3d_wide"`` is Table 3's "RGB-X3D-wide" row, §4.2) with ``rgb_overrides`` /
-  ``pose_overrides``; both take ``num_classes`` from this config. ``TINY``'s RGB overrides keep the wide variant
-  twice as wide (its ``width_factor`` doubles whichever widths it is given). Their initialisation is
-  X3D's; the paper fine-tunes from single-stream pre-training (§3.4), which is the training recipe's job, not this
-  class's.
+  ``pose_overrides``; both take ``num_classes`` from this config. The backbones Tables 6-7 weigh them against
+  (``actrec.models.epam_backbones``: ``epam_rgb_tsm_r50``, ``epam_rgb_slowonly_r50``, ``epam_pose_c3d``,
+  ``epam_pose_slowonly_r50``) are streams too: any variant whose config type is in ``STREAM_CONFIGS``, built through
+  the registry. Every such config has the fields ``TINY``'s overrides set, so ``model.size=tiny`` makes whichever
+  stream a trial selects tiny. ``TINY``'s RGB overrides keep the wide variant twice as wide (its ``width_factor``
+  doubles whichever widths it is given). Each stream is initialised as its own network (X3D's, ResNet's, C3D's); the
+  paper fine-tunes from single-stream pre-training (§3.4), which is the training recipe's job, not this class's.
 * **Training recipe** (§3.4: "each stream is first trained separately ... then the whole network is fine-tuned"):
   ``streams="rgb"`` / ``"pose"`` builds one stream alone (``attention="none"``; forward ``(B, 1, K)``, loss
   ``CE_<stream>``, scores its softmax), the "Pose only" / "RGB only" rows of Table 5 and phase 1; phase 2 is
@@ -39,8 +43,9 @@ Details the paper leaves open, and the choice made here (the attention's own are
   (``load_stream_weights``; the ``sweeps/epam_*.py`` tables wire them through ``actrec.papers.epam.epam_sweep``).
   The attention starts fresh.
 * **Input check**: the two feature maps must share H × W (§3.3 spatial alignment: 7 × 7 at paper size) and the pose
-  frames must be a multiple of the RGB frames (48 = 3 · 16); the nesting block's FC layers fix T_M to the RGB
-  stream's ``num_frames``.
+  features' frames must be a multiple of the RGB features' (48 = 3 · 16; a stream with a temporal stride, such as
+  PoseC3D's pose SlowOnly, has fewer than its input); the nesting block's FC layers fix T_M to the RGB features'
+  frames (the RGB stream's ``num_frames``: no RGB stream here strides in time).
 * **Registered** as ``epam_net`` (``TINY``: the overrides a tiny version needs, matching 3 × 3 feature grids at 96²
   RGB and 24² pose, 4 RGB and 12 pose frames). ``forward`` takes two tensors: the training loop passes the rows'
   ``video`` and ``pose`` columns of ``data.modality="rgb_pose"`` (``actrec.data.rgb_pose``), which
@@ -72,8 +77,8 @@ from torch import nn
 
 from actrec.layers.pose_attention import CBAMSpatialTemporalAttention, NestingSpatialTemporalAttention
 from actrec.models.checkpoints import read_checkpoint
-from actrec.models.epam import EPAMX3D, EPAMX3DConfig
-from actrec.models.registry import list_models, model_config, register_model
+from actrec.models.epam_backbones import STREAM_CONFIGS
+from actrec.models.registry import build_model, list_models, model_config, register_model
 from actrec.models.two_stream import FUSIONS, fuse_stream_scores, stream_weights, summed_stream_loss
 
 ATTENTIONS = ("nesting", "cbam", "none")  # §3.3 nesting STA, §4.3 CBAM-style STA, Table 5 plain score fusion
@@ -116,7 +121,7 @@ def _as_pairs(value: object, name: str) -> tuple[tuple[str, Any], ...]:
     elif isinstance(value, tuple | list) and all(isinstance(p, tuple | list) and len(p) == 2 for p in value):
         items = [tuple(p) for p in value]
     else:
-        raise ValueError(f"model.{name} must be a mapping of EPAMX3DConfig fields to values, got {value!r}")
+        raise ValueError(f"model.{name} must be a mapping of stream config fields to values, got {value!r}")
     if not all(isinstance(key, str) for key, _ in items) or len({key for key, _ in items}) != len(items):
         raise ValueError(f"model.{name} must map distinct field names to values, got {value!r}")
     return tuple(sorted((key, tuple(v) if isinstance(v, list) else v) for key, v in items))
@@ -129,8 +134,8 @@ class EPAMNetConfig:
     num_classes: int = 60  # output classes of both heads (NTU RGB+D 60: 60, NTU RGB+D 120: 120)
     rgb_variant: str = "epam_rgb_x3d"  # registered variant of the RGB stream (§3.1, Table 1; §4.2: "_wide")
     pose_variant: str = "epam_pose_x3d"  # registered variant of the pose stream (§3.2, Table 2)
-    rgb_overrides: Overrides = ()  # EPAMX3DConfig fields over rgb_variant's (a dict; kept as sorted pairs)
-    pose_overrides: Overrides = ()  # EPAMX3DConfig fields over pose_variant's (a dict; kept as sorted pairs)
+    rgb_overrides: Overrides = ()  # stream config fields over rgb_variant's (a dict; kept as sorted pairs)
+    pose_overrides: Overrides = ()  # stream config fields over pose_variant's (a dict; kept as sorted pairs)
     attention: str = "nesting"  # "nesting" (§3.3), "cbam" (§4.3 ablation) or "none" (Table 5 score fusion row)
     temporal_reduction: int = 1  # r of the nesting block's Eq. (4): W_1 maps T → T / r (released code: 16 → 16)
     temporal_kernel: int = 7  # odd kernel of the CBAM-style block's Eq. (7) Conv1D over time (released code: 7)
@@ -153,8 +158,8 @@ class EPAMNetConfig:
             raise ValueError("model.pose_overrides must not set in_channels (model.pose_channels sets it)")
         for stream in STREAMS:
             variant = getattr(self, f"{stream}_variant")
-            if variant not in list_models() or not isinstance(model_config(variant), EPAMX3DConfig):
-                known = [name for name in list_models() if isinstance(model_config(name), EPAMX3DConfig)]
+            if variant not in list_models() or not isinstance(model_config(variant), STREAM_CONFIGS):
+                known = [name for name in list_models() if isinstance(model_config(name), STREAM_CONFIGS)]
                 raise ValueError(f"model.{stream}_variant must be an EPAM-Net stream variant {known}, got {variant!r}")
             if "num_classes" in dict(getattr(self, f"{stream}_overrides")):
                 raise ValueError(f"model.{stream}_overrides must not set num_classes (model.num_classes sets both)")
@@ -182,15 +187,16 @@ class EPAMNetConfig:
                     f"features' {rgb.feature_shape[1:]} for the attention (§3.3 spatial alignment; image_size / "
                     "stem_spatial_stride / stage_widths decide it)"
                 )
-            if pose.num_frames % rgb.num_frames:
+            if pose.feature_shape[0] % rgb.feature_shape[0]:
                 raise ValueError(
-                    f"model.pose_overrides: the pose num_frames ({pose.num_frames}) must be a multiple of the RGB "
-                    f"num_frames ({rgb.num_frames}) for time-strided sampling (§3.3; paper 48 = 3 · 16)"
+                    f"model.pose_overrides: the pose features' frames ({pose.feature_shape[0]}) must be a multiple of "
+                    f"the RGB features' ({rgb.feature_shape[0]}) for time-strided sampling (§3.3; paper 48 = 3 · 16; "
+                    "num_frames and the streams' temporal strides decide them)"
                 )
-        reduction = self.temporal_reduction
-        if not _is_int(reduction) or reduction < 1 or rgb.num_frames // reduction < 1:
+        reduction, frames = self.temporal_reduction, rgb.feature_shape[0]
+        if not _is_int(reduction) or reduction < 1 or frames // reduction < 1:
             raise ValueError(
-                f"model.temporal_reduction must be an int in [1, RGB num_frames = {rgb.num_frames}], got {reduction!r}"
+                f"model.temporal_reduction must be an int in [1, RGB feature frames = {frames}], got {reduction!r}"
             )
         kernel = self.temporal_kernel
         if not _is_int(kernel) or kernel < 1 or kernel % 2 == 0:
@@ -213,9 +219,9 @@ class EPAMNetConfig:
         layers span time, Eq. (4)); None when any T_M works (``"cbam"``, ``"none"``)."""
         return self.stream_config("rgb").num_frames if self.attention == "nesting" else None
 
-    def stream_config(self, stream: str) -> EPAMX3DConfig:
-        """The ``EPAMX3DConfig`` of stream ``"rgb"`` or ``"pose"``: its variant, its overrides, ``num_classes`` (and
-        ``pose_channels`` as the pose stream's ``in_channels``)."""
+    def stream_config(self, stream: str) -> Any:
+        """The config (one of ``STREAM_CONFIGS``) of stream ``"rgb"`` or ``"pose"``: its variant, its overrides,
+        ``num_classes`` (and ``pose_channels`` as the pose stream's ``in_channels``)."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         overrides = dict(getattr(self, f"{stream}_overrides"))
@@ -241,8 +247,8 @@ class EPAMNet(nn.Module):
             raise TypeError(f"EPAMNet expects an EPAMNetConfig, got {type(config).__name__}")
         self.config = config
         self.streams = config.active_streams
-        self.rgb = EPAMX3D(config.stream_config("rgb")) if "rgb" in self.streams else None
-        self.pose = EPAMX3D(config.stream_config("pose")) if "pose" in self.streams else None
+        self.rgb = build_model(config.stream_config("rgb")) if "rgb" in self.streams else None
+        self.pose = build_model(config.stream_config("pose")) if "pose" in self.streams else None
         for stream in self.streams:
             path = getattr(config, f"{stream}_checkpoint")
             if path:
@@ -251,7 +257,7 @@ class EPAMNet(nn.Module):
         if config.attention == "nesting":
             self.attention = NestingSpatialTemporalAttention(
                 self.pose.config.feature_channels,
-                self.rgb.config.num_frames,
+                self.rgb.config.feature_shape[0],
                 reduction=config.temporal_reduction,
                 residual=config.attention_residual,
             )
@@ -310,12 +316,12 @@ class EPAMNet(nn.Module):
         return summed_stream_loss(stream_logits, target, self.streams)
 
 
-def load_stream_weights(stream: EPAMX3D, path: str, *, name: str) -> Path:
+def load_stream_weights(stream: nn.Module, path: str, *, name: str) -> Path:
     """Start EPAM-Net stream ``name`` ("rgb" / "pose") from checkpoint ``path`` (a trial's checkpoint directory or a
     ``.pt`` file, as ``actrec.models.checkpoints`` reads them). Its ``"model"`` entry is an ``epam_net`` state dict
     holding that stream (``<name>.*``: a phase-1 trial with ``model.streams=<name>``, or a full EPAM-Net) or the
-    single-stream state dict of ``epam_rgb_x3d`` / ``epam_pose_x3d``. Every tensor of the stream, its head included,
-    is loaded; errors name ``model.<name>_checkpoint`` and the file. Returns the file read."""
+    single-stream state dict of its variant (e.g. ``epam_rgb_x3d``, ``epam_pose_x3d``). Every tensor of the stream,
+    its head included, is loaded; errors name ``model.<name>_checkpoint`` and the file. Returns the file read."""
     field = f"model.{name}_checkpoint"
     file, saved = read_checkpoint(path, field=field)
     state = saved.get("model") if isinstance(saved, dict) else None

@@ -9,7 +9,7 @@ from typing import Any
 
 from actrec.config import parse_overrides
 from actrec.report.spec import TableSpec
-from actrec.tune.profiles import SMOKE, SYNTHETIC_CS, SYNTHETIC_CV, dataset_columns
+from actrec.tune.profiles import SMOKE, SYNTHETIC_CS, SYNTHETIC_CV, dataset_columns, dataset_sweep
 from actrec.tune.spec import FusionSpec, SweepSpec
 
 # EPAM-Net (``EPAM_CITATION``): the skeleton-box RGB clip, 16 frames at 224² (Table 1), and 48 pseudo-heatmaps of 56²
@@ -191,12 +191,54 @@ def epam_sweep(
     )
 
 
+def epam_stream_sweep(
+    *,
+    sweep: str,
+    table: str,
+    title: str,
+    paper_setting: str,
+    rows,
+    datasets: tuple[str, ...],
+    complexity: tuple[str, ...] = ("params_m", "gflops"),
+    profile: str = "local",
+) -> SweepSpec:
+    """The ``SweepSpec`` of an EPAM-Net table of single streams (Tables 6-7: one backbone per row), as ``profile``
+    runs it (``epam_phases`` re-targets it to another): §3.4's phase 1 only, no joint network.
+
+    Every row's ``match`` names its stream (``model.streams`` "rgb" or "pose") and what selects its backbone (e.g.
+    ``model.rgb_variant``, ``data.num_frames``); each row runs on every ``datasets`` column with no pose-driven
+    attention and the ``EPAM_PHASES`` recipe of its stream. Stand-ins and profiles are the other EPAM-Net tables'.
+    """
+    phases = EPAM_PHASES[profile]
+    spec = dataset_sweep(
+        sweep=sweep,
+        table=table,
+        title=title,
+        rows=rows,
+        datasets=datasets,
+        paper=EPAM_PAPER,
+        citation=EPAM_CITATION,
+        paper_setting=paper_setting,
+        dataset_values=EPAM_DATASETS,
+        stand_ins=epam_stand_ins(datasets),
+        profiles=epam_profiles(),
+        complexity=complexity,
+    )
+    for row in spec.table.rows:
+        if row.match.get("model.streams") not in ("rgb", "pose"):
+            raise ValueError(f"sweep {sweep!r}: row {row.label!r} must match model.streams 'rgb' or 'pose'")
+    cells = tuple(
+        {**cell, **_stream_marker(cell["model.streams"], phases[cell["model.streams"]])} for cell in spec.cells
+    )
+    return dataclasses.replace(spec, cells=cells)
+
+
 def epam_phases(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     """``extend`` hook of the EPAM-Net sweeps: ``spec`` with the ``EPAM_PHASES`` recipe of ``args.profile`` in its
-    phase-1 cells, its stream markers and its joint (phase-2) values; a ``--set`` of one of those keys (e.g.
-    ``--set train.epochs=2``) applies to every phase, since the cells' own values would otherwise win over it.
-    ``--fusion joint`` is refused: phase 2 fine-tunes from the phase-1 checkpoints (§3.4), and the joint recipe (lr
-    0.001, 20 epochs) is no recipe for training the network from scratch."""
+    phase-1 cells and, for a table with a phase 2, its stream markers and its joint values; a ``--set`` of one of
+    those keys (e.g. ``--set train.epochs=2``) applies to every phase, since the cells' own values would otherwise win
+    over it. ``--fusion joint`` is refused: phase 2 fine-tunes from the phase-1 checkpoints (§3.4), and the joint
+    recipe (lr 0.001, 20 epochs) is no recipe for training the network from scratch."""
     if getattr(args, "fusion", "checkpoints") != "checkpoints":
         raise SystemExit(
             f"--fusion {args.fusion}: EPAM-Net's joint network is fine-tuned from the phase-1 stream checkpoints "
@@ -209,10 +251,11 @@ def epam_phases(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     }
     fusion = spec.fusion
     cells = tuple({**cell, **phases[cell["model.streams"]]} for cell in spec.cells)
-    fusion = dataclasses.replace(
-        fusion,
-        rgb={**fusion.rgb, **phases["rgb"]},
-        depth={**fusion.depth, **phases["pose"]},
-        fused={**fusion.fused, **phases["joint"]},
-    )
+    if fusion is not None:  # the single-stream tables (epam_stream_sweep) have no phase 2
+        fusion = dataclasses.replace(
+            fusion,
+            rgb={**fusion.rgb, **phases["rgb"]},
+            depth={**fusion.depth, **phases["pose"]},
+            fused={**fusion.fused, **phases["joint"]},
+        )
     return dataclasses.replace(spec, cells=cells, fusion=fusion)
