@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, mfst_profiles
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_READINGS, mfst_profiles
 from actrec.report.spec import Claim, Column, PlotSpec, Row, TableSpec
 from actrec.tune.cli import build_parser, main
 from actrec.tune.plan import grid_values
@@ -99,6 +99,7 @@ TABLE = TableSpec(
     sweep="cdc_theta",
     paper=MFST_PAPER,
     citation=MFST_CITATION,
+    readings=MFST_READINGS,
     table="Table IV",
     title="Comparison among vanilla 3D, 3D-CDC-ST and 3D-CDC-T convolutions in the CDC-Stem",
     paper_setting="NTU RGB+D 60, cross-subject, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

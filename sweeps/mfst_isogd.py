@@ -13,7 +13,7 @@ validation list (protocol ``official``); use ``--set data.protocol=official_test
 
 from __future__ import annotations
 
-from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_READINGS, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.report.spec import Column, Row, TableSpec
 from actrec.tune.cli import main
 from actrec.tune.spec import Choice, SweepSpec, Uniform
@@ -25,6 +25,7 @@ TABLE = TableSpec(
     sweep="mfst_isogd",
     paper=MFST_PAPER,
     citation=MFST_CITATION,
+    readings=MFST_READINGS,
     table="Table II",
     title="MFST-Large on Chalearn IsoGD (RGB, depth, RGB+depth)",
     paper_setting="Chalearn IsoGD (249 gestures), MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

@@ -14,7 +14,7 @@ finished RGB and depth trials' best checkpoints (``--fusion checkpoints``), or a
 
 from __future__ import annotations
 
-from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_fusion, mfst_profiles
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_READINGS, MFST_STREAMS, mfst_fusion, mfst_profiles
 from actrec.report.spec import Column, Row, TableSpec
 from actrec.tune.cli import main
 from actrec.tune.spec import Choice, SweepSpec, Uniform
@@ -27,6 +27,7 @@ TABLE = TableSpec(
     sweep="mfst_ntu",
     paper=MFST_PAPER,
     citation=MFST_CITATION,
+    readings=MFST_READINGS,
     table="Table I",
     title="MFST-Large on NTU RGB-D (RGB, depth, RGB+depth; cross-subject and cross-view)",
     paper_setting="NTU RGB+D 60, cross-subject and cross-view, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

@@ -12,7 +12,7 @@ its best Table IV stem (CDC-ST for RGB, CDC-T for depth, θ = 0.6), whose values
 
 from __future__ import annotations
 
-from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_STREAMS, mfst_profiles
+from actrec.papers.mfst import MFST_CITATION, MFST_PAPER, MFST_READINGS, MFST_STREAMS, mfst_profiles
 from actrec.report.spec import Claim, Column, Row, TableSpec
 from actrec.tune.cli import main
 from actrec.tune.spec import Choice, IntRange, SweepSpec, Uniform
@@ -42,6 +42,7 @@ TABLE = TableSpec(
     sweep="mfst_temporal",
     paper=MFST_PAPER,
     citation=MFST_CITATION,
+    readings=MFST_READINGS,
     table="Table VI",
     title="Vanilla Transformer vs weight-shared multi-scale Transformer in the temporal block",
     paper_setting="NTU RGB+D 60, cross-subject, MFST-Large, 32 frames at 224², 100 epochs on 4×A100",

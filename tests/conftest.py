@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from actrec.data.config import DataConfig
-from tests.sweep_tools import ROOT, SWEEP_NAMES, covering_cells, load_sweep, sweep_args, sweeps_of
+from tests.sweep_tools import ROOT, SEARCH_SMOKES, SWEEP_NAMES, covering_cells, load_sweep, sweep_args, sweeps_of
 
-__all__ = ["ROOT", "SWEEP_NAMES", "covering_cells", "load_sweep", "sweep_args", "sweeps_of"]
+__all__ = ["ROOT", "SEARCH_SMOKES", "SWEEP_NAMES", "covering_cells", "load_sweep", "sweep_args", "sweeps_of"]
 
 
 @pytest.fixture(scope="session")
@@ -205,7 +205,7 @@ class SmokeRuns:
         own = self.root / name
         uri = f"sqlite:///{self.root / 'mlflow.db'}"  # one MLflow store, an experiment per sweep
         argv = ("--profile", "smoke", "--storage-path", str(self.storage), "--tracking-uri", uri)
-        argv += ("--report-dir", str(own / "reports"))
+        argv += ("--report-dir", str(own / "reports"), *SEARCH_SMOKES.get(name, ()))
         args, spec = sweep_args(name, *argv)
         spec = covering_cells(spec, "smoke")
         parser = sweep.parser() if hasattr(sweep, "parser") else None

@@ -16,6 +16,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SWEEP_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
 
 
+# One sweep per paper runs its smoke profile end to end as a small Optuna search instead of its grid (its grid cells
+# still take a training step without Ray in tests/test_sweeps_smoke.py; MFST's search is the interrupted and resumed
+# one of tests/test_sweeps_cdc_theta.py): two samples, run at once. EPAM-Net's complexity table searches accuracy
+# against GFLOPs (--cost gflops: a multi-objective search and its Pareto front).
+SEARCH_SMOKES: dict[str, tuple[str, ...]] = {
+    "rpe_clusters": ("--search", "optuna", "--num-samples", "2"),
+    "ctn_tokens_kernels": ("--search", "optuna", "--num-samples", "2"),
+    "derecouple_recoupling": ("--search", "optuna", "--num-samples", "2"),
+    "epam_complexity": ("--search", "optuna", "--num-samples", "2", "--cost", "gflops"),
+}
+
+
 def load_sweep(name: str):
     """The module of ``sweeps/<name>.py`` (sweeps are scripts, not a package)."""
     import importlib.util

@@ -459,3 +459,17 @@ def test_report_of_a_sweep_that_predates_claims_says_so(store, tmp_path):
     text = (tmp_path / "r" / "toy.md").read_text()
     assert "declares no claims (it predates claims as data)" in text
     assert report_metadata(str(tmp_path / "r" / "toy.md"))["verdicts"] is None
+
+
+def test_report_names_the_readings_its_trials_used(tmp_path):
+    """A reading the paper leaves open (``TableSpec.readings``) is named with the values the trials ran."""
+
+    def spec_for(sweep):
+        return dataclasses.replace(toy_spec(sweep), readings=("data.num_frames", "model.cdc_t_reading"))
+
+    uri = build_store(tmp_path, spec_for=spec_for)
+    assert load_sweep(uri, "toy").spec.readings == ("data.num_frames", "model.cdc_t_reading")
+    report = open(write_report(uri, "toy", out_dir=str(tmp_path / "r"), publish=False)[0]).read()
+    line = next(line for line in report.splitlines() if line.startswith("- **Readings measured:**"))
+    assert "`data.num_frames=8` (every trial)" in line
+    assert "`model.cdc_t_reading=not logged (a run from before the knob)` (every trial)" in line

@@ -17,7 +17,7 @@ from actrec.report.table import reference_parameters
 from actrec.train.loop import BEST_FILE
 from actrec.tune.cli import build_parser
 from actrec.tune.plan import base_config, fusion_trial_overrides, resolve_trial, trial_overrides
-from tests.conftest import load_sweep, sweeps_of
+from tests.conftest import SEARCH_SMOKES, load_sweep, sweeps_of
 
 SWEEPS = sweeps_of(EPAM_PAPER)
 PAPER_ROOTS = ("ntu_rgbd_60=/d/ntu60", "ntu_rgbd_120=/d/ntu120")
@@ -89,6 +89,7 @@ STREAM_TABLES = {
     ),
 }
 PHASED = tuple(name for name in SWEEPS if name in TABLES)  # the sweeps with a phase 2
+SMOKED_PHASES = tuple(name for name in PHASED if name not in SEARCH_SMOKES)  # whose smoke run is their grid
 SMOKE_TRIALS = {
     "epam_components": 4,
     "epam_attention": 4,
@@ -387,7 +388,7 @@ def test_paper_values_are_the_papers():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PHASED)
+@pytest.mark.parametrize("name", SMOKED_PHASES)
 def test_smoke_runs_fine_tune_phase_two_from_two_phase_one_checkpoints(name, smoke_runs):
     """The session's smoke run of ``name`` (tests/test_sweeps_smoke.py checks it as a sweep): each joint trial was
     fine-tuned from the checkpoint directories of two phase-1 trials of this sweep, its RGB stream's variant kept."""

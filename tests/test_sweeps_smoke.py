@@ -3,7 +3,9 @@ smoke profile end to end on the session's Ray, on the few cells that still run e
 its table varies (:func:`tests.sweep_tools.covering_cells`; every cell's model takes a training step
 here without Ray): every planned trial finishes and is logged to MLflow with its complexity and per-clip evidence,
 and the report shows a measurement exactly in the cells that ran, the paper's values of every row, the column notes,
-the claims and the provenance. A paper's own checks of the same runs live in its ``test_sweeps_<paper>.py``."""
+the claims and the provenance; one sweep per paper runs its smoke profile as a small Optuna search instead
+(``SEARCH_SMOKES``), checked by :func:`_check_search`. A paper's own checks of the same runs live in its
+``test_sweeps_<paper>.py``."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ import dataclasses
 
 import pytest
 
+from actrec.report.search import SEARCH_ARTIFACT
 from actrec.report.spec import PlotSpec, matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
-from actrec.tune.plan import plan_sweep, resolve_trial
-from tests.conftest import SWEEP_NAMES, covering_cells, load_sweep, sweep_args
+from actrec.tune.plan import is_sampled, plan_sweep, resolve_trial
+from tests.conftest import SEARCH_SMOKES, SWEEP_NAMES, covering_cells, load_sweep, sweep_args
 from tests.sweep_tools import is_run_knob, run_knobs, train_a_step, trial_configs
 
 MEASURED = " measured (mean ± std, n)"  # the report table's header of a column's measured values
@@ -50,6 +53,9 @@ def _table_cells(report: str, labels: list[str]) -> tuple[list[str], list[list[s
 @pytest.mark.parametrize("name", SWEEP_NAMES)
 def test_smoke_profile_end_to_end(name, smoke_runs):
     run = smoke_runs.get(name)
+    if name in SEARCH_SMOKES:
+        _check_search(run)
+        return
     planned = _planned(run)
     assert len(run.children) == len(planned) and all(r.info.status == "FINISHED" for r in run.children)
     # Each planned trial ran once, on the synthetic set: a child whose params hold the trial's resolved value of every
@@ -83,6 +89,42 @@ def test_smoke_profile_end_to_end(name, smoke_runs):
     assert "\n## Claims\n" in run.report and "\n## Provenance\n" in run.report
     assert f"**Trials:** {len(planned)} ({len(planned)} finished)" in run.report
     assert (run.reports / f"{name}_confusion.png").stat().st_size > 1000  # the best trial's confusion matrix
+
+
+def _check_search(run) -> None:
+    """A smoke run that is an Optuna search (``SEARCH_SMOKES``): every sample ran once, inside the space, with its
+    complexity and evidence logged; the report keeps the paper's table and adds the search (best settings, or the
+    Pareto front of a --cost search, and Optuna's figures); the parent run holds its declaration."""
+    args, _ = sweep_args(run.name, *run.argv)
+    plan = plan_sweep(run.spec, args)
+    sampled = {k: v for k, v in plan.search_space.items() if is_sampled(v)}
+    assert len(run.children) == plan.num_samples and all(r.info.status == "FINISHED" for r in run.children)
+    allowed = {key: {str(corner[key]) for corner in plan.corners} for key in sampled}
+    for child in run.children:
+        for key, domain in sampled.items():
+            value = child.data.params[key]
+            if hasattr(domain, "values"):
+                assert value in allowed[key], (key, value)
+            else:
+                assert domain.low <= float(value) <= domain.high, (key, value)
+        for key, value in plan.trials[0].items():  # the setting the search holds fixed
+            assert child.data.params[key] == str(value), key
+        metrics = child.data.metrics
+        assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0 and 0 <= metrics["val_top1"] <= 100
+        assert PREDICTIONS_ARTIFACT in [a.path for a in run.client.list_artifacts(child.info.run_id)]
+    for row in run.spec.table.rows:
+        for value in filter(None, row.paper.values()):
+            assert f"{value:g}" in run.report or str(value) in run.report, (row.label, value)
+    section = run.report[run.report.index("\n## Search\n") : run.report.index("\n## Provenance\n")]
+    n = plan.num_samples
+    assert f"{n} sample(s) planned, {n} run: {n} completed" in section
+    multi = "--cost" in run.argv
+    assert ("### Pareto front" in section) == multi and ("### Best settings" in section) != multi
+    figures = ("pareto", "history") if multi else ("history",)
+    for figure in figures:
+        assert (run.reports / f"{run.name}_search_{figure}.png").stat().st_size > 1000, figure
+    parent = run.children[0].data.tags["mlflow.parentRunId"]
+    assert SEARCH_ARTIFACT in [a.path for a in run.client.list_artifacts(parent)]
 
 
 @pytest.mark.parametrize("name", SWEEP_NAMES)

@@ -26,6 +26,9 @@ MFST_CITATION = (
     "of the 31st ACM International Conference on Multimedia (ACM MM), 2023, pp. 3149-3160. "
     "doi:10.1145/3581783.3612301"
 )
+# Readings MFST leaves open that its tables' reports name (``TableSpec.readings``): CDC-T's T'' for the 7-frame
+# stem conv (``actrec.layers.cdc``; §III-C Eq. (6) against the released 3-frame code).
+MFST_READINGS = ("model.cdc_t_reading",)
 
 # MFST §IV-A, shared by every MFST table; dataset, protocol and model are per table.
 MFST_PAPER_RECIPE: dict[str, Any] = {

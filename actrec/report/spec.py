@@ -117,6 +117,9 @@ class TableSpec:
     # states nothing beyond its numbers has no claims and says so in ``claims_note``.
     claims: tuple[Claim, ...] = ()
     claims_note: str = ""
+    # Config keys of readings the paper leaves open (e.g. ``model.cdc_t_reading``): the report says which values its
+    # trials used.
+    readings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.complexity if c not in COMPLEXITY]
@@ -164,6 +167,7 @@ class TableSpec:
         # Specs logged before claims were part of the table have none (the report says so).
         raw["claims"] = tuple(Claim(**{**c, "a": tuple(c["a"]), "b": tuple(c["b"])}) for c in raw.get("claims", ()))
         raw.setdefault("claims_note", "")
+        raw["readings"] = tuple(raw.get("readings", ()))  # specs logged before readings were listed have none
         raw["plot"] = PlotSpec(**{**raw["plot"], "series": tuple(raw["plot"]["series"])}) if raw["plot"] else None
         return cls(**raw)
 

@@ -347,6 +347,8 @@ def _best_text(record: SweepRecord, best: TrialRecord | None) -> str:
         return "none (no trial logged the table metric)"
     spec = record.spec
     keys = sorted({k for row in spec.rows for k in row.match} | {k for c in spec.columns for k in c.match})
+    if record.search:  # a search's best trial is told apart by its sampled values
+        keys = sorted(set(keys) | set(record.search.distributions))
     setting = ", ".join(f"{k}={best.params[k]}" for k in keys if k in best.params)
     return f"`{best.name}` ({spec.metric_label} {best.value:.1f}" + (f"; {setting})" if setting else ")")
 
@@ -366,11 +368,29 @@ def _summary(record: SweepRecord, tracking_uri: str, best: TrialRecord | None) -
         ("Profile", params.get("profile", "?")),
         ("Metric", f"{record.spec.metric_label} (`{record.spec.metric}`), mean ± std over seeds"),
         ("Seeds", _seeds(record)),
+        *_readings(record),
         ("Trials", f"{len(record.trials)} ({finished} finished); sweep status {record.parent_status}"),
         ("Best trial", _best_text(record, best)),
         ("Compute time", f"{compute / 60:.1f} trial-minutes of training and validation; {wall / 60:.1f} min wall"),
         ("MLflow", f"parent run `{record.parent_run_id}` at `{tracking_uri}`"),
     ]
+
+
+def _readings(record: SweepRecord) -> list[tuple[str, str]]:
+    """The values the trials used for each reading the paper leaves open (``TableSpec.readings``)."""
+    if not record.spec.readings or not record.trials:
+        return []
+    shown = []
+    for key in record.spec.readings:
+        counts: dict[str, int] = {}
+        for trial in record.trials:
+            value = trial.params.get(key, "not logged (a run from before the knob)")
+            counts[value] = counts.get(value, 0) + 1
+        if len(counts) == 1:
+            shown.append(f"`{key}={next(iter(counts))}` (every trial)")
+        else:
+            shown.append(f"`{key}`: " + ", ".join(f"{v} ({n} trials)" for v, n in sorted(counts.items())))
+    return [("Readings measured", "; ".join(shown))]
 
 
 def _paper_text(spec: TableSpec) -> str:
