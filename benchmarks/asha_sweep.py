@@ -1,34 +1,36 @@
-"""Sweep efficiency: the same grid run to completion and under ASHA, in one process on one embedded Ray.
+"""Does pruning pay? The same Optuna search with and without ASHA, per sampler seed, on one embedded Ray.
 
-The grid is MFST Table IV's (sweeps/cdc_theta.py: 5 stems / θ values x RGB, depth = 10 trials) with early stopping
-allowed for this measurement only (the table itself is exact, so its sweep never stops a cell early). Both runs use
-the same profile, epochs, seeds and concurrency; the second adds ASHA (``actrec.tune.tuner.asha_scheduler``: rungs
-at 1, 3, 9, ... epochs, top third goes on). Printed per run, from MLflow: trial-epochs trained (the sum over trials of
-the epochs each one reported), trials stopped early, the best trial's val_best_top1 and which cell it was, and wall
-time; then the ASHA run's ratios to the full grid.
+The search is MFST Table IV's (sweeps/cdc_theta.py: CDC stem, θ ∈ [0, 1], modality), ``--samples`` Optuna samples
+(default 27) of ``--epochs`` epochs each (default 9: ASHA's rungs at 1, 3 and 9 epochs, the top third of each rung
+goes on), two trials at a time, on the default synthetic set's cross-subject split (192 validation clips, so scores
+move in steps of 0.52 points and rarely tie) with the local profile's tiny model on smaller clips (4 frames, 32²) to
+keep a trial-epoch to seconds. For every ``--search-seeds`` value the search runs twice, ``--asha off`` then
+``--asha on``, with that sampler seed; everything else is the same. Printed per run, from its MLflow store:
+trials, trial-epochs (the sum over trials of the epochs each reported), trials stopped early, wall time, and the
+best trial's val_best_top1 with its 95% Wilson interval over the validation clips; then ASHA's ratios, per seed and
+pooled, and whether each ASHA best lies inside its no-ASHA best's interval.
 
-    python benchmarks/asha_sweep.py                          # smoke data, 6 epochs (about 15 min on 2 cores)
-    python benchmarks/asha_sweep.py --profile local --epochs 12
+    python benchmarks/asha_sweep.py                                   # 27 samples, 9 epochs, seeds 0 and 1
+    python benchmarks/asha_sweep.py --samples 9 --epochs 3 --search-seeds 0   # a quick look (rungs 1, 3)
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+from mlflow.tracking import MlflowClient
 
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from actrec.tune import cli  # noqa: E402
+from actrec.report.claims import wilson_interval
+from actrec.tune import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+# Smaller clips than the local profile's, the same synthetic set (192 validation clips on cross-subject).
+FAST_CLIPS = ("data.num_frames=4", "data.resize=32", "data.crop_size=32")
 
 
 def load_sweep(name: str):
@@ -38,24 +40,15 @@ def load_sweep(name: str):
     return module
 
 
-def run(spec, asha: str, args: argparse.Namespace, work: Path) -> dict:
-    uri = f"sqlite:///{work / f'mlflow-{asha}.db'}"
-    argv = [
-        "--profile",
-        args.profile,
-        "--asha",
-        asha,
-        "--seeds",
-        str(args.seeds),
-        "--set",
-        f"train.epochs={args.epochs}",
-        "--storage-path",
-        str(work / f"runs-{asha}"),
-        "--tracking-uri",
-        uri,
-        "--report-dir",
-        str(work / f"reports-{asha}"),
-    ]
+def run(spec, asha: str, seed: int, args: argparse.Namespace, work: Path) -> dict:
+    """One search; its figures from its MLflow store."""
+    name = f"seed{seed}-asha-{asha}"
+    uri = f"sqlite:///{work / f'mlflow-{name}.db'}"
+    argv = ["--profile", "local", "--search", "optuna", "--num-samples", str(args.samples)]
+    argv += ["--search-seed", str(seed), "--asha", asha, "--max-concurrent", str(args.concurrent)]
+    argv += ["--set", f"train.epochs={args.epochs}", *[a for c in FAST_CLIPS for a in ("--set", c)]]
+    argv += ["--storage-path", str(work / f"runs-{name}"), "--tracking-uri", uri]
+    argv += ["--report-dir", str(work / f"reports-{name}")]
     started = time.perf_counter()
     cli.main(spec, argv)
     wall = time.perf_counter() - started
@@ -64,49 +57,64 @@ def run(spec, asha: str, args: argparse.Namespace, work: Path) -> dict:
     trials = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
     epochs = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "val_top1")) for r in trials}
     best = max(trials, key=lambda r: r.data.metrics.get("val_best_top1", float("-inf")))
-    cell = ", ".join(f"{k}={best.data.params[k]}" for k in ("model.stem", "model.theta", "data.modality"))
+    value, clips = best.data.metrics["val_best_top1"], int(best.data.metrics["val_clips"])
+    low, high = wilson_interval(round(value * clips / 100.0), clips)
+    setting = ", ".join(f"{k}={best.data.params[k]}" for k in ("model.stem", "model.theta", "data.modality"))
     return {
         "trials": len(trials),
         "trial_epochs": sum(epochs.values()),
-        "stopped_early": sum(1 for n in epochs.values() if n < args.epochs),
-        "best": best.data.metrics["val_best_top1"],
-        "best_cell": cell,
+        "stopped_early": sum(1 for r in trials if r.data.tags.get("stopped_early") == "true"),
+        "best": value,
+        "interval": (low, high),
+        "clips": clips,
+        "best_setting": setting.replace("model.", "").replace("data.", ""),
         "wall_s": wall,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="smoke", choices=("smoke", "local"))
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of every trial (ASHA's max_t)")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--samples", type=int, default=27, help="Optuna samples per search")
+    parser.add_argument("--epochs", type=int, default=9, help="epochs of every trial (ASHA's max_t)")
+    parser.add_argument("--search-seeds", default="0,1", help="sampler seeds, one pair of searches each")
+    parser.add_argument("--concurrent", type=int, default=2, help="trials at a time")
     parser.add_argument("--work-dir", default=None, help="where runs and MLflow databases go (default: a temp dir)")
     args = parser.parse_args(argv)
-    cdc = load_sweep("cdc_theta")
-    spec = dataclasses.replace(cdc.SPEC, early_stopping=True)  # this measurement only
+    seeds = [int(s) for s in args.search_seeds.split(",") if s.strip()]
+    spec = load_sweep("cdc_theta").SPEC
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="actrec-asha-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for mode in ("off", "on"):
-        print(f"# asha_sweep: cdc_theta grid, profile {args.profile}, {args.epochs} epochs, ASHA {mode}", flush=True)
-        results[mode] = run(spec, mode, args, work)
+    results: dict[tuple[int, str], dict] = {}
+    for seed in seeds:
+        for mode in ("off", "on"):
+            print(f"# asha_sweep: cdc_theta search, seed {seed}, {args.samples} samples, ASHA {mode}", flush=True)
+            results[seed, mode] = run(spec, mode, seed, args, work)
     print(
-        f"\n# asha_sweep: cdc_theta grid ({results['off']['trials']} trials), profile {args.profile}, "
-        f"{args.epochs} epochs per trial; work dir {work}"
+        f"\n# asha_sweep: cdc_theta Optuna search, {args.samples} samples x {args.epochs} epochs, "
+        f"{args.concurrent} at a time; work dir {work}"
     )
-    print("| run | trial-epochs | stopped early | best val_best_top1 | best cell | wall (s) |")
-    print("|---|---|---|---|---|---|")
-    for mode, label in (("off", "full grid"), ("on", "ASHA")):
-        r = results[mode]
+    print(
+        "| sampler seed | ASHA | trials | trial-epochs | stopped early | best val_best_top1 [95%] | best setting "
+        "| wall (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (seed, mode), r in results.items():
+        low, high = r["interval"]
         print(
-            f"| {label} | {r['trial_epochs']} | {r['stopped_early']} | {r['best']:.1f} | {r['best_cell']} | "
-            f"{r['wall_s']:.0f} |"
+            f"| {seed} | {mode} | {r['trials']} | {r['trial_epochs']} | {r['stopped_early']} | "
+            f"{r['best']:.1f} [{low:.1f}, {high:.1f}] (n={r['clips']}) | {r['best_setting']} | {r['wall_s']:.0f} |"
         )
-    off, on = results["off"], results["on"]
-    print(
-        f"ASHA / full grid: trial-epochs {on['trial_epochs'] / off['trial_epochs']:.2f}, "
-        f"wall time {on['wall_s'] / off['wall_s']:.2f}, best {on['best'] - off['best']:+.1f} points"
-    )
+    for seed in seeds:
+        off, on = results[seed, "off"], results[seed, "on"]
+        inside = off["interval"][0] <= on["best"] <= off["interval"][1]
+        print(
+            f"seed {seed}: ASHA / no ASHA trial-epochs {on['trial_epochs'] / off['trial_epochs']:.2f}, wall "
+            f"{on['wall_s'] / off['wall_s']:.2f}; ASHA best {on['best']:.1f} "
+            f"{'inside' if inside else 'outside'} the no-ASHA best's interval"
+        )
+    pooled_on = sum(results[s, "on"]["trial_epochs"] for s in seeds)
+    pooled_off = sum(results[s, "off"]["trial_epochs"] for s in seeds)
+    print(f"pooled over seeds: ASHA / no ASHA trial-epochs {pooled_on / pooled_off:.2f}")
     return 0
 
 

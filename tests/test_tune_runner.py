@@ -111,6 +111,12 @@ def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
     config = build_tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
     assert isinstance(config.search_alg, OptunaSearch) and config.num_samples == 7
     assert (config.metric, config.mode) == ("val_best_top1", "max")
+    # --cost: Optuna's multi-objective search on accuracy and GFLOPs, seeded by --search-seed; Tune itself gets no
+    # metric (it would replace the searcher's two) and no ASHA (it ranks by one metric).
+    args = cdc.parser().parse_args(["--search", "optuna", "--cost", "gflops", "--search-seed", "5"])
+    config = build_tune_config(spec, args, 2)
+    assert config.search_alg.metric == ["val_best_top1", "model_gflops"] and config.search_alg.mode == ["max", "min"]
+    assert (config.metric, config.mode, config.scheduler) == (None, None, None) and config.search_alg._seed == 5
 
 
 def test_asha_is_on_by_default_where_early_stopping_is_allowed_only(cdc):

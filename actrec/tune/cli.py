@@ -58,6 +58,12 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         "--num-samples", type=int, default=None, help=f"trials for --search optuna (default {DEFAULT_SAMPLES})"
     )
     parser.add_argument(
+        "--search-seed",
+        type=int,
+        default=None,
+        help="seed of --search optuna's sampler (default 0): the same seed and results draw the same samples",
+    )
+    parser.add_argument(
         "--cost",
         choices=COSTS,
         default="none",

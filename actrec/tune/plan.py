@@ -184,6 +184,10 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         raise UsageError(f"--max-concurrent must be >= 0 (0: from the cluster's resources), got {args.max_concurrent}")
     if args.search == "grid" and args.num_samples is not None:
         raise UsageError("--num-samples counts the trials of --search optuna; a grid runs the table's cells (--seeds)")
+    if getattr(args, "search_seed", None) is not None and args.search != "optuna":
+        raise UsageError("--search-seed seeds --search optuna's sampler; a grid samples nothing (use --seeds)")
+    if getattr(args, "search_seed", None) is not None and args.search_seed < 0:
+        raise UsageError(f"--search-seed must be >= 0, got {args.search_seed}")
     if getattr(args, "cost", "none") != "none" and args.search != "optuna":
         raise UsageError(f"--cost {args.cost} is a second objective of --search optuna; a grid runs every cell")
     if getattr(args, "cost", "none") != "none" and args.asha == "on":
@@ -247,6 +251,12 @@ def objectives(metric: str, args: argparse.Namespace) -> list[tuple[str, str]]:
     """(trial metric, "max" / "min") of a search: the table's accuracy, then ``--cost``'s metric if any."""
     cost = getattr(args, "cost", "none")
     return [(metric, "max")] + ([(COST_METRICS[cost], "min")] if cost != "none" else [])
+
+
+def search_seed(args: argparse.Namespace) -> int:
+    """The Optuna sampler's seed (``--search-seed``, default 0)."""
+    seed = getattr(args, "search_seed", None)
+    return 0 if seed is None else int(seed)
 
 
 def search_setting(first: Mapping[str, Any], space: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -474,6 +484,7 @@ def search_record(
     *,
     num_samples: int,
     asha: bool,
+    seed: int = 0,
 ) -> SearchRecord:
     """The record of a search over ``space`` (key -> ``actrec.tune.spec`` dimension or constant)."""
     from optuna.distributions import distribution_to_json
@@ -481,7 +492,7 @@ def search_record(
     sampled = {k: distribution_to_json(optuna_distribution(v)) for k, v in space.items() if is_sampled(v)}
     constants = {**fixed, **{k: v for k, v in space.items() if not is_sampled(v)}}
     goals = tuple((metric, DIRECTIONS[mode]) for metric, mode in objectives)
-    sampler = "Optuna TPESampler(seed=0)" + (" (multi-objective)" if len(goals) > 1 else "")
+    sampler = f"Optuna TPESampler(seed={seed})" + (" (multi-objective)" if len(goals) > 1 else "")
     return SearchRecord(
         distributions=sampled,
         objectives=goals,

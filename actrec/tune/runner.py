@@ -39,6 +39,7 @@ from actrec.tune.plan import (
     plan_sweep,
     resolve_trial,
     search_record,
+    search_seed,
 )
 from actrec.tune.spec import SweepSpec
 from actrec.tune.tuner import (
@@ -149,6 +150,7 @@ def run_sweep(
                         objectives(spec.table.metric, args),
                         num_samples=plan.num_samples,
                         asha=asha,
+                        seed=search_seed(args),
                     )
                     tracker.log_text(declared.to_json(), SEARCH_ARTIFACT)
                 tracker.set_tag(provenance.COMMIT_TAG, tags[provenance.COMMIT_TAG])

@@ -17,6 +17,7 @@ from actrec.tune.plan import (
     SweepPlan,
     objectives,
     resolve_trial,
+    search_seed,
     tune_domain,
     use_asha,
 )
@@ -166,7 +167,7 @@ def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: in
 
         storage = RDBStorage(study_storage(sweep_dir)) if sweep_dir else None
         goals = objectives(spec.table.metric, args)
-        common = dict(seed=0, storage=storage, study_name=spec.name if storage else None)
+        common = dict(seed=search_seed(args), storage=storage, study_name=spec.name if storage else None)
         if len(goals) > 1:  # Optuna's TPE samples multi-objective searches too; Tune must not reset its metrics
             search_alg = OptunaSearch(metric=[m for m, _ in goals], mode=[d for _, d in goals], **common)
             metric, mode = None, None
