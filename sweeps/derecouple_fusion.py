@@ -61,7 +61,8 @@ SPEC = with_claims(
     "↑5.97% on NvGesture, about 2% over CTR-GCN on NTU CS), rows this sweep does not hold, and states no "
     "comparison among its own RGB, depth and fusion rows (§4.2).",
 )
-# --search optuna: the RGB-D network's score fusion (Tables 1-4) and CmSI; CmTI needs CAPF, so it stays off.
+# --search optuna: the RGB-D network's fusion (Tables 1-4) and CmSI, CmTI off (it needs CAPF: the full model's
+# interactions are derecouple_interaction's search).
 SEARCH = {
     "model.name": "derecouple_rgbd",
     "data.modality": "rgbd",

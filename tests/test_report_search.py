@@ -166,3 +166,14 @@ def test_search_record_round_trips_and_names_the_sampler():
     }
     with pytest.raises(KeyError):
         search_record(SPACE, {}, [("val_best_top1", "best")], num_samples=1, asha=False)
+
+
+def test_a_one_tuple_param_maps_back_to_its_choice():
+    from optuna.distributions import CategoricalDistribution
+
+    from actrec.report.search import _param
+
+    choices = CategoricalDistribution(("1,3", "0,2", "1", "3"))
+    assert [_param(choices, text) for text in ("(1, 3)", "(0, 2)", "(1,)", "(3,)")] == ["1,3", "0,2", "1", "3"]
+    with pytest.raises(ValueError):
+        _param(choices, "(2,)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from actrec.tune.plan import is_sampled, plan_sweep, resolve_trial, tune_domain
+from actrec.tune.plan import distinct_settings, is_sampled, plan_sweep, resolve_trial, tune_domain
 from actrec.tune.spec import Choice, IntRange, Uniform
 from tests.conftest import SWEEP_NAMES
 from tests.sweep_tools import sweep_args, train_a_step
@@ -30,7 +30,7 @@ def _sample(plan, n: int, seed: int = 0) -> list[dict]:
 
 @pytest.mark.parametrize("name", SWEEP_NAMES)
 def test_every_sweep_has_a_search_space_that_resolves_and_samples(name):
-    args, spec = sweep_args(name, "--search", "optuna", "--num-samples", "3")
+    args, spec = sweep_args(name, "--search", "optuna")
     sampled = {k: v for k, v in spec.optuna_space.items() if is_sampled(v)}
     assert sampled, f"sweep {name} declares no sampled knob"
     table_keys = {k for cell in spec.cells for k in cell} | set(spec.axes)
@@ -38,14 +38,16 @@ def test_every_sweep_has_a_search_space_that_resolves_and_samples(name):
         table_keys |= set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v}
     # The space searches the table's own knobs (with model knobs the table holds at one value, e.g. CTN's kernels).
     assert set(sampled) & table_keys or all(k.startswith("model.") for k in sampled), (name, sorted(sampled))
+    settings = distinct_settings(spec.optuna_space)
     for profile in ("smoke", "local"):
-        args, spec = sweep_args(name, "--search", "optuna", "--num-samples", "3", "--profile", profile)
+        args, spec = sweep_args(name, "--search", "optuna", "--profile", profile)
         plan = plan_sweep(spec, args)
-        assert plan.num_samples == 3 and len(plan.trials) == 1 and not plan.fused
+        assert plan.num_samples == (10 if settings is None else min(10, settings))
+        assert len(plan.trials) == 1 and not plan.fused
         constants = len(spec.optuna_space) - len(sampled)  # a constant is its own (one) corner
         assert len(plan.corners) == sum(len(d.corners()) for d in sampled.values()) + constants
     resolved_choices = {key: [corner[key] for corner in plan.corners] for key in sampled}  # as configs hold them
-    for config in _sample(plan, 4):
+    for config in _sample(plan, min(4, plan.num_samples)):
         for key, domain in sampled.items():
             if isinstance(domain, Choice):
                 assert config[key] in resolved_choices[key], (key, config[key])
@@ -82,3 +84,51 @@ def test_dimensions_refuse_what_optuna_cannot_sample_or_store():
 def test_an_integer_range_includes_its_upper_bound_in_tune():
     domain = tune_domain(IntRange(1, 3))
     assert {domain.sample() for _ in range(200)} == {1, 2, 3}
+
+
+def test_a_search_runs_on_the_first_cell_that_agrees_with_the_users_sets():
+    """--set data.modality=depth on Table VI's search takes its first depth cell, with that cell's CDC-T stem."""
+    args, spec = sweep_args("mfst_temporal", "--search", "optuna", "--set", "data.modality=depth")
+    plan = plan_sweep(spec, args)
+    assert plan.trials[0]["model.stem"] == "CDC-T" and "data.modality" not in plan.trials[0]
+    assert plan.resolved[0]["data.modality"] == "depth"
+    args, spec = sweep_args("mfst_temporal", "--search", "optuna")
+    assert plan_sweep(spec, args).resolved[0]["data.modality"] == "rgb"
+
+
+def test_search_flags_that_contradict_the_space_are_refused():
+    from actrec.errors import UsageError
+
+    for name, argv, words in (
+        ("epam_width", ("--num-samples", "3"), ("2 distinct settings", "--num-samples 2")),
+        ("epam_width", ("--set", "model.streams=pose"), ("holds model.streams=rgb fixed",)),
+        ("mfst_ntu", ("--fusion", "joint"), ("--fusion joint",)),
+    ):
+        args, spec = sweep_args(name, "--search", "optuna", *argv)
+        with pytest.raises(UsageError) as refused:
+            plan_sweep(spec, args)
+        assert all(w in str(refused.value) for w in words), str(refused.value)
+
+
+def test_every_combination_of_a_discrete_space_is_resolved_before_the_search_starts():
+    import dataclasses
+
+    args, spec = sweep_args("mfst_stages", "--search", "optuna", "--profile", "smoke")
+    # Valid knob by knob (the corners: each value with the other knob at its first), not together: 5 stages need 5
+    # widths.
+    bad = {"model.dims": Choice("16,24,32,32,40", "16,24"), "model.stages": IntRange(1, 5)}
+    with pytest.raises(ValueError, match="model.dims"):
+        plan_sweep(dataclasses.replace(spec, optuna_space=bad), args)
+
+
+def test_a_discrete_space_is_enumerated_each_setting_once():
+    from optuna.samplers import BruteForceSampler, TPESampler
+
+    from actrec.tune.tuner import build_tune_config
+
+    args, spec = sweep_args("rpe_clusters", "--search", "optuna")
+    config = build_tune_config(spec, args, 2)
+    assert isinstance(config.search_alg._sampler, BruteForceSampler) and config.num_samples == 6
+    args, spec = sweep_args("cdc_theta", "--search", "optuna")
+    assert not isinstance(build_tune_config(spec, args, 2).search_alg._sampler, BruteForceSampler)
+    assert build_tune_config(spec, args, 2).search_alg._sampler is None or TPESampler

@@ -59,7 +59,7 @@ def load_search(client, run_id: str) -> SearchRecord | None:
 
 def _normal(text: Any) -> str:
     """A value as compared across its forms: ``(7, 7, 7)`` (a resolved tuple in MLflow) equals the choice ``7,7,7``."""
-    return re.sub(r"[()\[\]\s]", "", str(text))
+    return re.sub(r"[()\[\]\s]", "", str(text)).rstrip(",")  # a 1-tuple is "(3,)"
 
 
 def _param(distribution, text: str) -> Any:
@@ -122,11 +122,14 @@ def _completed(study) -> list:
     return [t for t in study.trials if t.state == TrialState.COMPLETE]
 
 
-def _interval(trial_record, value: float) -> str:
+ACCURACY_METRICS = ("val_best_top1", "val_top1")  # percent of the validation clips: a Wilson interval applies
+
+
+def _interval(trial_record, value: float, metric: str) -> str:
     from actrec.report.claims import wilson_interval
 
     clips = getattr(trial_record, "val_clips", None)
-    if not clips:
+    if not clips or metric not in ACCURACY_METRICS:
         return ""
     low, high = wilson_interval(round(value * clips / 100.0), int(clips))
     return f" [{low:.1f}, {high:.1f}]"
@@ -152,7 +155,8 @@ def best_table(search: SearchRecord, study, records: Mapping[str, Any], k: int =
     for rank, trial in enumerate(chosen, start=1):
         record = records.get(trial.user_attrs["run_id"])
         accuracy = trial.values[0]
-        row = [str(rank), *[_shown(trial.params[key]) for key in keys], f"{accuracy:.1f}{_interval(record, accuracy)}"]
+        shown = f"{accuracy:.1f}{_interval(record, accuracy, metric)}"
+        row = [str(rank), *[_shown(trial.params[key]) for key in keys], shown]
         if multi:
             row += [f"{v:.3g}" for v in trial.values[1:]]
         rows.append(row + [trial.user_attrs["name"]])
@@ -238,7 +242,9 @@ def search_section(search: SearchRecord, trials: Sequence[Any], stem: str):
     lead = (
         f"{search.sampler} over {space}; {search.num_samples} sample(s) planned, {len(trials)} run: {completed} "
         f"completed, {stopped} stopped early by ASHA, {left_out} failed or unreadable. Objective: {goals}. "
-        "Optuna's figures and this table use the completed trials."
+        "Optuna's figures and this table use the completed trials. An interval is the 95% Wilson interval over "
+        "one trial's validation clips; the same clips chose the trial's best epoch and the best settings, so the "
+        "top rows' accuracies are optimistic."
     )
     if search.fixed:
         lead += " Fixed in every sample: " + ", ".join(f"{k}={v}" for k, v in sorted(search.fixed.items())) + "."

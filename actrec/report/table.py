@@ -301,13 +301,15 @@ def paper_size_parameters(spec: TableSpec, cache: dict[str, float] | None = None
 
 
 def best_trial(record: SweepRecord) -> TrialRecord | None:
-    """The trial with the highest table metric (the first by name on a tie); None when no trial has one."""
-    candidates = [t for t in record.trials if _has_value(t)]
+    """The finished trial with the highest table metric (the first by name on a tie); None when no trial has one."""
+    candidates = [t for t in record.trials if _has_value(t) and t.status == "FINISHED"]
     return max(candidates, key=lambda t: t.value, default=None)
 
 
 def _has_value(trial: TrialRecord) -> bool:
-    return trial.value is not None and not math.isnan(trial.value)
+    """Whether the trial's table metric counts: logged, and from all its epochs (a trial ASHA stopped early has the
+    accuracy of fewer epochs; it is listed among the trials, never in a cell, a claim or as the best)."""
+    return trial.value is not None and not math.isnan(trial.value) and not trial.stopped_early
 
 
 def _complexity_cell(trials: Sequence[TrialRecord], key: str) -> str:

@@ -55,13 +55,16 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         help="grid: the table's cells; optuna: Optuna TPE over the sweep's search space (--dry-run prints it)",
     )
     parser.add_argument(
-        "--num-samples", type=int, default=None, help=f"trials for --search optuna (default {DEFAULT_SAMPLES})"
+        "--num-samples",
+        type=int,
+        default=None,
+        help=f"trials for --search optuna (unset: {DEFAULT_SAMPLES}, or a smaller discrete space's number of settings)",
     )
     parser.add_argument(
         "--search-seed",
         type=int,
         default=None,
-        help="seed of --search optuna's sampler (default 0): the same seed and results draw the same samples",
+        help="seed of --search optuna's sampler (unset: 0); the same seed and results draw the same samples",
     )
     parser.add_argument(
         "--cost",

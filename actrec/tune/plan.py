@@ -197,6 +197,8 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         )
     if args.search == "optuna" and args.seeds > 1:
         raise UsageError("--seeds replicates a grid's cells; --search optuna samples --num-samples trials, seed 0")
+    if args.search == "optuna" and getattr(args, "fusion", "checkpoints") == "joint":
+        raise UsageError("--fusion joint adds fused trials to a grid; --search optuna samples single trials")
     check_paths(args)
     spec = spec.for_profile(args.profile)
     asha = use_asha(spec, args)
@@ -209,7 +211,9 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
     space: dict[str, Any] = {}
     if args.search == "optuna":
         space = search_space(spec)
-        trials = [search_setting(trials[0], space, parse_overrides(args.overrides))]
+        trials = [search_setting(trials, space, parse_overrides(args.overrides))]
+        if args.num_samples is not None:
+            refuse_repeated_samples(spec, space, args.num_samples)
     # The second phase's own values (its model, modality, attention, recipe) are swept too; an evaluate-only fused
     # trial's train.epochs=0 is not: --set train.epochs sets the epochs of the trials that train.
     phase_keys = set(spec.fusion.fused) | {k for v in spec.fusion.variants for k in v} if spec.fusion else set()
@@ -223,6 +227,8 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         resolve_trial(base, trial)
     corners = [resolve_trial(base, {**trials[0], **corner}) for corner in space_corners(space)]
     _check_roots(corners)
+    for combination in discrete_combinations(space):  # knobs that are valid alone may not be together
+        resolve_trial(base, {**trials[0], **combination})
     return SweepPlan(
         spec=spec,
         base=base,
@@ -232,7 +238,7 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         asha=asha,
         search_space=space,
         corners=corners,
-        num_samples=(args.num_samples or DEFAULT_SAMPLES) if space else 0,
+        num_samples=default_samples(space, args) if space else 0,
     )
 
 
@@ -259,10 +265,70 @@ def search_seed(args: argparse.Namespace) -> int:
     return 0 if seed is None else int(seed)
 
 
-def search_setting(first: Mapping[str, Any], space: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """What an Optuna search holds fixed besides the profile: the table's first cell (its dataset, or its stand-in,
-    protocol, model and recipe), without the keys the space samples or sets and those the user ``--set``."""
-    return {k: v for k, v in first.items() if k not in space and k not in given}
+def search_setting(
+    trials: list[Mapping[str, Any]], space: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What an Optuna search holds fixed besides the profile and the ``--set`` values: the table's first cell (its
+    dataset or stand-in, protocol, modality, model and recipe) that agrees with the ``--set`` values (e.g. ``--set
+    data.modality=depth`` takes the first depth cell, with its stem), without the keys the space samples or sets and
+    those the user set."""
+
+    def agrees(trial: Mapping[str, Any]) -> bool:
+        return all(matches({key: trial[key]}, {key: value}) for key, value in given.items() if key in trial)
+
+    chosen = next((t for t in trials if agrees(t)), trials[0])
+    return {k: v for k, v in chosen.items() if k not in space and k not in given}
+
+
+MAX_COMBINATIONS = 4096  # discrete combinations a plan resolves one by one (more: only the corners are checked)
+
+
+def discrete_combinations(space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the space's discrete knobs (``Choice``, ``IntRange``), continuous ones at their low end,
+    when there are at most :data:`MAX_COMBINATIONS` of them; [] otherwise."""
+    import itertools
+
+    options = {
+        k: (list(range(v.low, v.high + 1)) if isinstance(v, IntRange) else list(v.values))
+        if isinstance(v, IntRange | Choice)
+        else [v.low if isinstance(v, Uniform) else v]
+        for k, v in space.items()
+    }
+    count = 1
+    for values in options.values():
+        count *= len(values)
+    if count > MAX_COMBINATIONS:
+        return []
+    return [dict(zip(options, combo, strict=True)) for combo in itertools.product(*options.values())]
+
+
+def distinct_settings(space: Mapping[str, Any]) -> int | None:
+    """How many distinct settings a space without a continuous knob has (None when it has one)."""
+    if any(isinstance(v, Uniform) for v in space.values()):
+        return None
+    count = 1
+    for v in space.values():
+        if is_sampled(v):
+            count *= v.size()
+    return count
+
+
+def default_samples(space: Mapping[str, Any], args: argparse.Namespace) -> int:
+    """``--num-samples``, else :data:`DEFAULT_SAMPLES`, or a smaller discrete space's number of settings."""
+    if args.num_samples is not None:
+        return args.num_samples
+    settings = distinct_settings(space)
+    return DEFAULT_SAMPLES if settings is None else min(DEFAULT_SAMPLES, settings)
+
+
+def refuse_repeated_samples(spec: SweepSpec, space: Mapping[str, Any], samples: int) -> None:
+    """More samples than a discrete space has settings would train some settings twice with the same seed."""
+    settings = distinct_settings(space)
+    if settings is not None and samples > settings:
+        raise UsageError(
+            f"--num-samples {samples}: sweep {spec.name}'s search space has {settings} distinct settings, so samples "
+            f"would repeat; pass --num-samples {settings} or fewer, or use --search grid for every cell"
+        )
 
 
 def is_sampled(domain: Any) -> bool:
@@ -275,10 +341,15 @@ def refuse_swept_overrides(args: argparse.Namespace, trials: list[dict[str, Any]
     replaced by the trial's own value: refused, naming the key and the values the table gives it."""
     given = parse_overrides(args.overrides)
     for key, value in given.items():
-        if key in space:
+        if key in space and is_sampled(space[key]):
             raise UsageError(
                 f"--set {key}={value}: --search optuna samples {key} itself ({domain_text(space[key])}); drop the "
                 "--set, or use --search grid"
+            )
+        if key in space:
+            raise UsageError(
+                f"--set {key}={value}: this sweep's search holds {key}={space[key]} fixed (its space needs it); "
+                "drop the --set, or use --search grid"
             )
         values = []
         for trial in trials:
@@ -492,7 +563,8 @@ def search_record(
     sampled = {k: distribution_to_json(optuna_distribution(v)) for k, v in space.items() if is_sampled(v)}
     constants = {**fixed, **{k: v for k, v in space.items() if not is_sampled(v)}}
     goals = tuple((metric, DIRECTIONS[mode]) for metric, mode in objectives)
-    sampler = f"Optuna TPESampler(seed={seed})" + (" (multi-objective)" if len(goals) > 1 else "")
+    kind = "TPESampler" if distinct_settings(space) is None else "BruteForceSampler (each setting once)"
+    sampler = f"Optuna {kind}, seed {seed}" + (", multi-objective" if len(goals) > 1 else "")
     return SearchRecord(
         distributions=sampled,
         objectives=goals,
@@ -521,6 +593,13 @@ def trial_resources(config: Mapping[str, Any]) -> str:
     return f"{cfg.train.num_workers} worker(s) × ({worker}) + decode tasks of {cfg.data.decode_cpus:g} CPU"
 
 
+def search_fixed(plan: SweepPlan, args: argparse.Namespace) -> dict[str, Any]:
+    """What every sample of a search shares beyond the profile: the table cell it runs on, the space's constants,
+    then the ``--set`` values."""
+    constants = {k: v for k, v in plan.search_space.items() if not is_sampled(v)}
+    return {**plan.trials[0], **constants, **parse_overrides(args.overrides)}
+
+
 def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
     """``--dry-run``: the sweep, then one line per trial (its swept keys and the resources it requests)."""
     spec = plan.spec
@@ -534,9 +613,11 @@ def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
         space = ", ".join(f"{k} ∈ {domain_text(v)}" for k, v in sampled.items())
         resources = trial_resources(plan.resolved[0])
         lines.append(f"optuna: {plan.num_samples} sample(s) over {space}; resources per trial: {resources}")
-        fixed = {**plan.trials[0], **{k: v for k, v in plan.search_space.items() if not is_sampled(v)}}
+        fixed = search_fixed(plan, args)
         if fixed:
             lines.append("fixed in every sample: " + " ".join(f"{k}={v}" for k, v in fixed.items()))
+        goals = objectives(spec.table.metric, args)
+        lines.append("objective: " + " and ".join(f"{DIRECTIONS[d][:-2]}se {m}" for m, d in goals))
     else:
         width = len(str(plan.planned))
         for i, (trial, flat) in enumerate(zip(plan.trials, plan.resolved, strict=True), start=1):

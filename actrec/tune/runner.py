@@ -38,6 +38,7 @@ from actrec.tune.plan import (
     objectives,
     plan_sweep,
     resolve_trial,
+    search_fixed,
     search_record,
     search_seed,
 )
@@ -143,17 +144,18 @@ def run_sweep(
                 tracker.log_text(json.dumps(record, indent=2), f"{provenance.RESUME_PREFIX}{stamp}.json")
             else:
                 tracker.log_text(json.dumps(record, indent=2), provenance.ARTIFACT)
-                if plan.search_space:  # what the report rebuilds the Optuna study from (actrec.report.search)
-                    declared = search_record(
-                        plan.search_space,
-                        trials[0],
-                        objectives(spec.table.metric, args),
-                        num_samples=plan.num_samples,
-                        asha=asha,
-                        seed=search_seed(args),
-                    )
-                    tracker.log_text(declared.to_json(), SEARCH_ARTIFACT)
                 tracker.set_tag(provenance.COMMIT_TAG, tags[provenance.COMMIT_TAG])
+            known = {a.path for a in tracker.client.list_artifacts(tracker.parent_run_id)} if resuming else set()
+            if plan.search_space and SEARCH_ARTIFACT not in known:  # a resumed search from before it was logged too
+                declared = search_record(  # what the report rebuilds the Optuna study from (actrec.report.search)
+                    plan.search_space,
+                    search_fixed(plan, args),
+                    objectives(spec.table.metric, args),
+                    num_samples=plan.num_samples,
+                    asha=asha,
+                    seed=search_seed(args),
+                )
+                tracker.log_text(declared.to_json(), SEARCH_ARTIFACT)
             print(
                 f"[actrec] sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile={args.profile}, "
                 f"search={args.search}{' with ASHA early stopping' if asha else ''}, {planned} trials, "

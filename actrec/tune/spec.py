@@ -49,6 +49,9 @@ class IntRange:
     def text(self) -> str:
         return f"integer in [{self.low}, {self.high}]"
 
+    def size(self) -> int:
+        return self.high - self.low + 1
+
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
@@ -68,7 +71,10 @@ class Choice:
         return list(self.values)
 
     def text(self) -> str:
-        return "choice(" + ", ".join(map(str, self.values)) + ")"
+        return "choice(" + ", ".join(f"'{v}'" if isinstance(v, str) and "," in v else str(v) for v in self.values) + ")"
+
+    def size(self) -> int:
+        return len(self.values)
 
 
 Dimension = Uniform | IntRange | Choice  # a sampled knob; any other value in a search space is held constant

@@ -13,8 +13,9 @@ from actrec.config import from_flat
 from actrec.tune.cluster import environ_default
 from actrec.tune.interrupt import fitting
 from actrec.tune.plan import (
-    DEFAULT_SAMPLES,
     SweepPlan,
+    default_samples,
+    distinct_settings,
     objectives,
     resolve_trial,
     search_seed,
@@ -168,12 +169,16 @@ def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: in
         storage = RDBStorage(study_storage(sweep_dir)) if sweep_dir else None
         goals = objectives(spec.table.metric, args)
         common = dict(seed=search_seed(args), storage=storage, study_name=spec.name if storage else None)
+        if distinct_settings(spec.optuna_space) is not None:  # a discrete space: every setting once, no repeats
+            from optuna.samplers import BruteForceSampler
+
+            common["sampler"] = BruteForceSampler(seed=search_seed(args))
         if len(goals) > 1:  # Optuna's TPE samples multi-objective searches too; Tune must not reset its metrics
             search_alg = OptunaSearch(metric=[m for m, _ in goals], mode=[d for _, d in goals], **common)
             metric, mode = None, None
         else:
             search_alg = OptunaSearch(metric=metric, mode=mode, **common)
-        num_samples = args.num_samples or DEFAULT_SAMPLES
+        num_samples = default_samples(spec.optuna_space, args)
     scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
     return tune.TuneConfig(
         metric=metric,
