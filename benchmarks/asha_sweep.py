@@ -9,7 +9,8 @@ move in steps of 0.78 points and rarely tie; 256 training clips) with the local 
 off`` then ``--asha on``, with that sampler seed; everything else is the same. Printed per run, from its MLflow store:
 trials, trial-epochs (the sum over trials of the epochs each reported), trials stopped early, wall time, and the
 best trial's val_best_top1 with its 95% Wilson interval over the validation clips; then ASHA's ratios, per seed and
-pooled, and whether each ASHA best lies inside its no-ASHA best's interval.
+pooled, and whether each ASHA best lies inside its no-ASHA best's interval. A search that finished in an earlier
+invocation with the same ``--work-dir`` is read back instead of run again (wall time: the sweep's own, from MLflow).
 
     python benchmarks/asha_sweep.py                                   # 27 samples, 9 epochs, seeds 0 and 1
     python benchmarks/asha_sweep.py --samples 9 --epochs 3 --search-seeds 0   # a quick look (rungs 1, 3)
@@ -22,7 +23,6 @@ import dataclasses
 import importlib.util
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -57,10 +57,11 @@ def run(spec, asha: str, seed: int, args: argparse.Namespace, work: Path) -> dic
     argv += ["--set", f"train.epochs={args.epochs}", *[a for c in FAST_CLIPS for a in ("--set", c)]]
     argv += ["--storage-path", str(work / f"runs-{name}"), "--tracking-uri", uri]
     argv += ["--report-dir", str(work / f"reports-{name}")]
-    started = time.perf_counter()
-    cli.main(spec, argv)
-    wall = time.perf_counter() - started
     client = MlflowClient(uri)
+    if _finished_parent(client, spec.name) is None:  # a run of an earlier invocation in --work-dir is reused
+        cli.main(spec, argv)
+    parent = _finished_parent(client, spec.name)
+    wall = (parent.info.end_time - parent.info.start_time) / 1000  # the sweep's own wall time, from MLflow
     experiment = client.get_experiment_by_name(f"actrec/{spec.name}")
     trials = client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
     epochs = {r.info.run_id: len(client.get_metric_history(r.info.run_id, "val_top1")) for r in trials}
@@ -78,6 +79,15 @@ def run(spec, asha: str, seed: int, args: argparse.Namespace, work: Path) -> dic
         "best_setting": setting.replace("model.", "").replace("data.", ""),
         "wall_s": wall,
     }
+
+
+def _finished_parent(client: MlflowClient, sweep: str):
+    """The FINISHED parent run of ``sweep`` in this store, or None."""
+    experiment = client.get_experiment_by_name(f"actrec/{sweep}")
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], "tags.role = 'sweep' and attributes.status = 'FINISHED'")
+    return runs[0] if runs else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,8 +206,11 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
     section = report[report.index("## Search") : report.index("## Provenance")]
     assert f"{SAMPLES} sample(s) planned, {SAMPLES} run: {SAMPLES} completed, 0 stopped early" in section
     assert "model.theta ∈ [0, 1]" in section and "model.stem ∈ {CDC-ST, CDC-T}" in section
+    header = next(line for line in section.splitlines() if line.startswith("| # |")).strip("| ").split(" | ")
+    assert header[1:3] == ["model.stem", "model.theta"], header
     best_rows = [line for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    values = [float(line.split(" | ")[4].split(" [")[0]) for line in best_rows]
+    column = header.index("val_best_top1 [95% interval]")
+    values = [float(line.strip("| ").split(" | ")[column].split(" [")[0]) for line in best_rows]
     assert len(best_rows) == SAMPLES and values == sorted(values, reverse=True), best_rows
     assert all(re.search(r"\d \[\d+\.\d, \d+\.\d\] \|", line) for line in best_rows), "each with its interval"
     assert "![Optimisation history](cdc_theta_search_history.png)" in section
