@@ -16,15 +16,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SWEEP_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in (ROOT / "sweeps").glob("*.py")))
 
 
-# One sweep per paper runs its smoke profile end to end as a small Optuna search instead of its grid (its grid cells
-# still take a training step without Ray in tests/test_sweeps_smoke.py; MFST's search is the interrupted and resumed
-# one of tests/test_sweeps_cdc_theta.py): two samples, run at once. EPAM-Net's complexity table searches accuracy
-# against GFLOPs (--cost gflops: a multi-objective search and its Pareto front).
+# Some sweeps run their smoke profile end to end as a small Optuna search instead of their grid (their grid cells still
+# take a training step without Ray in tests/test_sweeps_smoke.py): one per paper (MFST's other search is the
+# interrupted and resumed one of tests/test_sweeps_cdc_theta.py), two samples run at once. EPAM-Net's complexity table
+# searches accuracy against GFLOPs (--cost gflops: a multi-objective search and its Pareto front). mfst_isogd and
+# epam_width are searched too because their grids' two phases repeat what mfst_ntu's and the other EPAM tables' grids
+# run end to end (two phase-1 trials, then a fused one: twice a trial's time; a search's two samples: once).
 SEARCH_SMOKES: dict[str, tuple[str, ...]] = {
     "rpe_clusters": ("--search", "optuna", "--num-samples", "2"),
     "ctn_tokens_kernels": ("--search", "optuna", "--num-samples", "2"),
     "derecouple_recoupling": ("--search", "optuna", "--num-samples", "2"),
     "epam_complexity": ("--search", "optuna", "--num-samples", "2", "--cost", "gflops"),
+    "mfst_isogd": ("--search", "optuna", "--num-samples", "2"),
+    "epam_width": ("--search", "optuna", "--num-samples", "2"),
 }
 
 

@@ -240,7 +240,7 @@ def search_section(search: SearchRecord, trials: Sequence[Any], stem: str):
     goals = " and ".join(f"{d[:-2]}se {OBJECTIVE_LABELS.get(m, m)}" for m, d in search.objectives)
     space = ", ".join(f"{k} ∈ {_distribution_text(v)}" for k, v in search.distributions.items())
     lead = (
-        f"{search.sampler} over {space}; {search.num_samples} sample(s) planned, {len(trials)} run: {completed} "
+        f"{search.sampler}, over {space}; {search.num_samples} sample(s) planned, {len(trials)} run: {completed} "
         f"completed, {stopped} stopped early by ASHA, {left_out} failed or unreadable. Objective: {goals}. "
         "Optuna's figures and this table use the completed trials. An interval is the 95% Wilson interval over "
         "one trial's validation clips; the same clips chose the trial's best epoch and the best settings, so the "
