@@ -138,3 +138,10 @@ def test_a_discrete_space_is_enumerated_each_setting_once():
     args, spec = sweep_args("cdc_theta", "--search", "optuna")
     assert not isinstance(build_tune_config(spec, args, 2).search_alg._sampler, BruteForceSampler)
     assert build_tune_config(spec, args, 2).search_alg._sampler is None or TPESampler
+
+
+def test_help_says_what_an_unset_flag_means_instead_of_default_none():
+    from actrec.tune.cli import build_parser
+
+    text = build_parser(sweep_args("cdc_theta")[1]).format_help()
+    assert "(default: None)" not in text and "(unset: 10," in text and "(default: grid)" in text

@@ -34,11 +34,18 @@ COSTS = ("none", "gflops", "params")  # --cost: the second objective of a multi-
 FUSIONS = ("checkpoints", "joint")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default, except an unset one (None), whose help says what unset means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"sweeps/{spec.name}.py",
         description=f"{spec.table.paper} {spec.table.table}: {spec.table.title}",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     parser.add_argument(
         "--profile",
