@@ -143,5 +143,5 @@ def test_a_discrete_space_is_enumerated_each_setting_once():
 def test_help_says_what_an_unset_flag_means_instead_of_default_none():
     from actrec.tune.cli import build_parser
 
-    text = build_parser(sweep_args("cdc_theta")[1]).format_help()
+    text = " ".join(build_parser(sweep_args("cdc_theta")[1]).format_help().split())  # unwrapped
     assert "(default: None)" not in text and "(unset: 10," in text and "(default: grid)" in text
