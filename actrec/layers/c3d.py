@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from actrec.layers.x3d import init_conv_bn_linear
+
 
 def _check_int(name: str, value: object, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -101,17 +103,6 @@ class C3DBackbone(nn.Module):
 
 
 def init_c3d_weights(module: nn.Module) -> None:
-    """PoseC3D's C3D initialisation of every submodule of ``module``: Kaiming convolutions, BN 1/0, fc
-    normal(0, 0.01)."""
-    for sub in module.modules():
-        if isinstance(sub, nn.Conv3d):
-            nn.init.kaiming_normal_(sub.weight, mode="fan_out", nonlinearity="relu")
-            if sub.bias is not None:
-                nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.BatchNorm3d):
-            nn.init.ones_(sub.weight)
-            nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.Linear):
-            nn.init.normal_(sub.weight, std=0.01)
-            if sub.bias is not None:
-                nn.init.zeros_(sub.bias)
+    """PoseC3D's C3D initialisation of every submodule of ``module``: the video CNNs' common one
+    (:func:`actrec.layers.x3d.init_conv_bn_linear`: Kaiming convolutions, BN 1/0, fc normal(0, 0.01))."""
+    init_conv_bn_linear(module)

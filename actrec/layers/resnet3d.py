@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from actrec.layers.x3d import init_conv_bn_linear
+
 EXPANSION = 4  # bottleneck output / inner width (ResNet-50)
 RESNET50_WIDTHS = (64, 128, 256, 512)  # inner widths of res2-res5 (outputs 256, 512, 1024, 2048)
 RESNET50_DEPTHS = (3, 4, 6, 3)  # blocks of res2-res5
@@ -294,20 +296,9 @@ class ResNetBackbone(nn.Module):
 
 
 def init_resnet_weights(module: nn.Module) -> None:
-    """ResNet initialisation of every submodule of ``module`` (module docstring): Kaiming convolutions, BN 1/0 with
-    the last BN of each bottleneck zeroed, fc normal(0, 0.01)."""
-    for sub in module.modules():
-        if isinstance(sub, nn.Conv3d):
-            nn.init.kaiming_normal_(sub.weight, mode="fan_out", nonlinearity="relu")
-            if sub.bias is not None:
-                nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.BatchNorm3d):
-            nn.init.ones_(sub.weight)
-            nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.Linear):
-            nn.init.normal_(sub.weight, std=0.01)
-            if sub.bias is not None:
-                nn.init.zeros_(sub.bias)
+    """ResNet initialisation of every submodule of ``module`` (module docstring): the video CNNs' common one
+    (:func:`actrec.layers.x3d.init_conv_bn_linear`), then the last BN of each bottleneck zeroed."""
+    init_conv_bn_linear(module)
     for sub in module.modules():
         if isinstance(sub, ResNetBottleneck):
             nn.init.zeros_(sub.norm3.weight)

@@ -365,9 +365,9 @@ class X3DHead(nn.Module):
         return self.fc2(self.dropout(self.fc1(pooled)))
 
 
-def init_x3d_weights(module: nn.Module) -> None:
-    """X3D initialisation of every submodule of ``module`` (module docstring): Kaiming convolutions, BN 1/0 with
-    the last BN of each bottleneck zeroed, fc normal(0, 0.01)."""
+def init_conv_bn_linear(module: nn.Module) -> None:
+    """The video CNNs' common initialisation (X3D, ResNet-3D / TSM, C3D) of every submodule of ``module``: Kaiming
+    normal (fan-out, ReLU gain) convolutions with zero bias, BN weight 1 / bias 0, fc normal(0, 0.01) with zero bias."""
     for sub in module.modules():
         if isinstance(sub, nn.Conv3d):
             nn.init.kaiming_normal_(sub.weight, mode="fan_out", nonlinearity="relu")
@@ -380,6 +380,12 @@ def init_x3d_weights(module: nn.Module) -> None:
             nn.init.normal_(sub.weight, std=0.01)
             if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
+
+
+def init_x3d_weights(module: nn.Module) -> None:
+    """X3D initialisation of every submodule of ``module`` (module docstring): :func:`init_conv_bn_linear`, then the
+    last BN of each bottleneck zeroed."""
+    init_conv_bn_linear(module)
     for sub in module.modules():
         if isinstance(sub, X3DBottleneck):
             nn.init.zeros_(sub.norm_c.weight)
