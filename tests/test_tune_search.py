@@ -129,6 +129,7 @@ def test_every_combination_of_a_discrete_space_is_resolved_before_the_search_sta
 
 def test_a_discrete_space_is_enumerated_each_setting_once():
     from optuna.samplers import BruteForceSampler, TPESampler
+    from ray.tune.search.optuna import OptunaSearch
 
     from actrec.tune.tuner import build_tune_config
 
@@ -137,7 +138,11 @@ def test_a_discrete_space_is_enumerated_each_setting_once():
     assert isinstance(config.search_alg._sampler, BruteForceSampler) and config.num_samples == 6
     args, spec = sweep_args("cdc_theta", "--search", "optuna")
     assert not isinstance(build_tune_config(spec, args, 2).search_alg._sampler, BruteForceSampler)
-    assert build_tune_config(spec, args, 2).search_alg._sampler is None or TPESampler
+    # A space with a continuous knob gets no sampler of ours: Ray's OptunaSearch makes its TPESampler when it starts.
+    searcher = build_tune_config(spec, args, 2).search_alg
+    assert isinstance(searcher, OptunaSearch) and searcher._sampler is None
+    searcher.set_search_properties(None, None, {"model.theta": tune_domain(Uniform(0.0, 1.0))})
+    assert isinstance(searcher._ot_study.sampler, TPESampler)
 
 
 def test_help_says_what_an_unset_flag_means_instead_of_default_none():
