@@ -76,7 +76,12 @@ class TrainConfig:
     batch_size: int = 8  # clips per worker per step
     num_workers: int = 1  # Ray Train DDP workers per trial
     cpus_per_worker: float = 1.0  # logical CPUs each worker reserves
-    use_gpu: bool = False  # one GPU per worker, NCCL backend
+    # What each worker requests besides its CPUs (issue "proven at scale"): "cpu" nothing; "gpu" Ray's GPU resource
+    # (CUDA device, NCCL backend; the paper profiles); any other name a custom Ray resource of that name, for a
+    # simulated cluster (tests/test_cluster_autoscaling.py) or one that labels its accelerators so. A custom resource
+    # only places the workers: they compute on the CPU with gloo, since Ray gives CUDA devices to GPU requests alone.
+    accelerator: str = "cpu"
+    accelerators_per_worker: float = 1.0  # how many of ``accelerator`` each worker requests ("gpu": at most 1)
     torch_threads: int = 1  # intra-op threads per worker (CPU)
     mixup_alpha: float = 0.0  # MixUp Beta(α, α); 0 disables (MFST §IV-A uses MixUp)
     cutmix_alpha: float = 0.0  # CutMix Beta(α, α) (Yun et al., ICCV 2019); 0 disables
@@ -95,6 +100,25 @@ class TrainConfig:
         _check(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
         _check(self.num_workers >= 1, "train.num_workers", "must be >= 1", self.num_workers)
         _check(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0", self.cpus_per_worker)
+        _check(
+            isinstance(self.accelerator, str) and bool(self.accelerator.strip()),
+            "train.accelerator",
+            "must be 'cpu', 'gpu' or the name of a custom Ray resource",
+            self.accelerator,
+        )
+        _check(
+            self.accelerator in ("cpu", "gpu") or self.accelerator.upper() not in RAY_BUILTIN_RESOURCES,
+            "train.accelerator",
+            "must be 'cpu', 'gpu' or the name of a custom Ray resource (not one of Ray's own: "
+            f"{', '.join(RAY_BUILTIN_RESOURCES)})",
+            self.accelerator,
+        )
+        _check(
+            self.accelerators_per_worker > 0 and (self.accelerator != "gpu" or self.accelerators_per_worker <= 1),
+            "train.accelerators_per_worker",
+            "must be > 0, and at most 1 with train.accelerator=gpu (a DDP worker drives one GPU)",
+            self.accelerators_per_worker,
+        )
         _check(self.torch_threads >= 1, "train.torch_threads", "must be >= 1", self.torch_threads)
         _check(self.mixup_alpha >= 0, "train.mixup_alpha", "must be >= 0", self.mixup_alpha)
         _check(self.cutmix_alpha >= 0, "train.cutmix_alpha", "must be >= 0", self.cutmix_alpha)
@@ -103,6 +127,26 @@ class TrainConfig:
         _check(self.max_failures >= -1, "train.max_failures", "must be >= -1 (-1 = unlimited)", self.max_failures)
         _check(self.checkpoints_to_keep >= 1, "train.checkpoints_to_keep", "must be >= 1", self.checkpoints_to_keep)
         _check(self.precision in PRECISIONS, "train.precision", f"must be one of {PRECISIONS}", self.precision)
+
+    @property
+    def use_gpu(self) -> bool:
+        """Whether the workers get CUDA devices (``train.accelerator=gpu``): NCCL instead of gloo."""
+        return self.accelerator == "gpu"
+
+    @property
+    def accelerator_resource(self) -> str | None:
+        """The Ray resource each worker requests ``accelerators_per_worker`` of (``GPU`` for "gpu"), or None."""
+        return None if self.accelerator == "cpu" else "GPU" if self.accelerator == "gpu" else self.accelerator
+
+    @property
+    def worker_resources(self) -> dict[str, float]:
+        """Ray Train's ``resources_per_worker``: the worker's CPUs and its accelerator."""
+        resource = self.accelerator_resource
+        return {"CPU": self.cpus_per_worker, **({resource: self.accelerators_per_worker} if resource else {})}
+
+
+# Ray's predefined resource names (upper-cased): a custom accelerator must not shadow one.
+RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "MEMORY", "OBJECT_STORE_MEMORY", "TPU")
 
 
 def _check(ok: bool, field: str, rule: str, value: object) -> None:
@@ -221,8 +265,27 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
         model_overrides.setdefault("pose_channels", data.pose_channels)
     model = model_config(model_name, **model_overrides)
     optim = _build(OptimConfig, "optim", grouped["optim"])
-    train = _build(TrainConfig, "train", grouped["train"])
+    train = _build(TrainConfig, "train", _legacy_use_gpu(grouped["train"]))
     return ExperimentConfig(data=data, model_name=model_name, model=model, optim=optim, train=train)
+
+
+def _legacy_use_gpu(train: dict[str, Any]) -> dict[str, Any]:
+    """``train.use_gpu`` (before ``train.accelerator``; sweeps started then still resume) read as its equivalent: true
+    is ``train.accelerator=gpu``, false leaves the accelerator as given; contradicting it is an error."""
+    if "use_gpu" not in train:
+        return train
+    train = dict(train)
+    value = train.pop("use_gpu")
+    try:
+        use_gpu = coerce(value, bool)
+    except ValueError as err:
+        raise ValueError(f"train.use_gpu: cannot read {value!r} as a bool: {err}") from None
+    given = train.get("accelerator")
+    if (use_gpu and given not in (None, "gpu")) or (not use_gpu and given == "gpu"):
+        raise ValueError(f"train.use_gpu={use_gpu} contradicts train.accelerator={given!r}: set train.accelerator only")
+    if use_gpu:
+        train["accelerator"] = "gpu"
+    return train
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:

@@ -114,26 +114,41 @@ def test_sweeps_join_a_running_ray_start_head_but_not_a_stale_record(monkeypatch
 
 
 @pytest.mark.parametrize(
-    ("resources", "gpus", "joined", "cap", "expected"),
+    ("resources", "accelerators", "joined", "cap", "expected"),
     [
-        ({"CPU": 8}, 0, False, 0, 5),  # 8 // 1.5
-        ({"CPU": 8}, 0, False, 2, 2),
-        ({"CPU": 192, "GPU": 16}, 4, True, 0, 4),  # two p4d nodes up, 4 GPUs a trial
-        ({"CPU": 0}, 4, True, 0, None),  # autoscaling from zero workers: Tune queues, the autoscaler adds nodes
-        ({"CPU": 0}, 4, True, 8, 8),
+        ({"CPU": 8}, {}, False, 0, 5),  # 8 // 1.5
+        ({"CPU": 8}, {}, False, 2, 2),
+        ({"CPU": 192, "GPU": 16}, {"GPU": 4}, True, 0, 4),  # two p4d nodes up, 4 GPUs a trial
+        ({"CPU": 0}, {"GPU": 4}, True, 0, None),  # no worker node yet: Tune queues, the autoscaler adds nodes
+        ({"CPU": 0}, {"GPU": 4}, True, 8, 8),
+        ({"CPU": 8, "accel": 4}, {"accel": 2}, True, 0, 2),  # a custom resource standing in for GPUs
+        ({"CPU": 8, "GPU": 8}, {"accel": 2}, True, 0, None),  # GPUs are not the custom resource the trials ask for
     ],
 )
-def test_concurrency_follows_cluster_resources(monkeypatch, resources, gpus, joined, cap, expected):
+def test_concurrency_follows_cluster_resources(monkeypatch, resources, accelerators, joined, cap, expected):
     import ray
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
     args = types.SimpleNamespace(max_concurrent=cap)
-    assert cluster.max_concurrent(1.5, gpus, args, joined=joined) == expected
+    assert cluster.max_concurrent(1.5, accelerators, args, joined=joined) == expected
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "per_worker", "expected"),
+    [("cpu", 1.0, {}), ("gpu", 1.0, {"GPU": 4.0}), ("gpu", 0.5, {"GPU": 2.0}), ("accel", 2.0, {"accel": 8.0})],
+)
+def test_a_trial_requests_its_workers_accelerators(accelerator, per_worker, expected):
+    from actrec.config import TrainConfig
+
+    train = TrainConfig(num_workers=4, accelerator=accelerator, accelerators_per_worker=per_worker)
+    assert cluster.trial_accelerators(train) == expected
+    assert train.worker_resources == {"CPU": 1.0, **{k: v / 4 for k, v in expected.items()}}
+    assert train.use_gpu == (accelerator == "gpu")
 
 
 def test_embedded_ray_without_gpus_refuses_gpu_trials(monkeypatch):
     import ray
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 4})
-    with pytest.raises(SystemExit, match="0 GPUs; each trial needs 4"):
-        cluster.max_concurrent(1.5, 4, types.SimpleNamespace(max_concurrent=0), joined=False)
+    with pytest.raises(SystemExit, match="has 4 CPU, 0 GPU; each trial needs 1.5 CPU, 4 GPU"):
+        cluster.max_concurrent(1.5, {"GPU": 4}, types.SimpleNamespace(max_concurrent=0), joined=False)

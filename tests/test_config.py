@@ -23,13 +23,14 @@ def test_cli_strings_are_coerced_to_field_types():
                 "train.epochs=3",
                 "model.residual=false",
                 "model.dims=16,24,32,32",
-                "train.use_gpu=0",
+                "train.accelerator=gpu",
+                "train.accelerators_per_worker=0.5",
                 "model.name=mfst_large",
             ]
         )
     )
     assert cfg.model.theta == 0.8 and cfg.model.stem == "CDC-T"
-    assert cfg.train.epochs == 3 and cfg.model.residual is False and cfg.train.use_gpu is False
+    assert cfg.train.epochs == 3 and cfg.model.residual is False and cfg.train.use_gpu is True
     assert cfg.model.dims == (16, 24, 32, 32)
     assert cfg.model_name == "mfst_large" and cfg.model.stages == 4
 
@@ -49,11 +50,32 @@ def test_cli_strings_are_coerced_to_field_types():
         ({"model.nonsense": 1}, "model.nonsense"),
         ({"train.epochs": "three"}, "train.epochs"),
         ({"model.num_classes": 3}, "model.num_classes"),
+        ({"train.accelerator": ""}, "train.accelerator"),
+        ({"train.accelerator": "GPU"}, "train.accelerator"),  # Ray's own resource: 'gpu' asks for it
+        ({"train.accelerator": "memory"}, "train.accelerator"),
+        ({"train.accelerators_per_worker": 0}, "train.accelerators_per_worker"),
+        ({"train.accelerator": "gpu", "train.accelerators_per_worker": 2}, "train.accelerators_per_worker"),
+        ({"train.use_gpu": "maybe"}, "train.use_gpu"),
+        ({"train.use_gpu": True, "train.accelerator": "accel"}, "train.use_gpu"),
+        ({"train.use_gpu": False, "train.accelerator": "gpu"}, "train.use_gpu"),
     ],
 )
 def test_impossible_values_name_the_field(overrides, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         from_flat(overrides)
+
+
+def test_accelerators_are_configuration():
+    """``train.accelerator``: nothing, Ray's GPUs (CUDA, NCCL) or a custom resource that only places the workers."""
+    assert from_flat({}).train.worker_resources == {"CPU": 1.0}
+    gpu = from_flat({"train.accelerator": "gpu", "train.cpus_per_worker": "8"}).train
+    assert gpu.use_gpu and gpu.worker_resources == {"CPU": 8.0, "GPU": 1.0}
+    custom = from_flat({"train.accelerator": "accel", "train.accelerators_per_worker": "2"}).train
+    assert not custom.use_gpu and custom.worker_resources == {"CPU": 1.0, "accel": 2.0}
+    # Sweeps started before train.accelerator recorded train.use_gpu, and still resume.
+    assert from_flat({"train.use_gpu": "true"}).train == from_flat({"train.accelerator": "gpu"}).train
+    assert from_flat({"train.use_gpu": False}).train == from_flat({}).train
+    assert "train.use_gpu" not in flatten(from_flat({"train.use_gpu": True}))
 
 
 def test_malformed_override_is_rejected():

@@ -30,7 +30,7 @@ RECIPE = {
     "optim.warmup_epochs": 2.5,
     "train.epochs": 100,
     "train.num_workers": 4,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
     "model.dim": 768,
     "model.depth": 12,
     "model.heads": 12,
@@ -88,7 +88,7 @@ def test_cpu_profiles_train_the_tiny_ctn_on_synthetic_stand_ins(name, profile):
     assert len(resolved) == len(PAPER_VALUES[name]) * (1 if profile == "smoke" else 2)
     for config in resolved:
         assert config["model.dim"] == tiny_overrides("ctn")["dim"] != model_config("ctn").dim
-        assert config["optim.name"] == "adamw" and not config["train.use_gpu"]
+        assert config["optim.name"] == "adamw" and config["train.accelerator"] == "cpu"
         if config["data.protocol"] == "cross_subject":  # EPIC-KITCHENS' stand-in: 8 classes = 2 verbs x 4 nouns
             assert config["model.name"] == "ctn_epic"
             assert (config["model.num_verbs"], config["model.num_nouns"], config["model.num_classes"]) == (2, 4, 8)

@@ -30,7 +30,7 @@ RECIPE = {
     "train.epochs": 100,
     "train.mixup_alpha": 0.0,
     "train.num_workers": 4,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
     "model.spatial_blocks": 6,
     "model.temporal_blocks": 6,
     "model.sharpness_start": 0.04,
@@ -109,7 +109,7 @@ def test_cpu_profiles_run_tiny_models_on_synthetic_stand_ins(name, profile):
     spec = _spec(name, args).for_profile(profile)
     resolved = _resolved(name, profile)
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
-    assert not any(c["train.use_gpu"] for c in resolved)
+    assert all(c["train.accelerator"] == "cpu" for c in resolved)
     for config in resolved:
         assert config["model.d"] == tiny_overrides(config["model.name"])["d"] != model_config(config["model.name"]).d
     measured = [c for c in spec.table.columns if c.match.get("data.dataset") == "synthetic"]

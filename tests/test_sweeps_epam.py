@@ -71,7 +71,7 @@ RECIPE = {
     "optim.warmup_epochs": 0.0,  # cosine annealing from the first step, down to 0
     "optim.min_lr": 0.0,
     "train.mixup_alpha": 0.0,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
 }
 # Tables 6-7 (§4.3): one stream alone per row, no joint network: sweep -> (stream, the key selecting the backbone,
 # per row in table order its value and the RGB frames of the paper profile: Table 6's T_RGB; the recipe's 16 on
@@ -245,7 +245,7 @@ def test_cpu_profiles_train_tiny_epam_net_on_synthetic_stand_ins(name, profile):
     resolved = [resolve_trial(base, t) for t in grid + fused]
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
     for trial, config in zip(grid + fused, resolved, strict=True):
-        assert not config["train.use_gpu"]
+        assert config["train.accelerator"] == "cpu"
         # The tiny EPAM-Net and the inputs its TINY overrides are built for: 4 RGB frames at 96², 12 heatmaps of 24²
         # (Table 6's rows keep their own RGB frames, the heatmaps 3 × as many).
         for key, value in tiny_overrides("epam_net").items():

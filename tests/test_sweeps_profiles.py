@@ -22,7 +22,7 @@ RECIPE = {
     "optim.min_lr": 0.0,  # cosine down to zero
     "train.epochs": 100,
     "train.num_workers": 4,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
 }
 # sweep -> (the paper's table, dataset, protocols, modalities, models) of the paper's rows.
 TABLES = {
@@ -81,7 +81,7 @@ def test_paper_profile_is_the_papers_recipe(name):
 def test_cpu_profiles_use_the_synthetic_set_and_no_gpu(name, profile):
     resolved = _resolved(name, profile, data_root=None)
     assert {c["data.dataset"] for c in resolved} == {"synthetic"}
-    assert not any(c["train.use_gpu"] for c in resolved)
+    assert all(c["train.accelerator"] == "cpu" for c in resolved)
     # CPU-tiny models: every trial takes the registry's tiny widths, never the paper-size defaults.
     for config in resolved:
         assert config["model.dims"] == tiny_overrides(config["model.name"])["dims"]

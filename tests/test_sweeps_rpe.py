@@ -28,7 +28,7 @@ RECIPE = {
     "optim.momentum": 0.9,
     "train.epochs": 100,
     "train.num_workers": 4,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
     "model.spatial_depth": 8,
     "model.spatial_heads": 12,
     "model.temporal_depth": 4,
@@ -92,7 +92,7 @@ def test_cpu_profiles_train_the_tiny_model_pose_pretrained_on_synthetic_stand_in
     for config in resolved:
         model = config["model.name"]
         assert config["model.dim"] == tiny_overrides(model)["dim"] != model_config(model).dim
-        assert config["optim.name"] == "adamw" and not config["train.use_gpu"]
+        assert config["optim.name"] == "adamw" and config["train.accelerator"] == "cpu"
         assert config["model.spatial_init"] == ("pose_pretrain:1" if profile == "smoke" else "pose_pretrain")
         assert sum(matches(config, row.match) for row in spec.table.rows) == 1
         assert sum(matches(config, column.match) for column in spec.table.columns) == 1

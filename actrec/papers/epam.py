@@ -45,7 +45,7 @@ EPAM_PAPER_RECIPE: dict[str, Any] = {
     "optim.clip_grad_norm": 40.0,
     "train.mixup_alpha": 0.0,
     "train.num_workers": 1,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
     "train.cpus_per_worker": 8.0,
     # GPU clusters run on spot nodes: a lost worker restarts the trial's worker group from its newest checkpoint.
     "train.max_failures": 3,

@@ -43,7 +43,7 @@ MFST_PAPER_RECIPE: dict[str, Any] = {
     "train.mixup_alpha": 0.8,
     "train.batch_size": 8,
     "train.num_workers": 4,
-    "train.use_gpu": True,
+    "train.accelerator": "gpu",
     "train.cpus_per_worker": 8.0,
     # GPU clusters run on spot nodes: a lost worker restarts the trial's worker group from its newest checkpoint.
     "train.max_failures": 3,

@@ -118,28 +118,37 @@ def state_api_reachable() -> bool:
         return False
 
 
-def max_concurrent(per_trial_cpu: float, gpus_per_trial: int, args, *, joined: bool = False) -> int | None:
+def trial_accelerators(train) -> dict[str, float]:
+    """The accelerator one trial's workers request in all (``{"GPU": 4}``, ``{"accel": 2}``; none on CPU), from its
+    :class:`actrec.config.TrainConfig`."""
+    resource = train.accelerator_resource
+    return {resource: train.num_workers * train.accelerators_per_worker} if resource else {}
+
+
+def max_concurrent(per_trial_cpu: float, accelerators: dict[str, float], args, *, joined: bool = False) -> int | None:
     """Trials at a time: what the cluster's resources hold now, capped by ``--max-concurrent``.
 
-    On a joined cluster that cannot yet hold one trial (an autoscaling cluster starts with no worker nodes), None:
-    Tune queues every trial and the autoscaler adds nodes for them (``--max-concurrent`` still caps it).
+    ``accelerators``: what one trial requests besides CPUs (:func:`trial_accelerators`). On a joined cluster that
+    cannot yet hold one trial (an autoscaling cluster starts with no worker nodes), None: Tune queues every trial and
+    the autoscaler adds nodes for them (``--max-concurrent`` still caps it).
     """
     import ray
 
     resources = ray.cluster_resources()
     limit = int(resources.get("CPU", 0) // max(per_trial_cpu, 1e-6))
-    if gpus_per_trial:
-        limit = min(limit, int(resources.get("GPU", 0) // gpus_per_trial))
+    for name, amount in accelerators.items():
+        limit = min(limit, int(resources.get(name, 0) // amount))
     if limit < 1:
+        need = ", ".join([f"{per_trial_cpu:g} CPU"] + [f"{amount:g} {name}" for name, amount in accelerators.items()])
+        have = ", ".join(f"{resources.get(name, 0):g} {name}" for name in ["CPU", *accelerators])
         if joined:
             print(
-                f"[actrec] the cluster cannot hold one trial yet ({per_trial_cpu:g} CPUs, {gpus_per_trial} GPUs; it "
-                f"has {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs): trials wait for the "
-                "autoscaler" + (f", at most {args.max_concurrent} at a time" if args.max_concurrent else "")
+                f"[actrec] the cluster cannot hold one trial yet (a trial needs {need}; it has {have}): trials wait "
+                "for the autoscaler" + (f", at most {args.max_concurrent} at a time" if args.max_concurrent else "")
             )
             return args.max_concurrent or None
-        if gpus_per_trial:
-            raise SystemExit(f"the cluster has {resources.get('GPU', 0)} GPUs; each trial needs {gpus_per_trial}")
+        if accelerators:
+            raise SystemExit(f"the cluster has {have}; each trial needs {need}")
         limit = 1
     if args.max_concurrent:
         limit = min(limit, args.max_concurrent)

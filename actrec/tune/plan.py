@@ -589,7 +589,7 @@ def optuna_distribution(domain: Any):
 def trial_resources(config: Mapping[str, Any]) -> str:
     """What one trial asks the cluster for: its Train workers and its data decoding."""
     cfg = from_flat(config)
-    worker = f"{cfg.train.cpus_per_worker:g} CPU" + (" + 1 GPU" if cfg.train.use_gpu else "")
+    worker = " + ".join(f"{amount:g} {name}" for name, amount in cfg.train.worker_resources.items())
     return f"{cfg.train.num_workers} worker(s) × ({worker}) + decode tasks of {cfg.data.decode_cpus:g} CPU"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from actrec.errors import user_errors
 from actrec.track import provenance
-from actrec.tune.cluster import init_ray, max_concurrent, state_api_reachable
+from actrec.tune.cluster import init_ray, max_concurrent, state_api_reachable, trial_accelerators
 from actrec.tune.interrupt import SweepInterrupted, raise_if_interrupted, signals_interrupt
 from actrec.tune.invocation import (
     resume_command,
@@ -101,8 +101,7 @@ def run_sweep(
                         "default) or pass --asha off."
                     )
                 per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
-                gpus_per_trial = first.train.num_workers if first.train.use_gpu else 0
-                concurrency = max_concurrent(per_trial_cpu, gpus_per_trial, args, joined=joined)
+                concurrency = max_concurrent(per_trial_cpu, trial_accelerators(first.train), args, joined=joined)
                 tracker = SweepTracker(tracking_uri, spec.name)
                 if not resuming:  # what --resume restores; written once the sweep can start, so a failure leaves none
                     save_invocation(sweep_dir, args, argv, sweep=spec.name)

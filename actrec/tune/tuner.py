@@ -57,7 +57,7 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.train.num_workers,
             use_gpu=cfg.train.use_gpu,
-            resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if cfg.train.use_gpu else {})},
+            resources_per_worker=cfg.train.worker_resources,
         ),
         run_config=ray.train.RunConfig(
             # Same name + storage on a resumed sweep: Ray Train restores the run from its newest checkpoint.
