@@ -11,6 +11,8 @@ they cannot live in :mod:`actrec.train` without a cycle). The same dotted keys (
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -76,10 +78,10 @@ class TrainConfig:
     batch_size: int = 8  # clips per worker per step
     num_workers: int = 1  # Ray Train DDP workers per trial
     cpus_per_worker: float = 1.0  # logical CPUs each worker reserves
-    # What each worker requests besides its CPUs (issue "proven at scale"): "cpu" nothing; "gpu" Ray's GPU resource
-    # (CUDA device, NCCL backend; the paper profiles); any other name a custom Ray resource of that name, for a
-    # simulated cluster (tests/test_cluster_autoscaling.py) or one that labels its accelerators so. A custom resource
-    # only places the workers: they compute on the CPU with gloo, since Ray gives CUDA devices to GPU requests alone.
+    # What each worker requests besides its CPUs: "cpu" nothing; "gpu" Ray's GPU resource (CUDA device, NCCL backend;
+    # the paper profiles); any other name a custom Ray resource of that name, for a simulated cluster or one that
+    # labels its accelerators so. A custom resource only places the workers: they compute on the CPU with gloo, since
+    # Ray gives CUDA devices to GPU requests alone.
     accelerator: str = "cpu"
     accelerators_per_worker: float = 1.0  # how many of ``accelerator`` each worker requests ("gpu": at most 1)
     torch_threads: int = 1  # intra-op threads per worker (CPU)
@@ -101,22 +103,30 @@ class TrainConfig:
         _check(self.num_workers >= 1, "train.num_workers", "must be >= 1", self.num_workers)
         _check(self.cpus_per_worker > 0, "train.cpus_per_worker", "must be > 0", self.cpus_per_worker)
         _check(
-            isinstance(self.accelerator, str) and bool(self.accelerator.strip()),
+            isinstance(self.accelerator, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]*", self.accelerator),
             "train.accelerator",
-            "must be 'cpu', 'gpu' or the name of a custom Ray resource",
+            "must be 'cpu', 'gpu' or the name of a custom Ray resource (letters, digits, '_', '.', ':', '-')",
             self.accelerator,
         )
         _check(
             self.accelerator in ("cpu", "gpu") or self.accelerator.upper() not in RAY_BUILTIN_RESOURCES,
             "train.accelerator",
-            "must be 'cpu', 'gpu' or the name of a custom Ray resource (not one of Ray's own: "
-            f"{', '.join(RAY_BUILTIN_RESOURCES)})",
+            "must be 'cpu', 'gpu' (Ray's GPUs) or the name of a custom Ray resource, not another of Ray's own "
+            f"({', '.join(RAY_BUILTIN_RESOURCES)})",
             self.accelerator,
         )
         _check(
-            self.accelerators_per_worker > 0 and (self.accelerator != "gpu" or self.accelerators_per_worker <= 1),
+            0 < self.accelerators_per_worker < math.inf
+            and (self.accelerator != "gpu" or self.accelerators_per_worker <= 1),
             "train.accelerators_per_worker",
-            "must be > 0, and at most 1 with train.accelerator=gpu (a DDP worker drives one GPU)",
+            "must be > 0 and finite, and at most 1 with train.accelerator=gpu (a DDP worker drives one GPU)",
+            self.accelerators_per_worker,
+        )
+        _check(
+            self.accelerator != "gpu" or self.accelerators_per_worker == 1 or self.num_workers == 1,
+            "train.accelerators_per_worker",
+            f"must be 1 with train.accelerator=gpu and {self.num_workers} workers: two DDP workers of one trial "
+            "cannot share a GPU (NCCL refuses two ranks on one device); a fraction lets one-worker trials share one",
             self.accelerators_per_worker,
         )
         _check(self.torch_threads >= 1, "train.torch_threads", "must be >= 1", self.torch_threads)
@@ -270,16 +280,13 @@ def from_flat(values: Mapping[str, Any]) -> ExperimentConfig:
 
 
 def _legacy_use_gpu(train: dict[str, Any]) -> dict[str, Any]:
-    """``train.use_gpu`` (before ``train.accelerator``; sweeps started then still resume) read as its equivalent: true
-    is ``train.accelerator=gpu``, false leaves the accelerator as given; contradicting it is an error."""
+    """``train.use_gpu`` (before ``train.accelerator``; the stored configs of sweeps started then still resume) read
+    as its equivalent: true is ``train.accelerator=gpu``, false leaves the accelerator as given; contradicting it is
+    an error."""
     if "use_gpu" not in train:
         return train
     train = dict(train)
-    value = train.pop("use_gpu")
-    try:
-        use_gpu = coerce(value, bool)
-    except ValueError as err:
-        raise ValueError(f"train.use_gpu: cannot read {value!r} as a bool: {err}") from None
+    use_gpu = _legacy_bool(train.pop("use_gpu"))
     given = train.get("accelerator")
     if (use_gpu and given not in (None, "gpu")) or (not use_gpu and given == "gpu"):
         raise ValueError(f"train.use_gpu={use_gpu} contradicts train.accelerator={given!r}: set train.accelerator only")
@@ -288,14 +295,33 @@ def _legacy_use_gpu(train: dict[str, Any]) -> dict[str, Any]:
     return train
 
 
+def _legacy_bool(value: Any) -> bool:
+    try:
+        return coerce(value, bool)
+    except ValueError as err:
+        raise ValueError(f"train.use_gpu: cannot read {value!r} as a bool: {err} (now: train.accelerator)") from None
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
-    """Parse CLI ``key=value`` pairs (``model.theta=0.6``) into a dict of raw strings."""
+    """Parse CLI ``key=value`` pairs (``model.theta=0.6``) into a dict of raw strings.
+
+    ``train.use_gpu=B`` (the key before ``train.accelerator``; the stored ``--set`` flags of older sweeps replay it on
+    ``--resume``) becomes ``train.accelerator=gpu`` or ``=cpu``, so it overrides a profile's accelerator as it did."""
     out: dict[str, str] = {}
+    legacy = explicit = False  # train.use_gpu / train.accelerator given
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ValueError(f"override {item!r} must look like 'section.field=value', e.g. 'model.theta=0.6'")
-        out[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if key == "train.use_gpu":
+            key, value = "train.accelerator", "gpu" if _legacy_bool(value) else "cpu"
+            legacy = True
+        else:
+            explicit = explicit or key == "train.accelerator"
+        if legacy and explicit:
+            raise ValueError("set train.accelerator or the older train.use_gpu, not both")
+        out[key] = value
     return out
 
 

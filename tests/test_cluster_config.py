@@ -55,7 +55,7 @@ def test_gpu_workers_are_p4d_with_eight_gpus_and_autoscale(a100):
     assert worker["min_workers"] == 0 < worker["max_workers"] <= a100["max_workers"]
     assert a100["idle_timeout_minutes"] > 0
     head = a100["available_node_types"]["head"]
-    assert head["resources"] == {"CPU": 0}, "trials never land on the head"
+    assert head["resources"]["CPU"] == 0, "Train workers and decode tasks never land on the head"
 
 
 def test_images_are_current_py311_ray_images(a100):
@@ -134,15 +134,20 @@ def test_concurrency_follows_cluster_resources(monkeypatch, resources, accelerat
 
 
 @pytest.mark.parametrize(
-    ("accelerator", "per_worker", "expected"),
-    [("cpu", 1.0, {}), ("gpu", 1.0, {"GPU": 4.0}), ("gpu", 0.5, {"GPU": 2.0}), ("accel", 2.0, {"accel": 8.0})],
+    ("accelerator", "per_worker", "workers", "expected"),
+    [
+        ("cpu", 1.0, 4, {}),
+        ("gpu", 1.0, 4, {"GPU": 4.0}),
+        ("gpu", 0.5, 1, {"GPU": 0.5}),
+        ("accel", 2.0, 4, {"accel": 8.0}),
+    ],
 )
-def test_a_trial_requests_its_workers_accelerators(accelerator, per_worker, expected):
+def test_a_trial_requests_its_workers_accelerators(accelerator, per_worker, workers, expected):
     from actrec.config import TrainConfig
 
-    train = TrainConfig(num_workers=4, accelerator=accelerator, accelerators_per_worker=per_worker)
+    train = TrainConfig(num_workers=workers, accelerator=accelerator, accelerators_per_worker=per_worker)
     assert cluster.trial_accelerators(train) == expected
-    assert train.worker_resources == {"CPU": 1.0, **{k: v / 4 for k, v in expected.items()}}
+    assert train.worker_resources == {"CPU": 1.0, **{k: v / workers for k, v in expected.items()}}
     assert train.use_gpu == (accelerator == "gpu")
 
 
@@ -152,3 +157,24 @@ def test_embedded_ray_without_gpus_refuses_gpu_trials(monkeypatch):
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 4})
     with pytest.raises(SystemExit, match="has 4 CPU, 0 GPU; each trial needs 1.5 CPU, 4 GPU"):
         cluster.max_concurrent(1.5, {"GPU": 4}, types.SimpleNamespace(max_concurrent=0), joined=False)
+
+
+def test_a_joined_cluster_that_declares_no_such_accelerator_is_named(monkeypatch, capsys):
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8, "GPU": 8})
+    assert cluster.max_concurrent(1.5, {"acel": 2}, types.SimpleNamespace(max_concurrent=0), joined=True) is None
+    assert "no node of this cluster declares acel" in capsys.readouterr().out
+
+
+def test_trial_drivers_stay_on_the_heads_driver_slots_and_failed_trials_restart_on_a_cluster(a100):
+    """cluster/a100.yaml's head (no spot) declares the driver resource; a trial's Tune function (and with it its Ray
+    Train controller) asks for one where a cluster has it, a hundredth of a CPU elsewhere; Tune restarts a failed trial
+    twice on a joined cluster, never on an embedded Ray, unless --trial-retries says otherwise."""
+    head = a100["available_node_types"][a100["head_node_type"]]["resources"]
+    assert head["CPU"] == 0 and head[cluster.DRIVER_RESOURCE] >= 8
+    assert cluster.trial_driver_resources(head) == {"CPU": 0, cluster.DRIVER_RESOURCE: 1}
+    assert cluster.trial_driver_resources({"CPU": 4}) == {"CPU": 0.01}
+    unset, zero = types.SimpleNamespace(trial_retries=None), types.SimpleNamespace(trial_retries=0)
+    assert cluster.trial_retries(unset, joined=True) == cluster.JOINED_TRIAL_RETRIES > 0
+    assert cluster.trial_retries(unset, joined=False) == 0 and cluster.trial_retries(zero, joined=True) == 0

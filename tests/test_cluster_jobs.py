@@ -406,21 +406,26 @@ def _descendants(pid):
     return found
 
 
-def _train_workers(ray_owner_pid):
+def _train_workers(ray_owner_pid, title=b"ray::RayTrainWorker"):
+    """The PIDs of Ray worker processes under ``ray_owner_pid`` whose process title starts with ``title`` (default:
+    Ray Train workers; ``b"ray::ImplicitFunc"``: Tune function trainables, i.e. trial drivers)."""
     workers = []
     for pid in _descendants(ray_owner_pid):
         try:
-            title = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]
+            name = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]
         except OSError:
             continue
-        if title.startswith(b"ray::RayTrainWorker"):
+        if name.startswith(title):
             workers.append(pid)
     return workers
 
 
 @pytest.mark.slow
-def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
-    epochs = 4
+def test_a_killed_train_worker_and_a_killed_trial_driver_resume_from_the_checkpoint(tmp_path):
+    """A lost Train worker: Ray Train restarts the worker group (train.max_failures). A lost trial driver (its Tune
+    function, which owns the Train controller and workers: all of them go): Tune restarts the trial
+    (--trial-retries) and Ray Train restores it from the newest checkpoint. Every epoch reaches MLflow once."""
+    epochs = 5
     env = {**os.environ, "ACTREC_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -437,6 +442,8 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
         f"train.epochs={epochs}",
         "--set",
         "train.max_failures=2",
+        "--trial-retries",
+        "1",
         "--asha",
         "off",
         "--storage-path",
@@ -469,6 +476,14 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
         while time.time() < deadline and driver.poll() is None and not replaced:
             time.sleep(1)
             replaced = any(pid != killed for pid in _train_workers(driver.pid))
+        # Once the new group has reported an epoch, the trial's driver goes (as with the node that held it).
+        killed_driver = None
+        while time.time() < deadline and driver.poll() is None and killed_driver is None:
+            time.sleep(1)
+            if len(client.get_metric_history(runs[0].info.run_id, "val_top1")) >= 2:
+                [trial_driver] = _train_workers(driver.pid, b"ray::ImplicitFunc")
+                os.kill(trial_driver, signal.SIGKILL)
+                killed_driver = trial_driver
         code = driver.wait(timeout=max(1, deadline - time.time()))
     finally:
         if driver.poll() is None:
@@ -477,6 +492,7 @@ def test_a_killed_train_worker_resumes_from_its_checkpoint(tmp_path):
     text = (tmp_path / "driver.log").read_text()
     assert code == 0, text[-5000:]
     assert replaced, "the trial restarted its worker group"
+    assert killed_driver is not None, text[-5000:]
 
     experiment = client.get_experiment_by_name("actrec/cdc_theta")
     [run] = client.search_runs([experiment.experiment_id], "tags.role = 'trial'")

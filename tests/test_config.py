@@ -56,6 +56,13 @@ def test_cli_strings_are_coerced_to_field_types():
         ({"train.accelerators_per_worker": 0}, "train.accelerators_per_worker"),
         ({"train.accelerator": "gpu", "train.accelerators_per_worker": 2}, "train.accelerators_per_worker"),
         ({"train.use_gpu": "maybe"}, "train.use_gpu"),
+        ({"train.accelerator": " gpu"}, "train.accelerator"),
+        ({"train.accelerators_per_worker": float("inf")}, "train.accelerators_per_worker"),
+        # Two DDP workers of one trial on one GPU: NCCL refuses two ranks on a device.
+        (
+            {"train.accelerator": "gpu", "train.accelerators_per_worker": 0.5, "train.num_workers": 2},
+            "train.accelerators_per_worker",
+        ),
         ({"train.use_gpu": True, "train.accelerator": "accel"}, "train.use_gpu"),
         ({"train.use_gpu": False, "train.accelerator": "gpu"}, "train.use_gpu"),
     ],
@@ -76,6 +83,12 @@ def test_accelerators_are_configuration():
     assert from_flat({"train.use_gpu": "true"}).train == from_flat({"train.accelerator": "gpu"}).train
     assert from_flat({"train.use_gpu": False}).train == from_flat({}).train
     assert "train.use_gpu" not in flatten(from_flat({"train.use_gpu": True}))
+    # Their stored --set train.use_gpu=false overrides a GPU profile on --resume, as it did.
+    assert parse_overrides(["train.use_gpu=false"]) == {"train.accelerator": "cpu"}
+    profile = {"train.accelerator": "gpu", "train.num_workers": 4}
+    assert not from_flat({**profile, **parse_overrides(["train.use_gpu=0"])}).train.use_gpu
+    with pytest.raises(ValueError, match="not both"):
+        parse_overrides(["train.use_gpu=true", "train.accelerator=gpu"])
 
 
 def test_malformed_override_is_rejected():

@@ -16,6 +16,7 @@ import pytest
 from actrec.report.search import SEARCH_ARTIFACT
 from actrec.report.spec import PlotSpec, matches
 from actrec.track.evidence import PREDICTIONS_ARTIFACT
+from actrec.track.startup import STARTUP_METRICS
 from actrec.tune.plan import is_sampled, plan_sweep, resolve_trial
 from tests.conftest import SEARCH_SMOKES, SWEEP_NAMES, covering_cells, load_sweep, sweep_args
 from tests.sweep_tools import is_run_knob, run_knobs, train_a_step, trial_configs
@@ -69,6 +70,9 @@ def test_smoke_profile_end_to_end(name, smoke_runs):
         metrics = child.data.metrics
         assert metrics["model_gflops"] > 0 and metrics["model_params"] > 0
         assert 0.0 <= metrics["val_top1"] <= 100.0
+        # Where the trial's start-up went (actrec.track.startup), parts adding up to the whole.
+        parts = [metrics[key] for key in STARTUP_METRICS[:-1]]
+        assert all(part >= 0 for part in parts) and metrics["startup_s"] == pytest.approx(sum(parts)), metrics
         artifacts = [a.path for a in run.client.list_artifacts(child.info.run_id)]
         assert PREDICTIONS_ARTIFACT in artifacts, (child.data.params, artifacts)
 

@@ -3,6 +3,7 @@ per-epoch checkpoints with best.pt, resume, FLOPs and confusion metrics, two-str
 
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from actrec.data.pipeline import count_samples, decode_batch, read_shard_samples
 from actrec.data.shards import load_index, split_shards
 from actrec.models import build_model, create_model, tiny_overrides
 from actrec.models.complexity import count_gflops
+from actrec.track.startup import FIT_CALLED_KEY, STARTUP_METRICS, TRIAL_STARTED_KEY
 from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import (
     BEST_FILE,
@@ -247,9 +249,10 @@ def test_train_config_accepts_zero_epochs_as_evaluate_only():
 
 def _trainer(flat, storage, name, workers=2):
     cfg = from_flat(flat)
+    now = time.time()  # as a sweep's trial function passes them: the loop reports its start-up from these
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=flat,
+        train_loop_config={**flat, TRIAL_STARTED_KEY: now - 1.0, FIT_CALLED_KEY: now},
         scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": 1}),
         run_config=ray.train.RunConfig(name=name, storage_path=str(storage)),
         datasets=train_datasets(cfg.data),
@@ -316,6 +319,10 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
     assert first.metrics["val_clips"] == count_samples(synthetic_cfg, "val")
     assert 0.0 <= first.metrics["val_top1"] <= 100.0 and first.metrics["val_top5"] >= first.metrics["val_top1"]
     assert first.metrics["model_gflops"] > 0 and math.isfinite(first.metrics["train_loss"])
+    # A run from scratch says where its start-up went: the parts (the trial function's 1 s included) add up.
+    startup = {key: first.metrics[key] for key in STARTUP_METRICS}
+    assert startup["startup_trial_s"] == pytest.approx(1.0) and min(startup.values()) >= 0
+    assert startup["startup_s"] == pytest.approx(sum(startup[key] for key in STARTUP_METRICS[:-1]))
     _assert_loss_terms(first.metrics, "rgb")
     confusion = _assert_confusion(first.metrics, 8)
     assert 100.0 * np.trace(confusion) / confusion.sum() == pytest.approx(first.metrics["val_top1"])
@@ -327,6 +334,7 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
     # Same run name, more epochs: Ray Train restores the run and the loop continues at epoch 2.
     second = _trainer({**flat, "train.epochs": 2}, tmp_path, "run").fit()
     assert second.metrics["epoch"] == 2
+    assert not any(key in second.metrics for key in STARTUP_METRICS)  # a restored run's start-up is not a trial's
     _assert_loss_terms(second.metrics, "rgb")
     reported = second.metrics_dataframe
     assert list(reported["epoch"]) == [1, 2], "epoch 1 must come from the checkpoint, not be trained again"

@@ -110,7 +110,15 @@ def test_asha_and_optuna_are_wired_for_tables_that_allow_them(cdc):
     assert isinstance(config.scheduler, ASHAScheduler) and config.max_concurrent_trials == 3
     config = build_tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--num-samples", "7"]), 2)
     assert isinstance(config.search_alg, OptunaSearch) and config.num_samples == 7
-    assert (config.metric, config.mode) == ("val_best_top1", "max")
+    # The searcher maximises the table's metric; ASHA ranks by the validation loss (accuracy ties at chance after
+    # one epoch), or by accuracy on request; Tune's own metric stays unset (it refuses one in both places).
+    assert (config.search_alg.metric, config.search_alg.mode) == ("val_best_top1", "max")
+    assert (config.scheduler.metric, config.scheduler._metric_op, config.metric) == ("val_loss", -1.0, None)
+    args = cdc.parser().parse_args(["--search", "optuna", "--asha-metric", "accuracy"])
+    scheduler = build_tune_config(spec, args, 2).scheduler
+    assert (scheduler.metric, scheduler._metric_op) == ("val_best_top1", 1.0)
+    config = build_tune_config(spec, cdc.parser().parse_args(["--search", "optuna", "--asha", "off"]), 2)
+    assert (config.metric, config.mode, config.scheduler) == ("val_best_top1", "max", None)
     # --cost: Optuna's multi-objective search on accuracy and GFLOPs, seeded by --search-seed; Tune itself gets no
     # metric (it would replace the searcher's two) and no ASHA (it ranks by one metric).
     args = cdc.parser().parse_args(["--search", "optuna", "--cost", "gflops", "--search-seed", "5"])

@@ -32,6 +32,7 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
 from actrec.track import evidence
+from actrec.track.startup import STARTUP_METRICS
 from actrec.track.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401  (re-exported)
 
 EXPERIMENT_PREFIX = "actrec/"
@@ -51,6 +52,7 @@ LOGGED_METRICS = (
     "model_params",
     "model_gflops",
     "time_total_s",
+    *STARTUP_METRICS,
 )
 MAX_PARAM_CHARS = 6000
 CONFUSION_METRIC = "val_confusion_best"  # K x K ints (rows: true class, columns: predicted) at the best val epoch

@@ -7,17 +7,19 @@ scores are averaged), save a checkpoint and ``ray.train.report`` once per epoch 
 initialised (or stream-checkpoint-loaded) model once and reports once, with ``epoch = 0``.
 
 Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
-multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping) and
-``val_confusion_best`` (K x K lists of ints, rows = true class, columns = predicted class, summed over workers) at
-the epoch with the best val_top1 so far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS'
-joint actions). ``val_predictions_best`` holds that epoch's per-clip evidence, gathered from all workers and sorted by
-clip: ``{"clip": [...], "label": [...], "pred": [...], "score": [...]}`` (the clip's 63-bit id from its sample key,
+multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping),
+``startup_*`` (where the seconds from the trial's start to its first optimiser step went, on the first epoch of a
+run that starts from scratch; :data:`actrec.track.startup.STARTUP_METRICS`) and ``val_confusion_best`` (K x K lists
+of ints, rows = true class, columns = predicted class, summed over workers) at the epoch with the best val_top1 so
+far; an empty list when K > ``MAX_CONFUSION_CLASSES`` (e.g. EPIC-KITCHENS' joint actions). ``val_predictions_best``
+holds that epoch's per-clip evidence, gathered from all workers and sorted by clip: ``{"clip": [...], "label":
+[...], "pred": [...], "score": [...]}`` (the clip's 63-bit id from its sample key,
 :func:`actrec.data.shards.clip_id`; its true class; the predicted class; the true class's score), so two trials
-evaluated on the same clips compare clip by clip (``actrec.report.claims``). It is reported on the epochs that set
-a new best, on the run's first epoch (after a restore too) and on the last one, and capped at
+evaluated on the same clips compare clip by clip (``actrec.report.claims``). It is reported on the epochs that set a
+new best, on the run's first epoch (after a restore too) and on the last one, and capped at
 ``MAX_LOGGED_PREDICTIONS`` clips: the smallest ids, the same subset in every trial of a dataset. Checkpoint
-directories hold ``state.pt`` (resume) and ``best.pt``
-(``{"model": state_dict, "epoch": reported epoch, "val_top1": float}`` of the best val epoch).
+directories hold ``state.pt`` (resume) and ``best.pt`` (``{"model": state_dict, "epoch": reported epoch, "val_top1":
+float}`` of the best val epoch).
 
 The model is reached only through the model protocol (:mod:`actrec.models.protocol`): its optional
 ``training_loss``, ``class_scores`` and ``set_progress`` replace the soft cross-entropy, the softmax and nothing.
@@ -49,6 +51,7 @@ from actrec.models import build_model
 from actrec.models.complexity import count_gflops, count_parameters
 from actrec.models.protocol import class_scores, set_progress, training_loss
 from actrec.track.evidence import PREDICTIONS_METRIC
+from actrec.track.startup import FIT_CALLED_KEY, TRIAL_STARTED_KEY, startup_metrics
 from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
@@ -68,7 +71,11 @@ PREDICTION_FIELDS = ("clip", "label", "pred", "score")
 
 
 def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
-    """Ray Train entry point; ``flat_config`` holds the experiment's dotted keys."""
+    """Ray Train entry point; ``flat_config`` holds the experiment's dotted keys (and the trial's start times,
+    ``TRIAL_STARTED_KEY`` / ``FIT_CALLED_KEY``, when run by a sweep)."""
+    entered = time.time()
+    flat_config = dict(flat_config)
+    started_at, fit_at = flat_config.pop(TRIAL_STARTED_KEY, None), flat_config.pop(FIT_CALLED_KEY, None)
     cfg = from_flat(flat_config)
     torch.set_num_threads(cfg.train.torch_threads)
     ctx = ray.train.get_context()
@@ -79,10 +86,12 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
 
     model = build_model(cfg.model)
     num_params = count_parameters(model)
+    built = time.time()
     # One view of each input as the model sees it (the ExperimentConfig guarantees model.in_channels ==
     # data.input_channels, and model.pose_channels == data.pose_channels for a second, pose input).
     view_shapes = [(1, *shape) for shape in cfg.data.input_shapes.values()]
     gflops = count_gflops(model.to(device), *view_shapes, device=device)
+    counted = time.time()
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     start_epoch, best = 0, _Best()
     checkpoint = ray.train.get_checkpoint()
@@ -98,6 +107,15 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         start_epoch = state["epoch"] + 1
         torch.set_rng_state(state["torch_rng"])
         best = _Best.restore(state, best_saved, rank=rank)
+    startup = None  # a restored run's start-up is not a trial's: it reports none
+    if checkpoint is None and started_at is not None and fit_at is not None:
+        startup = {
+            "startup_trial_s": fit_at - started_at,
+            "startup_workers_s": entered - fit_at,
+            "startup_model_s": built - entered,
+            "startup_gflops_s": counted - built,
+        }
+    first_step: dict[str, float] = {}  # "at": time.time() when the run's first optimiser step was done
     # The fast path (actrec.train.accel): channels-last layout before DDP wraps the model, torch.compile after.
     # ``raw`` is the plain module inside: checkpoints, the best weights and evaluation use it.
     raw = accel.prepare_module(model, cfg.train)
@@ -117,7 +135,9 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         if evaluate_only:
             train_stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
         else:
-            train_stats = _train_epoch(model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator)
+            train_stats = _train_epoch(
+                model, optimizer, train_shard, cfg, epoch, steps_per_epoch, device, generator, first_step
+            )
         # Evaluate as the model stands at the end of this epoch (an evaluate-only run: at the end of training).
         set_progress(model, 1.0 if evaluate_only else epoch + 1.0, max(cfg.train.epochs, 1))
         val_stats, confusion, predictions = _evaluate(raw, val_shard, cfg, device)
@@ -145,6 +165,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
             "model_params": float(num_params),
             "model_gflops": gflops,
             "val_confusion_best": best.confusion,
+            **(startup_metrics(startup, counted, first_step) if epoch == start_epoch else {}),
             # Named loss terms of models with their own training_loss, averaged over the epoch's clips.
             **{key[: -len("_sum")]: totals[key] / seen for key in totals if _is_term(key)},
         }
@@ -233,7 +254,12 @@ class _Best:
         return {"model": self.weights, "epoch": self.epoch, "val_top1": self.val_top1}
 
 
-def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_per_epoch, device, generator):
+def _train_epoch(
+    model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_per_epoch, device, generator, first_step=None
+):
+    """One pass over the training shard; ``first_step["at"]`` is set (time.time()) after the first optimiser step of
+    the run, if not yet set."""
+    first_step = {} if first_step is None else first_step
     model.train()
     stats = {"train_loss_sum": 0.0, "train_correct1": 0.0, "train_seen": 0.0, "train_skipped": 0.0}
     step = 0
@@ -268,6 +294,10 @@ def _train_epoch(model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_pe
         if cfg.optim.clip_grad_norm > 0:  # after backward, so DDP has already averaged the gradients
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad_norm)
         optimizer.step()
+        if "at" not in first_step:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # the step is done when the GPU has done it
+            first_step["at"] = time.time()
         n = label.shape[0] if weight else 0
         for name, value in terms.items():  # every step, so every worker reduces the same keys
             stats[f"train_{name}_sum"] = stats.get(f"train_{name}_sum", 0.0) + float(value.detach()) * n

@@ -28,6 +28,7 @@ SEARCHES = ("grid", "optuna")
 
 
 ASHA_MODES = ("auto", "on", "off")
+ASHA_METRICS = ("loss", "accuracy")  # --asha-metric: what ASHA ranks trials by at its rungs
 COSTS = ("none", "gflops", "params")  # --cost: the second objective of a multi-objective search
 
 
@@ -91,6 +92,14 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         "--asha) is refused for an exact table's grid",
     )
     parser.add_argument(
+        "--asha-metric",
+        choices=ASHA_METRICS,
+        default="loss",
+        help="what ASHA ranks trials by at its rungs: loss (the validation cross-entropy; the default, since after "
+        "one epoch most trials tie at chance accuracy and accuracy then stops almost none: benchmarks/README.md) or "
+        "accuracy (the table's metric); the search itself always maximises the table's metric",
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -118,6 +127,14 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         "DATASET=DIR per dataset (repeat the flag), e.g. --data-root nvgesture=/data/nv --data-root thu_read=/data/thu",
     )
     parser.add_argument("--max-concurrent", type=int, default=0, help="cap on concurrent trials (0: from resources)")
+    parser.add_argument(
+        "--trial-retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="restart a trial whose driver or worker group failed (a lost node) up to N times, from its newest "
+        "checkpoint (default: 2 on a joined cluster, 0 on an embedded Ray)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -118,6 +118,31 @@ def state_api_reachable() -> bool:
         return False
 
 
+# A custom resource that a cluster's steady nodes declare for trial drivers (cluster/a100.yaml's head: not a spot
+# node). Each trial's Tune function asks for one unit where the cluster has it, and Ray Train attaches the trial's
+# controller to the node of the process that calls ``fit``, so losing a spot worker node takes Train workers with it
+# (restarted from the newest checkpoint, train.max_failures) but never a trial's driver. Elsewhere a trial's function
+# asks for a hundredth of a CPU and runs where Ray puts it.
+DRIVER_RESOURCE = "actrec_driver"
+# Trial restarts by Tune (its FailureConfig) when --trial-retries is not given: on a joined cluster a trial's driver
+# or worker group is lost with a node; on an embedded Ray a failure is a bug, and a retry would only repeat it.
+JOINED_TRIAL_RETRIES = 2
+
+
+def trial_driver_resources(resources: dict[str, float]) -> dict[str, float]:
+    """What one trial's Tune function requests, given the cluster's ``resources`` (:data:`DRIVER_RESOURCE`)."""
+    if resources.get(DRIVER_RESOURCE, 0) >= 1:
+        return {"CPU": 0, DRIVER_RESOURCE: 1}
+    return {"CPU": 0.01}
+
+
+def trial_retries(args, *, joined: bool) -> int:
+    """Tune's ``max_failures`` for every trial: ``--trial-retries``, else :data:`JOINED_TRIAL_RETRIES` when joined."""
+    if getattr(args, "trial_retries", None) is not None:
+        return args.trial_retries
+    return JOINED_TRIAL_RETRIES if joined else 0
+
+
 def trial_accelerators(train) -> dict[str, float]:
     """The accelerator one trial's workers request in all (``{"GPU": 4}``, ``{"accel": 2}``; none on CPU), from its
     :class:`actrec.config.TrainConfig`."""
@@ -146,6 +171,14 @@ def max_concurrent(per_trial_cpu: float, accelerators: dict[str, float], args, *
                 f"[actrec] the cluster cannot hold one trial yet (a trial needs {need}; it has {have}): trials wait "
                 "for the autoscaler" + (f", at most {args.max_concurrent} at a time" if args.max_concurrent else "")
             )
+            undeclared = [name for name in accelerators if name not in resources]
+            if undeclared:
+                print(
+                    f"[actrec] warning: no node of this cluster declares {', '.join(undeclared)}: without an "
+                    "autoscaler node type that declares it, or a node started with "
+                    f"`ray start --resources='{{\"{undeclared[0]}\": N}}'`, the trials wait for ever (is "
+                    "train.accelerator spelled as the cluster declares it?)"
+                )
             return args.max_concurrent or None
         if accelerators:
             raise SystemExit(f"the cluster has {have}; each trial needs {need}")

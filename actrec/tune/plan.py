@@ -182,6 +182,8 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         raise UsageError(f"--num-samples must be >= 1, got {args.num_samples}")
     if args.max_concurrent < 0:
         raise UsageError(f"--max-concurrent must be >= 0 (0: from the cluster's resources), got {args.max_concurrent}")
+    if getattr(args, "trial_retries", None) is not None and args.trial_retries < 0:
+        raise UsageError(f"--trial-retries must be >= 0, got {args.trial_retries}")
     if args.search == "grid" and args.num_samples is not None:
         raise UsageError("--num-samples counts the trials of --search optuna; a grid runs the table's cells (--seeds)")
     if getattr(args, "search_seed", None) is not None and args.search != "optuna":

@@ -24,7 +24,15 @@ from typing import Any
 
 from actrec.errors import user_errors
 from actrec.track import provenance
-from actrec.tune.cluster import init_ray, max_concurrent, state_api_reachable, trial_accelerators
+from actrec.tune.cluster import (
+    DRIVER_RESOURCE,
+    init_ray,
+    max_concurrent,
+    state_api_reachable,
+    trial_accelerators,
+    trial_driver_resources,
+    trial_retries,
+)
 from actrec.tune.interrupt import SweepInterrupted, raise_if_interrupted, signals_interrupt
 from actrec.tune.invocation import (
     resume_command,
@@ -67,6 +75,7 @@ def run_sweep(
 
     From the first step on, SIGINT / SIGTERM stop the sweep whenever they arrive (:func:`signals_interrupt`);
     once the parent run exists, an interrupted sweep marks its unfinished runs FAILED and prints how to resume."""
+    import ray
     from ray import tune
 
     from actrec.report.search import SEARCH_ARTIFACT
@@ -101,7 +110,12 @@ def run_sweep(
                         "default) or pass --asha off."
                     )
                 per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
-                concurrency = max_concurrent(per_trial_cpu, trial_accelerators(first.train), args, joined=joined)
+                cluster_resources = ray.cluster_resources()
+                driver = trial_driver_resources(cluster_resources)
+                retries = trial_retries(args, joined=joined)
+                # A trial holds its workers' accelerators and, where the cluster has it, a driver slot.
+                held = {**trial_accelerators(first.train), **{k: v for k, v in driver.items() if k != "CPU"}}
+                concurrency = max_concurrent(per_trial_cpu, held, args, joined=joined)
                 tracker = SweepTracker(tracking_uri, spec.name)
                 if not resuming:  # what --resume restores; written once the sweep can start, so a failure leaves none
                     save_invocation(sweep_dir, args, argv, sweep=spec.name)
@@ -167,7 +181,9 @@ def run_sweep(
                 print(f"[actrec] Optuna study {spec.name!r}: {study_storage(sweep_dir)}")
 
             train_storage = os.path.join(sweep_dir, "train")
-            trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), {"CPU": 0.01})
+            trainable = tune.with_resources(tune.with_parameters(run_trial, train_storage=train_storage), driver)
+            if driver.get(DRIVER_RESOURCE):
+                print(f"[actrec] trial drivers run on the cluster's {DRIVER_RESOURCE} node(s), not on worker nodes")
             callbacks = [
                 MLflowTuneCallback(tracker, trial_params, tags),
                 ProgressPrinter(
@@ -183,6 +199,7 @@ def run_sweep(
                 sweep_dir,
                 resuming=resuming,
                 callbacks=callbacks,
+                retries=retries,
                 param_space=lambda: build_param_space(plan, base, trials),
                 tune_config=lambda: build_tune_config(spec, args, concurrency, first.train.epochs, sweep_dir=sweep_dir),
             )
@@ -211,6 +228,7 @@ def run_sweep(
                         fusion_dir,
                         resuming=resuming and tune.Tuner.can_restore(fusion_dir),
                         callbacks=fusion_callbacks,
+                        retries=retries,
                         param_space=lambda: {**base, CELL_KEY: tune.grid_search(fused)},
                         tune_config=lambda: tune.TuneConfig(
                             metric=spec.table.metric, mode="max", max_concurrent_trials=concurrency

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,20 +40,25 @@ def trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
     """Tune function trainable: one Ray Train run of the trial's config."""
+    started_at = time.time()
     import ray.train
     from ray import tune
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    from actrec.track.startup import FIT_CALLED_KEY, TRIAL_STARTED_KEY
     from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
     from actrec.train.loop import train_loop_per_worker
 
     flat = trial_params(config)
     cfg = from_flat(flat)
     trial_id = tune.get_context().get_trial_id()
+    datasets = train_datasets(cfg.data)
+    # The loop reports where the trial's start-up went (actrec.train.loop.STARTUP_METRICS) from these two times.
+    timing = {TRIAL_STARTED_KEY: started_at, FIT_CALLED_KEY: time.time()}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=flat,
+        train_loop_config=flat | timing,
         torch_config=TorchConfig(backend="nccl" if cfg.train.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.train.num_workers,
@@ -67,14 +73,18 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep),
             callbacks=[TuneReportCallback()],
         ),
-        datasets=train_datasets(cfg.data),
+        datasets=datasets,
         dataset_config=ValidationSafeDataConfig(),
     )
     trainer.fit()
 
 
-def fit_experiment(trainable, experiment_dir: str, *, resuming: bool, callbacks, param_space, tune_config):
-    """Run (or, when ``resuming``, restore and finish) the Tune experiment in ``experiment_dir``."""
+def fit_experiment(
+    trainable, experiment_dir: str, *, resuming: bool, callbacks, param_space, tune_config, retries: int = 0
+):
+    """Run (or, when ``resuming``, restore and finish) the Tune experiment in ``experiment_dir``; a trial that fails
+    (its driver's or its workers' node lost) is restarted up to ``retries`` times: its function runs again and Ray
+    Train restores the run (same name and storage) from its newest checkpoint."""
     from ray import tune
 
     if resuming:
@@ -91,6 +101,7 @@ def fit_experiment(trainable, experiment_dir: str, *, resuming: bool, callbacks,
                 name=os.path.basename(experiment_dir),
                 storage_path=os.path.dirname(experiment_dir),
                 callbacks=callbacks,
+                failure_config=tune.FailureConfig(max_failures=retries),
                 verbose=0,
             ),
         )
@@ -137,12 +148,26 @@ def build_param_space(plan: SweepPlan, base: Mapping[str, Any], trials: list[dic
     return space
 
 
-def asha_scheduler(epochs: int):
+def asha_scheduler(epochs: int, metric: str, mode: str):
     """ASHA over epochs (one report per epoch): rungs at 1, 3, 9, ... epochs up to the trial's ``epochs``; at each
-    rung a trial goes on only if it is in the top third of the trials that reached it so far."""
+    rung a trial goes on only if its ``metric`` is in the best third (``mode``) of the trials that reached it so far."""
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs), grace_period=1, reduction_factor=3)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=metric,
+        mode=mode,
+        max_t=max(1, epochs),
+        grace_period=1,
+        reduction_factor=3,
+    )
+
+
+def asha_ranking(spec: SweepSpec, args) -> tuple[str, str]:
+    """The metric and mode ASHA ranks by (``--asha-metric``): the validation loss, or the table's accuracy metric."""
+    if getattr(args, "asha_metric", "loss") == "accuracy":
+        return spec.table.metric, "max"
+    return "val_loss", "min"
 
 
 STUDY_FILE = "optuna.db"  # the Optuna study of a search, in its sweep directory
@@ -179,7 +204,12 @@ def build_tune_config(spec: SweepSpec, args, concurrency: int | None, epochs: in
         else:
             search_alg = OptunaSearch(metric=metric, mode=mode, **common)
         num_samples = default_samples(spec.optuna_space, args)
-    scheduler = asha_scheduler(epochs) if use_asha(spec, args) else None
+    scheduler = None
+    if use_asha(spec, args):
+        scheduler = asha_scheduler(epochs, *asha_ranking(spec, args))
+        # ASHA ranks by its own metric and the searcher by its own: Tune refuses a metric in both TuneConfig and
+        # the scheduler, and nothing else reads TuneConfig's (the report ranks trials from MLflow).
+        metric, mode = None, None
     return tune.TuneConfig(
         metric=metric,
         mode=mode,
