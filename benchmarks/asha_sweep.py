@@ -78,6 +78,7 @@ def run(spec, asha: str, seed: int, args: argparse.Namespace, work: Path) -> dic
     query = f"tags.role = 'trial' and tags.mlflow.parentRunId = '{parent.info.run_id}'"
     trials = client.search_runs([experiment.experiment_id], query, max_results=1000)
     histories = {r.info.run_id: client.get_metric_history(r.info.run_id, "val_best_top1") for r in trials}
+    losses = {r.info.run_id: client.get_metric_history(r.info.run_id, "val_loss") for r in trials}
     epochs = {run_id: len(history) for run_id, history in histories.items()}
     best = max(trials, key=lambda r: r.data.metrics.get("val_best_top1", float("-inf")))
     value, clips = best.data.metrics["val_best_top1"], int(best.data.metrics["val_clips"])
@@ -93,27 +94,33 @@ def run(spec, asha: str, seed: int, args: argparse.Namespace, work: Path) -> dic
         "best_setting": setting.replace("model.", "").replace("data.", ""),
         "wall_s": wall,
         "epochs_run": sorted(epochs.values()),
-        # (time, trial, epoch, val_best_top1) of every report, for the replay of ASHA's rule (``replay``).
-        "events": [(m.timestamp, run_id, m.step, m.value) for run_id, h in histories.items() for m in h],
+        # (time, trial, epoch, val_best_top1, val_loss) of every report, for the replay of ASHA's rule (``replay``).
+        "events": [
+            (m.timestamp, run_id, m.step, m.value, {x.step: x.value for x in losses[run_id]}.get(m.step, float("nan")))
+            for run_id, h in histories.items()
+            for m in h
+        ],
     }
 
 
-def replay(events, *, grace: int, rf: float, max_t: int) -> tuple[int, float]:
+def replay(events, *, grace: int, rf: float, max_t: int, by: str = "accuracy") -> tuple[int, float]:
     """Ray Tune's own ASHA rule (the bracket of ``ray.tune.schedulers.async_hyperband``, a private class) replayed
     over a search run without ASHA: its reports in the order they arrived, a trial's later reports dropped once the
-    rule stops it. Returns the trial-epochs it would have run and the best val_best_top1 among them. The samples
-    stay those of the run without ASHA (with ASHA the sampler would have seen other results and drawn others)."""
+    rule stops it; ``by`` is what the rule ranks, "accuracy" (val_best_top1) or "loss" (val_loss, lower is better).
+    Returns the trial-epochs it would have run and the best val_best_top1 among them. The samples stay those of the
+    run without ASHA (with ASHA the sampler would have seen other results and drawn others)."""
     import types
 
     from ray.tune.schedulers.async_hyperband import _Bracket
 
     bracket = _Bracket(min_t=grace, max_t=max_t, reduction_factor=rf, s=0)
     stopped, ran, best = set(), {}, float("-inf")
-    for _, trial, epoch, value in sorted(events):
+    for _, trial, epoch, value, loss in sorted(events):
         if trial in stopped:
             continue
         ran[trial], best = epoch, max(best, value)
-        if bracket.on_result(types.SimpleNamespace(trial_id=trial), epoch, value) == "STOP":
+        ranked = value if by == "accuracy" else -loss  # Ray's scheduler negates a metric it minimises
+        if bracket.on_result(types.SimpleNamespace(trial_id=trial), epoch, ranked) == "STOP":
             stopped.add(trial)
     return sum(ran.values()), best
 
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("\nafter one epoch (no ASHA), trials per val_best_top1 (the most common values; chance is 12.5%)")
     for seed in seeds:
-        first = [round(v, 1) for _, _, epoch, v in results[seed, "off"]["events"] if epoch == 1]
+        first = [round(v, 1) for _, _, epoch, v, _ in results[seed, "off"]["events"] if epoch == 1]
         common = collections.Counter(first).most_common(3)
         print(f"seed {seed}: " + ", ".join(f"{v}%: {n}" for v, n in common) + f" (of {len(first)})")
     print(
@@ -199,15 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         "trial-epochs as a fraction of the run without ASHA, and the best val_best_top1 among what would have run"
     )
     settings = [(1, 2), (1, 3), (1, 4), (2, 3), (3, 3)]
-    print("| sampler seed | " + " | ".join(f"grace {g}, rf {rf}" for g, rf in settings) + " |")
-    print("|---|" + "---|" * len(settings))
-    for seed in seeds:
-        off = results[seed, "off"]
-        cells = []
-        for grace, rf in settings:
-            spent, best = replay(off["events"], grace=grace, rf=rf, max_t=args.epochs)
-            cells.append(f"{spent / off['trial_epochs']:.2f} ({best:.1f})")
-        print(f"| {seed} | " + " | ".join(cells) + " |")
+    print("| sampler seed | ranked by | " + " | ".join(f"grace {g}, rf {rf}" for g, rf in settings) + " |")
+    print("|---|---|" + "---|" * len(settings))
+    for by in ("accuracy", "loss"):
+        for seed in seeds:
+            off = results[seed, "off"]
+            cells = []
+            for grace, rf in settings:
+                spent, best = replay(off["events"], grace=grace, rf=rf, max_t=args.epochs, by=by)
+                cells.append(f"{spent / off['trial_epochs']:.2f} ({best:.1f})")
+            print(f"| {seed} | {by} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -5,7 +5,7 @@ synthetic set; the trials are the sweep's first grid cells), ``--concurrent`` at
 prints, from the sweep's MLflow store, each trial's ``startup_*`` metrics (``actrec.track.startup``): the trial function
 before ``trainer.fit`` (config, datasets), Ray Train's controller and worker group up to the loop's first line (worker
 processes and their imports), the model's build, its GFLOPs count, and the first step (DDP wrapping, the data stream's
-start, the first batch, the step); their median over trials; and the part beyond Ray Train's worker-group start
+start, the first batch, the step); their median over trials; and everything but Ray Train's worker group
 (``startup_s - startup_workers_s``), the part actrec's own code decides.
 
     python benchmarks/trial_startup.py                               # 4 trials of cdc_theta, one at a time
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| part | " + " | ".join(f"trial {i + 1}" for i in range(len(rows))) + " | median |")
     print("|---|" + "---|" * (len(rows) + 1))
     parts = [(PARTS[key], [m[key] for m in rows]) for key in STARTUP_METRICS]
-    parts.append(("beyond Ray Train's worker-group start", [m["startup_s"] - m["startup_workers_s"] for m in rows]))
+    parts.append(("all but the worker group", [m["startup_s"] - m["startup_workers_s"] for m in rows]))
     for label, values in parts:
         print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {statistics.median(values):.1f} |")
     epochs = [m["epoch_time_s"] for m in rows]

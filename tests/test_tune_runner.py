@@ -401,3 +401,14 @@ def test_an_embedded_rays_processes_leave_out_the_preemption_watcher_and_poll_wo
         os.environ.get("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0"),
         os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"),
     ]
+
+
+def test_asha_metric_is_refused_where_asha_does_not_run(cdc):
+    from actrec.errors import UsageError
+    from actrec.tune.plan import plan_sweep
+
+    parse = cdc.parser().parse_args
+    for argv in (["--asha-metric", "loss"], ["--search", "optuna", "--asha", "off", "--asha-metric", "accuracy"]):
+        with pytest.raises(UsageError, match="--asha-metric"):
+            plan_sweep(cdc.SPEC, parse(argv))
+    assert plan_sweep(cdc.SPEC, parse(["--search", "optuna", "--asha-metric", "accuracy"])).asha

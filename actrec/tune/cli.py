@@ -94,10 +94,11 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
     parser.add_argument(
         "--asha-metric",
         choices=ASHA_METRICS,
-        default="loss",
+        default=None,
         help="what ASHA ranks trials by at its rungs: loss (the validation cross-entropy; the default, since after "
         "one epoch most trials tie at chance accuracy and accuracy then stops almost none: benchmarks/README.md) or "
-        "accuracy (the table's metric); the search itself always maximises the table's metric",
+        "accuracy (the table's metric); the search itself always maximises the table's metric. Refused where ASHA "
+        "does not run; fixed when the sweep starts (a --resume keeps it)",
     )
     parser.add_argument(
         "--resume",

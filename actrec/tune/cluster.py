@@ -174,9 +174,9 @@ def max_concurrent(per_trial_cpu: float, accelerators: dict[str, float], args, *
             undeclared = [name for name in accelerators if name not in resources]
             if undeclared:
                 print(
-                    f"[actrec] warning: no node of this cluster declares {', '.join(undeclared)}: without an "
-                    "autoscaler node type that declares it, or a node started with "
-                    f"`ray start --resources='{{\"{undeclared[0]}\": N}}'`, the trials wait for ever (is "
+                    f"[actrec] no node of this cluster declares {', '.join(undeclared)} yet: the trials wait for one "
+                    "that does (an autoscaler node type that declares it, or a node started with "
+                    f"`ray start --resources='{{\"{undeclared[0]}\": N}}'`); for ever if none comes (is "
                     "train.accelerator spelled as the cluster declares it?)"
                 )
             return args.max_concurrent or None

@@ -194,7 +194,7 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         raise UsageError(f"--cost {args.cost} is a second objective of --search optuna; a grid runs every cell")
     if getattr(args, "cost", "none") != "none" and args.asha == "on":
         raise UsageError(
-            f"--cost {args.cost}: ASHA ranks trials by accuracy alone, which would prune the cheap end "
+            f"--cost {args.cost}: ASHA ranks trials by one metric, which would prune the cheap end "
             "of the Pareto front (drop --asha)"
         )
     if args.search == "optuna" and args.seeds > 1:
@@ -204,6 +204,11 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
     check_paths(args)
     spec = spec.for_profile(args.profile)
     asha = use_asha(spec, args)
+    if getattr(args, "asha_metric", None) is not None and not asha:
+        raise UsageError(
+            f"--asha-metric {args.asha_metric} ranks trials for ASHA, which this sweep does not run (it runs with "
+            "--search optuna, without --cost, unless --asha off, or in grids whose table allows early stopping)"
+        )
     base = base_config(spec, args)
     trials = trial_overrides(spec, args)
     fused: list[dict[str, Any]] = []
@@ -607,7 +612,8 @@ def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
     spec = plan.spec
     lines = [
         f"sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile {args.profile}, search {args.search}"
-        f"{' with ASHA' if plan.asha else ''}: {plan.planned} trial(s); every trial's config resolved and valid",
+        f"{' with ASHA (ranking by ' + (getattr(args, 'asha_metric', None) or 'loss') + ')' if plan.asha else ''}: "
+        f"{plan.planned} trial(s); every trial's config resolved and valid",
     ]
     lines += [f"data: {line}" for line in _data_lines(plan.resolved)]
     if plan.search_space:

@@ -54,6 +54,7 @@ from actrec.tune.spec import SweepSpec
 from actrec.tune.tuner import (
     CELL_KEY,
     FUSION_DIR,
+    asha_ranking,
     build_param_space,
     build_tune_config,
     fit_experiment,
@@ -142,6 +143,8 @@ def run_sweep(
                     "seeds": args.seeds,
                     "search": args.search,
                     "asha": asha,
+                    **({"asha_metric": asha_ranking(spec, args)[0]} if asha else {}),
+                    "trial_retries": retries,
                     "trials_planned": planned,
                     "max_concurrent_trials": concurrency or "autoscaled",
                     # Entries `actrec data prepare` skipped (listed in the dataset's index.json); train-time skips

@@ -165,7 +165,7 @@ def asha_scheduler(epochs: int, metric: str, mode: str):
 
 def asha_ranking(spec: SweepSpec, args) -> tuple[str, str]:
     """The metric and mode ASHA ranks by (``--asha-metric``): the validation loss, or the table's accuracy metric."""
-    if getattr(args, "asha_metric", "loss") == "accuracy":
+    if getattr(args, "asha_metric", None) == "accuracy":
         return spec.table.metric, "max"
     return "val_loss", "min"
 
