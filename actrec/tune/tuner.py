@@ -54,7 +54,7 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
     cfg = from_flat(flat)
     trial_id = tune.get_context().get_trial_id()
     datasets = train_datasets(cfg.data)
-    # The loop reports where the trial's start-up went (actrec.train.loop.STARTUP_METRICS) from these two times.
+    # The loop reports where the trial's start-up went (actrec.track.startup.STARTUP_METRICS) from these two times.
     timing = {TRIAL_STARTED_KEY: started_at, FIT_CALLED_KEY: time.time()}
     trainer = TorchTrainer(
         train_loop_per_worker,
