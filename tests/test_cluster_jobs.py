@@ -12,7 +12,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import ray  # noqa: F401  (Ray ships psutil in ray/thirdparty_files and puts it 
 from mlflow.tracking import MlflowClient
 
 from actrec.tune import plan
+from tests.processes import descendants, free_ports, processes_with, titled
 
 psutil = importlib.import_module("psutil")
 
@@ -35,37 +35,12 @@ EPOCHS = 2
 SAMPLES = 2  # Optuna trials of the submitted sweep, run at once
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _processes_with(text):
-    """PIDs whose command line contains ``text``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(entry))
-    return found
-
-
 @pytest.fixture()
 def workstation(tmp_path):
     """cluster/workstation.sh start ... stop, from a shell without the project's environment on PATH, on free loopback
     ports, its state in a short private directory."""
     state = tempfile.mkdtemp(prefix="actrec-ws-", dir="/tmp")  # short: Ray's Unix sockets live under it
-    ray_port, dashboard_port, mlflow_port, client_port, agent_port = _free_ports(5)
+    ray_port, dashboard_port, mlflow_port, client_port, agent_port = free_ports(5)
     env = {
         **os.environ,
         "PATH": BARE_PATH,
@@ -89,7 +64,7 @@ def workstation(tmp_path):
     finally:
         stopped = subprocess.run([SCRIPT, "stop"], env=env, capture_output=True, text=True, timeout=300)
         assert stopped.returncode == 0, stopped.stderr
-        assert not _processes_with(state + "/"), "stop leaves nothing of the head or the server running"
+        assert not processes_with(state + "/"), "stop leaves nothing of the head or the server running"
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -99,7 +74,7 @@ def _tail(logs: pathlib.Path) -> str:
 
 def _bare_env(tmp_path, **settings):
     """The environment of a shell without the project's environment, for a workstation on free ports under tmp_path."""
-    ray_port, dashboard_port, mlflow_port, client_port, agent_port = _free_ports(5)
+    ray_port, dashboard_port, mlflow_port, client_port, agent_port = free_ports(5)
     return {
         "HOME": str(tmp_path),
         "PATH": BARE_PATH,
@@ -209,7 +184,7 @@ def test_start_stops_waiting_when_the_mlflow_server_dies(tmp_path):
     assert started.returncode == 1
     assert "mlflow server exited before it answered" in started.stderr, started.stderr
     assert "cannot open the backend store (a test)" in started.stderr, "the end of the server's log comes with it"
-    assert not _processes_with(f"{tmp_path}/state/"), "the failed start leaves nothing running"
+    assert not processes_with(f"{tmp_path}/state/"), "the failed start leaves nothing running"
 
 
 def _cmdline(proc):
@@ -388,36 +363,10 @@ def test_ray_job_submit_runs_a_sweep_into_the_mlflow_server_of_a_loopback_only_w
     _assert_stop_leaves_nothing(env, state, procs)
 
 
-def _descendants(pid):
-    """PIDs of every process below ``pid`` (the GCS, raylet and workers of the Ray that process started)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def _train_workers(ray_owner_pid, title=b"ray::RayTrainWorker"):
     """The PIDs of Ray worker processes under ``ray_owner_pid`` whose process title starts with ``title`` (default:
     Ray Train workers; ``b"ray::ImplicitFunc"``: Tune function trainables, i.e. trial drivers)."""
-    workers = []
-    for pid in _descendants(ray_owner_pid):
-        try:
-            name = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0]
-        except OSError:
-            continue
-        if name.startswith(title):
-            workers.append(pid)
-    return workers
+    return titled(descendants(ray_owner_pid), title)
 
 
 @pytest.mark.slow
