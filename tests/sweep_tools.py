@@ -164,3 +164,41 @@ def train_a_step(config: dict) -> dict:
     assert class_scores(model, output).shape == (2, cfg.data.num_classes)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), config
     return terms
+
+
+def paper_data_roots(name: str, directory: pathlib.Path, *, train: int = 30, val: int = 10) -> list[str]:
+    """``--data-root DATASET=DIR`` arguments for every dataset sweep ``name``'s paper profile reads, each DIR a
+    stand-in prepared root under ``directory``: an ``index.json`` of ``train`` + ``val`` clips in every protocol
+    of the dataset (the same clips), and no shards. Enough for everything a ``--dry-run`` reads; reused across
+    sweeps when ``directory`` already holds a dataset's root of those counts."""
+    from actrec.data.config import DATASETS
+    from actrec.tune.plan import base_config, trial_overrides
+
+    args, spec = sweep_args(name, "--profile", "paper")
+    base = base_config(spec, args)
+    datasets = sorted({str({**base, **t}.get("data.dataset", "synthetic")) for t in trial_overrides(spec, args)})
+    argv = []
+    for dataset in datasets:
+        root = directory / f"{dataset}-{train}-{val}"
+        if not (root / "index.json").is_file():
+            info = DATASETS[dataset]
+            samples = [
+                {"key": f"clip{i:06d}", "label": i % info.num_classes, "part": "train" if i < train else "val"}
+                for i in range(train + val)
+            ]
+            shards = [
+                {"path": f"shard-{k:06d}.tar", "samples": samples[k : k + 1000]} for k in range(0, len(samples), 1000)
+            ]
+            splits = {protocol: {"field": "part", "train": ["train"], "val": ["val"]} for protocol in info.protocols}
+            index = {
+                "format_version": 1,
+                "dataset": dataset,
+                "num_classes": info.num_classes,
+                "modalities": ["rgb", "depth", "pose"],
+                "shards": shards,
+                "splits": splits,
+            }
+            root.mkdir(parents=True)
+            (root / "index.json").write_text(json.dumps(index))
+        argv += ["--data-root", f"{dataset}={root}"]
+    return argv

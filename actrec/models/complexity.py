@@ -10,7 +10,8 @@ by design; they are a negligible share next to the convolutions and matrix produ
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -51,3 +52,65 @@ def count_gflops(
     finally:
         model.train(was_training)
     return total / 1e9
+
+
+# Convolution operators as torch.utils.flop_counter sees them (fvcore's ``aten::_convolution``): the operators a
+# cost estimate runs at the accelerator's convolution rate (``actrec.tune.cost``); everything else counted is a matrix
+# product or a normalisation layer.
+_CONVOLUTIONS = ("convolution", "_convolution")
+
+
+def _batch_norm_flops(input_shape, weight_shape=None, *args, out_shape=None, **kwargs) -> int:
+    """fvcore's ``aten::batch_norm`` in eval mode (``batchnorm_flop_jit``): 2 per element with an affine weight, else
+    1; doubled, as ``FlopCounterMode`` counts a multiply-add as 2."""
+    return 2 * math.prod(input_shape) * (2 if weight_shape is not None else 1)
+
+
+def _norm_flops(input_shape, affine_shape=None) -> int:
+    """fvcore's layer / group norm (``norm_flop_counter``): 5 per element with an affine weight, else 4; doubled."""
+    return 2 * math.prod(input_shape) * (5 if affine_shape is not None else 4)
+
+
+def _layer_norm_flops(input_shape, normalized_shape, weight_shape=None, *args, out_shape=None, **kwargs) -> int:
+    return _norm_flops(input_shape, weight_shape)
+
+
+def _group_norm_flops(input_shape, weight_shape=None, *args, out_shape=None, **kwargs) -> int:
+    return _norm_flops(input_shape, weight_shape)
+
+
+def count_gflops_meta(
+    build: Callable[[], nn.Module], input_shape: Sequence[int], *more_shapes: Sequence[int]
+) -> dict[str, float]:
+    """What :func:`count_gflops` counts, without computing anything: the model ``build()`` makes is built on PyTorch's
+    meta device (shapes only, no weights: milliseconds for a paper-size model, where fvcore's traced forward pass takes
+    seconds on a CPU) and its forward pass in eval mode is counted by ``torch.utils.flop_counter.FlopCounterMode``.
+
+    Returns GFLOPs (multiply-adds, fvcore's convention) by kind: ``{"convolution": ..., "other": ...}``, the second
+    the matrix products plus the normalisation layers fvcore counts (batch norm in eval: 2 per element with an affine
+    weight; layer and group norm: 5). fvcore's other formulas (2D upsampling and adaptive pooling, grid sampling,
+    instance norm) are not mirrored: no registered model uses them. An einsum is counted as the matrix products
+    PyTorch runs it as, where fvcore takes numpy's ``einsum_path`` estimate: a few multiply-adds apart per call.
+    ``tests/test_models_complexity.py`` checks both counts on every registered model (convolutions equal, the rest
+    within 0.1%). ``build`` must not load weights (a meta model has none).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    aten = torch.ops.aten
+    fvcore_norms = {
+        aten.native_batch_norm: _batch_norm_flops,
+        aten._native_batch_norm_legit_no_training: _batch_norm_flops,
+        aten.native_layer_norm: _layer_norm_flops,
+        aten.native_group_norm: _group_norm_flops,
+    }
+    with torch.device("meta"):
+        model = build()
+    model.eval()
+    inputs = tuple(torch.zeros(tuple(shape), device="meta") for shape in (input_shape, *more_shapes))
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=fvcore_norms) as counter:
+        model(*inputs)
+    by_operator = counter.get_flop_counts().get("Global", {})
+    convolution = sum(count for op, count in by_operator.items() if op.__name__ in _CONVOLUTIONS)
+    total = sum(by_operator.values())
+    # FlopCounterMode counts a multiply-add as 2 FLOPs; fvcore (and the papers' GFLOPs) as 1.
+    return {"convolution": convolution / 2e9, "other": (total - convolution) / 2e9}

@@ -152,6 +152,13 @@ def build_parser(spec: SweepSpec) -> argparse.ArgumentParser:
         action="store_true",
         help="resolve and validate every trial, print them (swept keys, resources) and exit: no Ray, nothing written",
     )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="YAML",
+        help="with --dry-run: the Ray cluster YAML whose GPU node type, at its max_workers, the printed cost plan "
+        "prices the sweep on (default: the repository's cluster/a100.yaml)",
+    )
     if spec.fusion is not None:
         parser.add_argument(
             "--fusion",
@@ -184,8 +191,9 @@ def main(
             if extend is not None:
                 spec = extend(spec, args)
             plan = plan_sweep(spec, args)
+            described = describe_plan(plan, args) if args.dry_run else ""
         if args.dry_run:
-            print(describe_plan(plan, args))
+            print(described)
             return ""
         return run_sweep(spec, args, plan=plan, argv=argv)
     except SweepInterrupted as interrupted:  # already reported and recorded: exit as the signal's shell status

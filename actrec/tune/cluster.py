@@ -150,6 +150,12 @@ def trial_accelerators(train) -> dict[str, float]:
     return {resource: train.num_workers * train.accelerators_per_worker} if resource else {}
 
 
+def trial_cpus(cfg) -> float:
+    """The CPUs counted per trial of :class:`actrec.config.ExperimentConfig` ``cfg`` when sizing how many run at once:
+    its workers' and two of its data decode tasks'."""
+    return cfg.train.num_workers * cfg.train.cpus_per_worker + 2 * cfg.data.decode_cpus
+
+
 def max_concurrent(per_trial_cpu: float, accelerators: dict[str, float], args, *, joined: bool = False) -> int | None:
     """Trials at a time: what the cluster's resources hold now, capped by ``--max-concurrent``.
 

@@ -22,7 +22,7 @@ from actrec.errors import UsageError
 
 INVOCATION_FILE = "actrec_invocation.json"
 # Options that describe this run of the driver, not the sweep: free to differ on a resume.
-PER_RUN = ("resume", "dry_run", "verbose")
+PER_RUN = ("resume", "dry_run", "verbose", "cluster")
 
 
 def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:

@@ -13,13 +13,16 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actrec.config import flatten, from_flat, parse_overrides
 from actrec.errors import UsageError
 from actrec.report.search import SearchRecord
 from actrec.report.spec import matches
 from actrec.tune.spec import Choice, IntRange, SweepSpec, Uniform
+
+if TYPE_CHECKING:
+    from actrec.tune.cost import SweepCost
 
 CHECKPOINT_PLACEHOLDER = "<checkpoint of trial {}>"  # stands in for a phase-1 checkpoint path while planning
 DEFAULT_SAMPLES = 10  # --search optuna without --num-samples
@@ -201,6 +204,10 @@ def plan_sweep(spec: SweepSpec, args: argparse.Namespace) -> SweepPlan:
         raise UsageError("--seeds replicates a grid's cells; --search optuna samples --num-samples trials, seed 0")
     if args.search == "optuna" and getattr(args, "fusion", "checkpoints") == "joint":
         raise UsageError("--fusion joint adds fused trials to a grid; --search optuna samples single trials")
+    if getattr(args, "cluster", None) and not getattr(args, "dry_run", False):
+        raise UsageError(
+            "--cluster sizes the cost plan that --dry-run prints; add --dry-run (a run uses the cluster it joins)"
+        )
     check_paths(args)
     spec = spec.for_profile(args.profile)
     asha = use_asha(spec, args)
@@ -608,8 +615,15 @@ def search_fixed(plan: SweepPlan, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
-    """``--dry-run``: the sweep, then one line per trial (its swept keys and the resources it requests)."""
+    """``--dry-run``: the sweep, then one line per trial (its swept keys, the resources it requests and, for a trial
+    on GPUs, its estimated GPU-hours), then the sweep's cost plan on the cluster's GPU nodes (``actrec.tune.cost``;
+    none for trials on CPUs). :class:`UsageError` for a ``--cluster`` YAML that cannot be read."""
+    from actrec.tune.cost import SweepCost, describe_cost, trial_note
+
     spec = plan.spec
+    cost = plan_cost(plan, args)
+    notes = cost.phases if isinstance(cost, SweepCost) and not plan.search_space else ()
+    note = (lambda phase, i: trial_note(notes[phase][i])) if notes else (lambda phase, i: "")
     lines = [
         f"sweep {spec.name} ({spec.table.paper} {spec.table.table}), profile {args.profile}, search {args.search}"
         f"{' with ASHA (ranking by ' + (getattr(args, 'asha_metric', None) or 'loss') + ')' if plan.asha else ''}: "
@@ -630,12 +644,34 @@ def describe_plan(plan: SweepPlan, args: argparse.Namespace) -> str:
         width = len(str(plan.planned))
         for i, (trial, flat) in enumerate(zip(plan.trials, plan.resolved, strict=True), start=1):
             swept = " ".join(f"{k}={v}" for k, v in trial.items())
-            lines.append(f"{i:>{width}}. {swept}  [{trial_resources(flat)}]")
+            lines.append(f"{i:>{width}}. {swept}  [{trial_resources(flat)}]{note(0, i - 1)}")
         for j, trial in enumerate(plan.fused, start=len(plan.trials) + 1):
             swept = " ".join(f"{k}={v}" for k, v in trial.items())
-            lines.append(f"{j:>{width}}. (phase 2) {swept}  [{trial_resources({**plan.base, **trial})}]")
+            resources = trial_resources({**plan.base, **trial})
+            lines.append(f"{j:>{width}}. (phase 2) {swept}  [{resources}]{note(1, j - len(plan.trials) - 1)}")
+    if cost is not None:
+        lines += describe_cost(cost, asha=plan.asha)
     lines.append("dry run: nothing started, nothing written")
     return "\n".join(lines)
+
+
+def plan_cost(plan: SweepPlan, args: argparse.Namespace) -> SweepCost | str | None:
+    """The sweep's cost plan on the ``--cluster`` YAML (default: the repository's, where the checkout has it): an
+    ``actrec.tune.cost.SweepCost``, a line saying why it cannot be priced, or None when no trial trains on GPUs.
+    Phase 1 is the grid's trials (a search's setting and corners, each sample priced as the costliest), phase 2 the
+    fused trials."""
+    from actrec.tune.cost import cluster_path, load_cluster, sweep_cost, uses_gpus
+
+    path = cluster_path(args)
+    cluster = load_cluster(path) if path else None  # a bad --cluster is refused even when nothing is priced
+    first = [plan.resolved[0], *plan.corners] if plan.search_space else list(plan.resolved)
+    phases = [first] + ([[resolve_trial(plan.base, trial) for trial in plan.fused]] if plan.fused else [])
+    if not any(uses_gpus(flat) for phase in phases for flat in phase):
+        return None
+    if cluster is None:
+        return "not estimated: no cluster YAML to price the GPU trials on (pass --cluster FILE)"
+    samples = plan.num_samples if plan.search_space else 0
+    return sweep_cost(phases, cluster, samples=samples, max_concurrent=getattr(args, "max_concurrent", 0))
 
 
 def _data_lines(resolved: list[dict[str, Any]]) -> list[str]:

@@ -30,6 +30,7 @@ from actrec.tune.cluster import (
     max_concurrent,
     state_api_reachable,
     trial_accelerators,
+    trial_cpus,
     trial_driver_resources,
     trial_retries,
 )
@@ -110,7 +111,7 @@ def run_sweep(
                         "CPUs/GPUs and the sweep may stall: start the head with its dashboard (the `ray start --head` "
                         "default) or pass --asha off."
                     )
-                per_trial_cpu = first.train.num_workers * first.train.cpus_per_worker + 2 * first.data.decode_cpus
+                per_trial_cpu = trial_cpus(first)
                 cluster_resources = ray.cluster_resources()
                 driver = trial_driver_resources(cluster_resources)
                 retries = trial_retries(args, joined=joined)
