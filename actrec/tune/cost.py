@@ -229,7 +229,7 @@ def forward_gflops(cfg: ExperimentConfig) -> dict[str, float]:
     would load (fields naming a weight file, ``*_checkpoint`` and ``*_init``: weights do not change FLOPs, and a
     planned trial's are placeholders); counted once per distinct model config and input shape."""
     from actrec.models import build_model
-    from actrec.models.complexity import count_gflops, count_gflops_meta
+    from actrec.models.complexity import count_gflops_meta
 
     model_cfg = cfg.model
     blank = {
@@ -241,10 +241,9 @@ def forward_gflops(cfg: ExperimentConfig) -> dict[str, float]:
     shapes = [(1, *shape) for shape in cfg.data.input_shapes.values()]
     key = (repr(model_cfg), tuple(map(tuple, shapes)))
     if key not in _GFLOPS:
-        try:
-            _GFLOPS[key] = count_gflops_meta(lambda: build_model(model_cfg), *shapes)
-        except Exception:  # a model whose forward needs real values (none today): fvcore on the CPU, as trials count
-            _GFLOPS[key] = {"convolution": 0.0, "other": count_gflops(build_model(model_cfg), *shapes, device="cpu")}
+        # Every registered model counts on the meta device (tests/test_models_complexity.py). One whose forward pass
+        # needed real values would fail here, loudly: no fallback that would price its convolutions as other operators.
+        _GFLOPS[key] = count_gflops_meta(lambda: build_model(model_cfg), *shapes)
     return _GFLOPS[key]
 
 
