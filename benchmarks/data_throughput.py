@@ -4,15 +4,18 @@
 access into the tars (what MMAction2-style file-per-clip loaders do), (c) actrec's Ray Data pipeline
 (``build_dataset``) streamed into one Ray Train ``TorchTrainer`` worker. Every method does the same per-clip work:
 read the member bytes from a shard, decode with decord, TSN training sampling (Wang et al., ECCV 2016, Sec. 3.2),
-random crop and normalisation -- (a) and (b) call ``actrec.data.pipeline.load_clip``, (c) runs the pipeline's own
-decode tasks. Every method passes over the same train split in training order; a pass (epoch) includes its
-start-up: (b) forks its workers per pass (``persistent_workers=False``), (c) starts its streaming execution per
-pass (and, on the first pass, its decode worker processes); starting Ray and the Train worker is not timed.
+random crop and normalisation -- (a) and (b) call ``actrec.data.pipeline.load_clip`` (float32 out of the decode
+process), (c) runs the pipeline's own decode tasks (uint8 rows) and normalises in the Train worker
+(``model_inputs``), as the train loop does. Every method passes over the same train split in training order; a pass
+(epoch) includes its start-up: (b) forks its workers per pass (``persistent_workers=False``), (c) starts its
+streaming execution per pass (and, on the first pass, its decode worker processes); starting Ray and the Train
+worker is not timed.
 
 Target: (c) >= (b) and (c) >= 0.8 x cores x (a).
 
     python benchmarks/data_throughput.py                 # cached synthetic set of 128 px, 64-frame clips
     python benchmarks/data_throughput.py --quick         # smoke run, under a minute
+    python benchmarks/data_throughput.py --paper-size    # the papers' clips: 32 frames, short side 256, 224 crop
     python benchmarks/data_throughput.py --root DIR      # a prepared dataset (index.json + shards)
 
 The exit code is 0 whether or not the targets are met (this is a measurement), non-zero on errors.
@@ -25,6 +28,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tarfile
@@ -43,7 +47,13 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from actrec.data.clips import member_for  # noqa: E402
 from actrec.data.config import DATASETS, DataConfig  # noqa: E402
-from actrec.data.pipeline import build_dataset, load_clip, prepare_root  # noqa: E402
+from actrec.data.pipeline import (  # noqa: E402
+    build_dataset,
+    load_clip,
+    model_inputs,
+    prepare_root,
+    split_valid_inputs,
+)
 from actrec.data.shards import META_EXT, load_index, split_shards  # noqa: E402
 
 # Default synthetic set: larger clips than the sweep's tiny ones, so decoding dominates as on real video;
@@ -54,6 +64,10 @@ DEFAULT_CLIP = (16, 112, 96)  # T, resize (short side), crop
 # --quick: the sweep's default synthetic set (64 px, 16 frames; usually cached already) and smaller clips.
 QUICK_SYNTH = {"synth_size": 64, "synth_frames": 16, "synth_repeats": 2, "samples_per_shard": 64}
 QUICK_CLIP = (8, 48, 40)
+# --paper-size: the papers' training clips (MFST, De+Recouple, EPAM-Net: 32 frames, short side 256, 224 x 224 crop)
+# from a synthetic set of 256 px, 64-frame clips (192 samples, 144 in the train split; ~3 min to generate on 2 cores).
+PAPER_SYNTH = {"synth_size": 256, "synth_frames": 64, "synth_repeats": 1, "samples_per_shard": 16}
+PAPER_CLIP = (32, 256, 224)
 TARGET_PER_CORE = 0.8  # (c) must reach this fraction of cores x (a)
 
 
@@ -132,6 +146,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modality", default="rgb", choices=("rgb", "depth"), help="which video member (default rgb)")
     parser.add_argument("--protocol", default="", help="split protocol of the index (default: the dataset's first)")
     parser.add_argument("--quick", action="store_true", help="small smoke run (< 1 min)")
+    parser.add_argument(
+        "--paper-size",
+        action="store_true",
+        help=f"the papers' clips (T, short side, crop {PAPER_CLIP}) from a 256 px synthetic set of its own",
+    )
     parser.add_argument("--methods", default="abc", help="which methods to run (default abc)")
     tuning = parser.add_argument_group("settings of (c); defaults are actrec's own")
     tuning.add_argument("--decode-cpus", type=float, default=None, help="data.decode_cpus (default: DataConfig's)")
@@ -148,6 +167,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="iter_torch_batches local_shuffle_buffer_size (default 64, as actrec.train.loop; 0: none)",
     )
     tuning.add_argument(
+        "--stats", action="store_true", help="print Ray Data's execution stats of (c)'s last pass (where time goes)"
+    )
+    tuning.add_argument(
         "--data-context",
         action="append",
         default=[],
@@ -156,9 +178,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "op_resource_reservation_enabled=false or target_max_block_size=16777216 (repeatable)",
     )
     args = parser.parse_args(argv)
-    for name, default in zip(
-        ("num_frames", "resize", "crop_size"), QUICK_CLIP if args.quick else DEFAULT_CLIP, strict=True
-    ):
+    if args.quick and args.paper_size:
+        parser.error("--quick and --paper-size are two different sizes: pick one")
+    clip = QUICK_CLIP if args.quick else PAPER_CLIP if args.paper_size else DEFAULT_CLIP
+    for name, default in zip(("num_frames", "resize", "crop_size"), clip, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
     if args.cores < 1 or args.clips < 0 or args.batch_size < 1 or args.prefetch_batches < 0:
@@ -200,7 +223,8 @@ def data_config(args: argparse.Namespace) -> DataConfig:
     if args.decode_batch_size is not None:
         fields["decode_batch_size"] = args.decode_batch_size
     if not args.root:
-        return DataConfig(**fields, **(QUICK_SYNTH if args.quick else DEFAULT_SYNTH))
+        synth = QUICK_SYNTH if args.quick else PAPER_SYNTH if args.paper_size else DEFAULT_SYNTH
+        return DataConfig(**fields, **synth)
     root = Path(args.root).expanduser().resolve()
     index = load_index(root)
     dataset = index.get("dataset", "")
@@ -353,7 +377,7 @@ def ray_train_worker(config: dict[str, Any]) -> None:
     target = config["clips"]
     # The real stdout: Train's patched print would log every line twice (logger and stream).
     progress = Progress("(c)", target, stream=sys.__stdout__)
-    passes, seen, invalid = [], 0, 0
+    passes, seen, invalid, row_bytes, rows = [], 0, 0, 0, 0
     while seen < target:  # more clips than one pass: further epochs, as training would run them
         started, first, delivered = time.perf_counter(), 0.0, 0
         batches = shard.iter_torch_batches(
@@ -363,6 +387,10 @@ def ray_train_worker(config: dict[str, Any]) -> None:
         )
         for batch in batches:
             first = first or time.perf_counter() - started
+            row_bytes += sum(t.element_size() * t.numel() for t in batch.values())
+            rows += len(batch["valid"])
+            inputs, _, _ = split_valid_inputs(batch)
+            model_inputs(inputs, config["data"])  # uint8 rows -> float32 model inputs, as the train loop does
             valid = int(batch["valid"].sum())
             delivered += valid
             invalid += len(batch["valid"]) - valid
@@ -373,7 +401,11 @@ def ray_train_worker(config: dict[str, Any]) -> None:
             raise RuntimeError("a pass over the train split delivered no valid clip")
         seen += delivered
         passes.append({"clips": delivered, "seconds": time.perf_counter() - started, "first_batch_s": first})
-    metrics = {"passes": passes, "invalid": invalid}
+    if config["stats"]:
+        print(f"  (c) Ray Data stats of the last pass:\n{shard.stats()}", file=sys.__stdout__, flush=True)
+    # Peak resident memory of this worker process (Linux: KiB): decoded rows, the prefetch and shuffle buffers.
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    metrics = {"passes": passes, "invalid": invalid, "bytes_per_clip": row_bytes / max(rows, 1), "peak_mib": peak_mib}
     # Ray Train V2 keeps reported metrics only together with a checkpoint, so attach a one-file one.
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "passes.json").write_text(json.dumps(metrics))
@@ -435,6 +467,8 @@ def measure_ray_pipeline(args: argparse.Namespace, cfg: DataConfig, clips: int) 
                 "batch_size": args.batch_size,
                 "prefetch_batches": args.prefetch_batches,
                 "local_shuffle_buffer": args.local_shuffle_buffer,
+                "stats": args.stats,
+                "data": cfg,
             },
             scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
             run_config=ray.train.RunConfig(name="data_throughput", storage_path=storage),
@@ -451,6 +485,12 @@ def measure_ray_pipeline(args: argparse.Namespace, cfg: DataConfig, clips: int) 
     if result.metrics["invalid"]:
         print(f"  (c) warning: {result.metrics['invalid']} rows came back valid=False (undecodable)", flush=True)
     print(f"  (c) trainer.fit() took {fit_seconds:.1f}s including Train start-up and shutdown", flush=True)
+    print(
+        f"  (c) rows through the object store: {result.metrics['bytes_per_clip'] / 2**20:.2f} MiB per clip (every "
+        f"column, as the Train worker receives them); the Train worker's peak resident memory "
+        f"{result.metrics['peak_mib']:.0f} MiB",
+        flush=True,
+    )
     passes = tuple(Pass(int(p["clips"]), p["seconds"], p["first_batch_s"]) for p in result.metrics["passes"])
     return Measurement(f"(c) Ray Data -> Train worker, {args.cores} CPUs", passes)
 
@@ -525,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"clip: {cfg.modality}, T={cfg.num_frames} (TSN training sampling), decoded short side {cfg.resize}, random "
-        f"crop {cfg.crop_size} -> float32 (3, {cfg.num_frames}, {cfg.crop_size}, {cfg.crop_size}); {count} clips "
+        f"crop {cfg.crop_size} -> (3, {cfg.num_frames}, {cfg.crop_size}, {cfg.crop_size}); {count} clips "
         f"({len(passes)} pass{'es' if len(passes) > 1 else ''}) per method, batch size {args.batch_size}",
         flush=True,
     )

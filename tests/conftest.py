@@ -105,7 +105,7 @@ def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protoco
 
     from actrec.config import from_flat
     from actrec.data.clips import member_for
-    from actrec.data.pipeline import decode_batch, read_shard_samples
+    from actrec.data.pipeline import decode_batch, model_inputs, read_shard_samples
     from actrec.data.shards import load_index, split_shards
     from actrec.models import build_model, tiny_overrides
 
@@ -142,7 +142,9 @@ def assert_prepared_trains(root, dataset: str, *, modality: str = "rgb", protoco
         }
         out = decode_batch(batch, cfg=cfg.data, member=member, training=split == "train")
         assert out["valid"].all(), f"{dataset}: undecodable prepared clips in {split}"
-        video, label = torch.from_numpy(out["video"]), torch.from_numpy(out["label"])
+        assert out["video"].dtype == np.uint8, "rows carry uint8; the worker makes the model's float32 inputs"
+        (video,) = model_inputs((torch.from_numpy(out["video"]),), cfg.data)
+        label = torch.from_numpy(out["label"])
         assert ((label >= 0) & (label < cfg.data.num_classes)).all()
         loss = torch.nn.functional.cross_entropy(model(video), label)
         assert torch.isfinite(loss)

@@ -28,19 +28,20 @@ def environ(pid: int) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
-def _pids() -> list[int]:
+def all_pids() -> list[int]:
+    """Every process's PID."""
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
 
 
 def processes_with(text: str) -> list[int]:
     """PIDs whose command line contains ``text``."""
-    return [pid for pid in _pids() if text in cmdline(pid)]
+    return [pid for pid in all_pids() if text in cmdline(pid)]
 
 
 def descendants(pid: int) -> list[int]:
     """PIDs of every process below ``pid`` (e.g. the GCS, raylet and workers of the Ray that process started)."""
     children: dict[int, list[int]] = {}
-    for entry in _pids():
+    for entry in all_pids():
         try:
             ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):

@@ -26,7 +26,17 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from actrec.tune.cluster import DRIVER_RESOURCE
-from tests.processes import cmdline, descendants, environ, free_ports, kill_all, processes_with, running, titled
+from tests.processes import (
+    all_pids,
+    cmdline,
+    descendants,
+    environ,
+    free_ports,
+    kill_all,
+    processes_with,
+    running,
+    titled,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
@@ -44,6 +54,7 @@ HEAD_ID = "f" * 51 + "00000"  # the fake provider's head node id
 EPOCHS = 6
 TRIALS = 2
 # The GCS declares a node dead after this many missed health checks of this period (Ray's defaults: 5 of 3 s).
+MARKER = "ACTREC_SIMULATED_CLUSTER"  # set to the cluster's temp dir for `ray start`: every process of it inherits it
 HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
 
 
@@ -115,8 +126,9 @@ class SimulatedCluster:
         self.temp, self.env, self.config, self.worker_type = temp, env, config, worker_type
 
     def processes(self) -> list[int]:
-        """Every process of the cluster: those naming its temp dir (head, autoscaler, fake nodes) and descendants."""
-        roots = processes_with(self.temp + "/")
+        """Every process of the cluster: those naming its temp dir (head, autoscaler, fake nodes), those that inherited
+        its marker (:data:`MARKER`; a Ray worker retitles itself and may outlive its raylet) and their descendants."""
+        roots = set(processes_with(self.temp + "/")) | {p for p in all_pids() if environ(p).get(MARKER) == self.temp}
         return sorted({pid for root in roots for pid in [root, *descendants(root)]})
 
     def node_of(self, pid: int) -> str:
@@ -172,13 +184,16 @@ def simulated_cluster(tmp_path):
         cmd += [f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}"]
         cmd += [f"--dashboard-agent-listen-port={agent}", f"--temp-dir={temp}", "--disable-usage-stats"]
         cmd += [f"--autoscaling-config={config_path}"]
-        started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        started = subprocess.run(cmd, env={**env, MARKER: temp}, capture_output=True, text=True, timeout=300)
         assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
         cluster.env = {**env, "RAY_ADDRESS": f"127.0.0.1:{gcs}"}
         yield cluster
     finally:
-        kill_all(cluster.processes())
-        left = [p for p in cluster.processes() if running(p)]
+        # Again until none is left: a raylet or the autoscaler may start a process while the others are being killed.
+        deadline = time.monotonic() + 30
+        while (left := [p for p in cluster.processes() if running(p)]) and time.monotonic() < deadline:
+            kill_all(left)
+            time.sleep(0.5)
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"processes of the simulated cluster still running: {left}"
 

@@ -164,3 +164,58 @@ def test_pose_modality_derives_model_input_channels(toy_root: Path) -> None:
     with pytest.raises(ValueError, match="needs a dataset with skeletons"):
         DataConfig(dataset="ucf101", root="x", modality="pose")
     assert io is not None
+
+
+def _rows_and_floats(cfg: DataConfig, root: Path, members: tuple[str, ...]):
+    """decode_batch's rows of the toy shard's two samples (evaluation views) and, for the same samples, the float32
+    views the per-clip functions give (``encode=False``: normalised in the decode task, as before)."""
+    from actrec.data.clips import load_modality_views
+    from actrec.data.rgb_pose import load_rgb_pose_views
+
+    row = {"path": str(root / "shard-000000.tar"), "keys": ["s0", "s1"], "labels": [1, 2]}
+    samples = list(read_shard_samples(row, member=members if len(members) > 1 else members[0], shuffle=False))
+    batch = {k: np.array([s[k] for s in samples], dtype=object if "bytes" in k else None) for k in samples[0]}
+    rows = decode_batch(batch, cfg=cfg, member=members if len(members) > 1 else members[0], training=False)
+    floats = []
+    for s in samples:
+        payloads = [s["video_bytes" if i == 0 else f"video_bytes_{i}"] for i in range(len(members))]
+        sizes = [
+            (s["height" if i == 0 else f"height_{i}"], s["width" if i == 0 else f"width_{i}"])
+            for i in range(len(members))
+        ]
+        if cfg.modality == "rgb_pose":
+            floats.append(
+                load_rgb_pose_views(payloads, cfg, members=members, training=False, rng=None, frame_size=sizes[0])
+            )
+        else:
+            views = load_modality_views(payloads, cfg, members=members, training=False, rng=None, frame_sizes=sizes)
+            floats.append((views,))
+    return rows, [np.stack([f[i] for f in floats]) for i in range(len(floats[0]))]
+
+
+@pytest.mark.parametrize(
+    "modality, exact",
+    [("rgb", True), ("depth", False), ("rgbd", False)],
+)
+def test_rows_carry_uint8_that_the_worker_turns_into_the_float_inputs(toy_root: Path, modality, exact) -> None:
+    """The pipeline's rows hold uint8, a quarter of float32's bytes; ``model_inputs`` on the worker gives what
+    normalising in the decode task gave: bit for bit for 8-bit RGB, within the 1/510 rounding (over ``data.std``)
+    for the toy's 16-bit depth and for pose heatmaps."""
+    from actrec.data.clips import members_for
+    from actrec.data.pipeline import MODEL_INPUTS, model_inputs
+
+    cfg = toy_cfg(toy_root, modality=modality, test_clips=2)
+    members = members_for(load_index(toy_root), modality)
+    rows, floats = _rows_and_floats(cfg, toy_root, members)
+    names = [name for name in MODEL_INPUTS if name in rows]
+    assert len(names) == len(floats) == (2 if modality == "rgb_pose" else 1)
+    converted = model_inputs(tuple(torch.from_numpy(rows[name]) for name in names), cfg)
+    for name, got, want in zip(names, converted, floats, strict=True):
+        assert rows[name].dtype == np.uint8 and rows[name].nbytes * 4 == want.astype(np.float32).nbytes
+        assert got.dtype == torch.float32 and got.shape == want.shape
+        image = name == "video" and modality != "pose"
+        tolerance = 0.5 / 255 / (min(cfg.std) if image else 1.0) + 1e-6
+        if exact:
+            assert torch.equal(got, torch.from_numpy(want)), name
+        else:
+            assert float((got - torch.from_numpy(want)).abs().max()) <= tolerance, name

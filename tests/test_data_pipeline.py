@@ -22,6 +22,7 @@ from actrec.data.pipeline import (
     count_samples,
     decode_shards,
     decoded_size,
+    model_inputs,
     num_classes,
     read_shard_samples,
     split_valid,
@@ -160,17 +161,19 @@ def test_batches_follow_the_contract(
         seen = 0
         for batch in build_dataset(cfg, split, training=training).iter_torch_batches(batch_size=6):
             assert set(batch) == {"video", "label", "valid", "clip"}
-            assert batch["video"].dtype == torch.float32 and batch["video"].shape[1:] == (channels, 4, 24, 24)
+            # uint8 through the object store (a quarter of float32's bytes); the worker normalises.
+            assert batch["video"].dtype == torch.uint8 and batch["video"].shape[1:] == (channels, 4, 24, 24)
             assert batch["label"].dtype == torch.int64 and batch["valid"].dtype == torch.bool
             assert bool(batch["valid"].all())
             assert int(batch["label"].min()) >= 0 and int(batch["label"].max()) < 8
+            (video,) = model_inputs((batch["video"],), cfg)
             # Normalised, not all-zero: (pixel / 255 - 0.45) / 0.225 spans roughly [-2, 2.4].
-            assert batch["video"].abs().sum() > 0 and batch["video"].min() >= -2.01 and batch["video"].max() <= 2.45
+            assert video.dtype == torch.float32 and video.shape == batch["video"].shape
+            assert video.abs().sum() > 0 and video.min() >= -2.01 and video.max() <= 2.45
             if modality in ("depth", "rgbd"):  # replicated depth: the last three channels are equal
-                video = batch["video"]
                 assert torch.equal(video[:, -3], video[:, -2]) and torch.equal(video[:, -3], video[:, -1])
             if modality == "rgbd":  # the first three are RGB: colour, not replicated grey
-                assert not torch.equal(batch["video"][:, 0], batch["video"][:, 2])
+                assert not torch.equal(video[:, 0], video[:, 2])
             seen += len(batch["label"])
         assert seen == count_samples(cfg, split)
 
@@ -277,7 +280,7 @@ def _assert_rgbd_stacks_the_single_modalities(cfg: DataConfig) -> None:
     assert np.array_equal(rgbd["label"], rgb["label"]) and np.array_equal(rgbd["label"], depth["label"])
     views = cfg.num_views
     shape = (len(rgb["label"]), *((views,) if views > 1 else ()), 6, cfg.num_frames, cfg.crop_size, cfg.crop_size)
-    assert rgbd["video"].shape == shape and rgbd["video"].dtype == np.float32
+    assert rgbd["video"].shape == shape and rgbd["video"].dtype == np.uint8
     channels = (slice(None),) * (2 if views > 1 else 1)
     assert np.array_equal(rgbd["video"][(*channels, slice(0, 3))], rgb["video"])
     assert np.array_equal(rgbd["video"][(*channels, slice(3, 6))], depth["video"])

@@ -16,9 +16,16 @@ import torch
 from actrec.config import flatten, from_flat
 from actrec.data.clips import flip_joints, load_modality_views, members_for
 from actrec.data.config import DataConfig
-from actrec.data.pipeline import build_dataset, count_samples, decode_shards, split_valid, split_valid_inputs
+from actrec.data.pipeline import (
+    build_dataset,
+    count_samples,
+    decode_shards,
+    model_inputs,
+    split_valid,
+    split_valid_inputs,
+)
 from actrec.data.rgb_pose import load_rgb_pose_views, pose_rgb_indices, pose_volume, skeleton_box
-from actrec.data.shards import iter_shard_members, load_index, split_shards
+from actrec.data.shards import clip_id, iter_shard_members, load_index, split_shards
 from actrec.data.synth import encode_video
 from actrec.models import build_model, tiny_overrides
 from actrec.models.complexity import count_gflops
@@ -65,13 +72,25 @@ def test_rows_carry_the_rgb_clip_and_the_pose_volume(synthetic_cfg: DataConfig, 
     rows = _decode_split(cfg, "train" if training else "val", training=training)
     assert set(rows) == {"video", "pose", "label", "valid", "clip"}
     count = count_samples(cfg, "train" if training else "val")
-    assert rows["video"].shape == (count, 3, 4, 24, 24) and rows["video"].dtype == np.float32
-    assert rows["pose"].shape == (count, 17, 12, 6, 6) and rows["pose"].dtype == np.float32
+    # uint8 rows (a quarter of float32's bytes); the training worker makes the model's float32 inputs.
+    assert rows["video"].shape == (count, 3, 4, 24, 24) and rows["video"].dtype == np.uint8
+    assert rows["pose"].shape == (count, 17, 12, 6, 6) and rows["pose"].dtype == np.uint8
     assert rows["valid"].all() and ((rows["label"] >= 0) & (rows["label"] < 8)).all()
+    video, pose = model_inputs((torch.from_numpy(rows["video"]), torch.from_numpy(rows["pose"])), cfg)
     # RGB normalised as for "rgb"; heatmaps in [0, 1], every clip with confident joints somewhere.
-    assert rows["video"].min() >= -2.01 and rows["video"].max() <= 2.45 and np.abs(rows["video"]).sum() > 0
-    assert rows["pose"].min() >= 0 and rows["pose"].max() <= 1
-    assert (rows["pose"].reshape(count, -1).max(axis=1) > 0.5).all()
+    assert video.min() >= -2.01 and video.max() <= 2.45 and video.abs().sum() > 0
+    assert pose.min() >= 0 and pose.max() <= 1
+    assert (pose.reshape(count, -1).max(dim=1).values > 0.5).all()
+    if not training:  # what the per-clip function gives in float32: RGB exactly, heatmaps within the 1/510 rounding
+        index = load_index(cfg.root)
+        shard = split_shards(index, cfg.protocol, "val")[0]
+        key, sample = next(iter(iter_shard_members(Path(cfg.root) / shard["path"])))
+        want_video, want_pose = load_rgb_pose_views(
+            [sample[m] for m in MEMBERS], cfg, members=MEMBERS, training=False, rng=None, frame_size=index["frame_size"]
+        )
+        [row] = np.flatnonzero(rows["clip"] == clip_id(key))
+        assert torch.equal(video[row], torch.from_numpy(want_video[0]))
+        assert float((pose[row] - torch.from_numpy(want_pose[0])).abs().max()) <= 0.5 / 255 + 1e-6
 
 
 def test_ray_data_streams_carry_the_pose_column(synthetic_cfg: DataConfig, ray_session: None) -> None:
@@ -81,7 +100,7 @@ def test_ray_data_streams_carry_the_pose_column(synthetic_cfg: DataConfig, ray_s
         for batch in build_dataset(cfg, split, training=training).iter_torch_batches(batch_size=6):
             assert set(batch) == {"video", "pose", "label", "valid", "clip"} and bool(batch["valid"].all())
             assert batch["video"].shape[1:] == (3, 4, 24, 24) and batch["pose"].shape[1:] == (17, 12, 6, 6)
-            assert batch["pose"].dtype == torch.float32 and float(batch["pose"].max()) > 0.5
+            assert batch["pose"].dtype == torch.uint8 and int(batch["pose"].max()) > 127
             seen += len(batch["label"])
         assert seen == count_samples(cfg, split)
 
@@ -96,7 +115,7 @@ def test_evaluation_views_are_test_clips_and_view_scores_average_both_inputs(syn
     flat = {f"data.{k}": v for k, v in vars(cfg).items()} | {"model.name": "epam_net", "model.size": "tiny"}
     torch.manual_seed(0)
     model = build_model(from_flat(flat).model).eval()
-    video, pose = torch.from_numpy(rows["video"][:3]), torch.from_numpy(rows["pose"][:3])
+    video, pose = model_inputs((torch.from_numpy(rows["video"][:3]), torch.from_numpy(rows["pose"][:3])), cfg)
     with torch.no_grad():
         scores = view_scores(model, video, pose)
         per_view = torch.stack([model.class_scores(model(video[:, v], pose[:, v])) for v in range(2)]).mean(0)

@@ -16,7 +16,7 @@ from ray.train.torch import TorchTrainer
 
 from actrec.config import TrainConfig, flatten, from_flat
 from actrec.data.clips import members_for
-from actrec.data.pipeline import count_samples, decode_batch, read_shard_samples
+from actrec.data.pipeline import count_samples, decode_batch, model_inputs, read_shard_samples
 from actrec.data.shards import load_index, split_shards
 from actrec.models import build_model, create_model, tiny_overrides
 from actrec.models.complexity import count_gflops
@@ -375,7 +375,8 @@ def test_derecouple_rgbd_trains_under_ddp_through_the_protocol(synthetic_cfg, tm
 
 
 def _val_rows(data_cfg):
-    """Every validation clip of a dataset decoded without Ray: (video (N, C, T, S, S), label (N,))."""
+    """Every validation clip of a dataset decoded without Ray, as the model's float32 input: (video (N, C, T, S, S),
+    label (N,))."""
     root = Path(data_cfg.root)
     index = load_index(root)
     members = members_for(index, data_cfg.modality)
@@ -392,7 +393,8 @@ def _val_rows(data_cfg):
         assert out["valid"].all()
         videos.append(out["video"])
         labels.append(out["label"])
-    return torch.from_numpy(np.concatenate(videos)), torch.from_numpy(np.concatenate(labels))
+    (video,) = model_inputs((torch.from_numpy(np.concatenate(videos)),), data_cfg)  # as the train worker does
+    return video, torch.from_numpy(np.concatenate(labels))
 
 
 @pytest.mark.slow

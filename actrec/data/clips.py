@@ -110,8 +110,11 @@ def load_views(
     rng: np.random.Generator | None,
     frame_size: Sequence[int],
     modality: str | None = None,
+    encode: bool = False,
 ) -> np.ndarray:
-    """Member bytes -> float32 (V, C, T, S, S); V = 1 when training, ``cfg.num_views`` at evaluation.
+    """Member bytes -> float32 (V, C, T, S, S); V = 1 when training, ``cfg.num_views`` at evaluation. ``encode``:
+    uint8 instead, what the pipeline's rows carry (:func:`encode_unit`; :func:`actrec.data.pipeline.model_inputs`
+    turns it into the float32 input on the training worker).
 
     ``frame_size`` is the stored (height, width) of the sample's frames (of the RGB video for pose, whose joints
     are in its pixels). ``modality`` is the single modality the member holds (default ``cfg.modality``; "rgbd"
@@ -143,7 +146,9 @@ def load_views(
     views = []
     for clip_frames in np.split(frames, clips):
         for geometry in _geometries(height, width, cfg, training=training, rng=rng):
-            views.append(_render(clip_frames, geometry, cfg, modality=modality, training=training, rng=rng))
+            views.append(
+                _render(clip_frames, geometry, cfg, modality=modality, training=training, rng=rng, encode=encode)
+            )
     return np.ascontiguousarray(np.stack(views))
 
 
@@ -213,8 +218,10 @@ def load_modality_views(
     training: bool,
     rng: np.random.Generator | None,
     frame_sizes: Sequence[Sequence[int]],
+    encode: bool = False,
 ) -> np.ndarray:
-    """One sample's members, one per stream of ``cfg.modality`` (``cfg.streams``) -> float32 (V, C, T, S, S).
+    """One sample's members, one per stream of ``cfg.modality`` (``cfg.streams``) -> float32 (V, C, T, S, S)
+    (``encode``: uint8, as :func:`load_views`).
 
     Each stream is rendered by ``load_views`` exactly as its single modality would be and the streams are
     concatenated on channels (``rgbd``: RGB 3 then depth 3). Training draws each stream's frames, crop and
@@ -233,7 +240,16 @@ def load_modality_views(
             f"{len(members)} member names and {len(frame_sizes)} frame sizes"
         )
     views = [
-        load_views(payload, cfg, member=member, training=training, rng=rng, frame_size=frame_size, modality=stream)
+        load_views(
+            payload,
+            cfg,
+            member=member,
+            training=training,
+            rng=rng,
+            frame_size=frame_size,
+            modality=stream,
+            encode=encode,
+        )
         for payload, member, frame_size, stream in zip(data, members, frame_sizes, streams, strict=True)
     ]
     return views[0] if len(views) == 1 else np.ascontiguousarray(np.concatenate(views, axis=1))
@@ -265,35 +281,52 @@ def _render(
     modality: str,
     training: bool,
     rng: np.random.Generator | None,
+    encode: bool = False,
 ) -> np.ndarray:
-    """One view: frames of one clip (decoded) of one single ``modality`` -> float32 (C, T, S, S)."""
+    """One view: frames of one clip (decoded) of one single ``modality`` -> float32 (C, T, S, S) (``encode``: uint8,
+    :func:`encode_unit`)."""
     if modality == "pose":
         joints = _view_joints(frames, geometry)
         limbs = limbs_for(joints.shape[-2]) if cfg.pose_limbs else None
-        return pose_heatmaps(joints, height=cfg.crop_size, width=cfg.crop_size, sigma=cfg.pose_sigma, limbs=limbs)
+        maps = pose_heatmaps(joints, height=cfg.crop_size, width=cfg.crop_size, sigma=cfg.pose_sigma, limbs=limbs)
+        return encode_unit(maps) if encode else maps
     if modality == "depth":
         # Nearest neighbour: bilinear would blend no-reading zeros into real depths at object borders.
         depth = apply_geometry(frames, geometry, interpolation="nearest")[..., 0]  # (T, S, S) in [0, 1]
-        return _normalise(depth_to_three_channels(depth, cfg.depth_mode), cfg)
-    return render_rgb(apply_geometry(frames, geometry), cfg, training=training, rng=rng)
+        unit = rearrange(depth_to_three_channels(depth, cfg.depth_mode), "t h w c -> c t h w")
+        return encode_unit(unit) if encode else normalise_unit(unit, cfg)
+    return render_rgb(apply_geometry(frames, geometry), cfg, training=training, rng=rng, encode=encode)
 
 
-def render_rgb(crop: np.ndarray, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None) -> np.ndarray:
+def render_rgb(
+    crop: np.ndarray, cfg: DataConfig, *, training: bool, rng: np.random.Generator | None, encode: bool = False
+) -> np.ndarray:
     """An RGB crop uint8 (T, S, S, 3) -> float32 (3, T, S, S): colour jitter when training (``cfg.colour_jitter``),
-    then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std``."""
+    then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std`` (``encode``: the jittered uint8 pixels, (3, T, S, S),
+    which :func:`normalise_unit` of their [0, 1] values turns into exactly the same float32)."""
     if training and cfg.colour_jitter > 0:
         strength = cfg.colour_jitter
         crop = colour_jitter(
             crop, brightness=strength, contrast=strength, saturation=strength, hue=strength / 4, rng=rng
         )
-    return _normalise(crop.astype(np.float32) / 255.0, cfg)
+    pixels = rearrange(crop, "t h w c -> c t h w")
+    return np.ascontiguousarray(pixels) if encode else normalise_unit(pixels.astype(np.float32) / 255.0, cfg)
 
 
-def _normalise(unit: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """[0, 1] frames (T, S, S, 3) -> float32 (3, T, S, S) normalised by ``cfg.mean`` / ``cfg.std``."""
-    mean = np.asarray(cfg.mean, dtype=np.float32)
-    std = np.asarray(cfg.std, dtype=np.float32)
-    return rearrange((unit - mean) / std, "t h w c -> c t h w").astype(np.float32)
+def encode_unit(unit: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (frames, rendered depth, pose heatmaps) -> uint8 ``round(255 x value)``: what a pipeline row
+    carries through Ray's object store, a quarter of float32's bytes. Exact for 8-bit pixels (RGB, grey depth
+    video); otherwise (16-bit depth, jet-coloured depth, heatmaps) within 1/510 of the value."""
+    return np.clip(np.rint(np.asarray(unit, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def normalise_unit(unit: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """[0, 1] image channels (3k, T, S, S) -> float32 normalised by ``cfg.mean`` / ``cfg.std`` per channel (each
+    group of 3 channels: RGB, or depth rendered as 3 channels)."""
+    channels = unit.shape[0]
+    mean = np.tile(np.asarray(cfg.mean, dtype=np.float32), channels // 3)[:, None, None, None]
+    std = np.tile(np.asarray(cfg.std, dtype=np.float32), channels // 3)[:, None, None, None]
+    return ((unit.astype(np.float32) - mean) / std).astype(np.float32)
 
 
 def _read_depth16(data: bytes, choose, *, width: int, height: int) -> np.ndarray:

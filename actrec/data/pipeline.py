@@ -4,16 +4,22 @@ Clip sampler, decoder and transform are separate pieces as in PyTorchVideo (Fan 
 sampling is TSN segment sampling (Wang et al., ECCV 2016, Sec. 3.2); splits are NTU RGB+D's cross-subject /
 cross-view protocols (Shahroudy et al., CVPR 2016, Sec. 4).
 
-Rows (the data contract): ``video`` float32 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
+Rows (the data contract): ``video`` uint8 (C, T, S, S) -- or (V, C, T, S, S) at evaluation with
 ``data.test_clips x data.test_crops`` = V > 1 views --, ``label`` int64, ``valid`` bool. C is 3 for RGB and depth,
 6 for rgbd (RGB then depth, each rendered as its own modality; two-stream late fusion, MFST Tables I/II), the joint
 (or limb) count for pose heatmaps. ``rgb_pose`` rows (EPAM-Net's two inputs, ``actrec.data.rgb_pose``) carry the
-skeleton-box RGB clip as ``video`` (C = 3) and a second input column ``pose`` float32 (J, N, P, P) -- (V, J, N, P, P)
+skeleton-box RGB clip as ``video`` (C = 3) and a second input column ``pose`` uint8 (J, N, P, P) -- (V, J, N, P, P)
 with V = ``data.test_clips`` > 1 --, pose heatmaps of the same frames and box (J: joints or limbs; N
 ``data.pose_volume_frames``, P ``data.pose_volume_size``). A sample whose member (any of them, for rgbd and rgb_pose)
 is missing or unreadable (truncated/garbled shard) or undecodable (corrupt video) becomes ``valid=False`` with zeros
 (``video`` and ``pose``) and label -1 instead of failing the job; the train loop drops and counts those rows
 (``split_valid_inputs``) and logs the counts to MLflow (skipped_train / skipped_val).
+
+Rows carry uint8 (``actrec.data.clips.encode_unit``: 255 x the [0, 1] pixel, rendered depth or heatmap value), a
+quarter of float32's bytes through Ray's object store and the train loop's buffers; the training worker turns them
+into the model's float32 inputs (:func:`model_inputs`: /255, then ``data.mean`` / ``data.std`` for image channels), on
+its accelerator when it has one. For 8-bit pixels (RGB, grey depth video) the result is bit for bit what normalising
+in the decode task gave; 16-bit or jet-coloured depth and pose heatmaps are rounded to 1/255 on the way.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ __all__ = [
     "decode_shards",
     "decoded_size",
     "load_clip",
+    "model_inputs",
     "num_classes",
     "prepare_root",
     "read_shard_samples",
@@ -249,7 +256,7 @@ def decode_batch(
     size = len(batch["label"])
     views = 1 if training else cfg.num_views
     shapes = {name: (views, *shape) for name, shape in cfg.input_shapes.items()}  # video (and pose for rgb_pose)
-    inputs = {name: np.zeros((size, *shape), dtype=np.float32) for name, shape in shapes.items()}
+    inputs = {name: np.zeros((size, *shape), dtype=np.uint8) for name, shape in shapes.items()}
     label = np.full(size, -1, dtype=np.int64)
     valid = np.zeros(size, dtype=bool)
     # Fresh OS entropy per task when training, so every epoch sees new frames and augmentations.
@@ -263,12 +270,12 @@ def decode_batch(
         try:
             if cfg.modality == "rgb_pose":  # two model inputs cut from the same frames (pose frames: the RGB video's)
                 clips = load_rgb_pose_views(
-                    payloads, cfg, members=members, training=training, rng=rng, frame_size=frame_sizes[0]
+                    payloads, cfg, members=members, training=training, rng=rng, frame_size=frame_sizes[0], encode=True
                 )
             else:
                 clips = (
                     load_modality_views(
-                        payloads, cfg, members=members, training=training, rng=rng, frame_sizes=frame_sizes
+                        payloads, cfg, members=members, training=training, rng=rng, frame_sizes=frame_sizes, encode=True
                     ),
                 )
         except CorruptVideoError as error:
@@ -318,9 +325,33 @@ def split_valid(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
 
 def split_valid_inputs(batch: dict[str, torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, int]:
     """Drop ``valid=False`` rows of every model input column: ((video, pose) for rgb_pose, else (video,), each
-    (B', ...), in ``MODEL_INPUTS`` order, the order the model takes them), label (B',), number of rows dropped."""
+    (B', ...), in ``MODEL_INPUTS`` order, the order the model takes them), label (B',), number of rows dropped. The
+    inputs stay as the rows carry them (uint8: :func:`model_inputs` makes them the model's)."""
     import torch
 
     valid = batch["valid"].to(torch.bool)
     inputs = tuple(batch[name][valid] for name in MODEL_INPUTS if name in batch)
     return inputs, batch["label"][valid], int((~valid).sum().item())
+
+
+def model_inputs(inputs: Sequence[torch.Tensor], cfg: DataConfig) -> tuple[torch.Tensor, ...]:
+    """The rows' uint8 input columns (``split_valid_inputs``, in ``MODEL_INPUTS`` order; any device) -> the model's
+    float32 inputs on the same device: [0, 1] values (x / 255), and image channels (``video`` of every modality but
+    pose heatmaps, each group of 3 channels: RGB, or depth rendered as RGB) normalised by ``cfg.mean`` / ``cfg.std``,
+    the same arithmetic as :func:`actrec.data.clips.normalise_unit`. Float inputs pass unchanged."""
+    import torch
+
+    out = []
+    for name, tensor in zip(MODEL_INPUTS, inputs, strict=False):
+        if tensor.is_floating_point():
+            out.append(tensor)
+            continue
+        unit = tensor.to(torch.float32) / 255.0
+        if name == "video" and cfg.modality != "pose":
+            channels = unit.shape[-4]  # (B, [V,] C, T, S, S)
+            shape = (channels, 1, 1, 1)
+            mean = torch.tensor(cfg.mean, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
+            std = torch.tensor(cfg.std, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
+            unit = (unit - mean) / std
+        out.append(unit)
+    return tuple(out)

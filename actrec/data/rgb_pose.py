@@ -62,7 +62,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from actrec.data.clips import decoded_size, flip_joints, read_joints, render_rgb
+from actrec.data.clips import decoded_size, encode_unit, flip_joints, read_joints, render_rgb
 from actrec.data.config import DataConfig
 from actrec.data.decode import read_clip
 from actrec.data.pose import limbs_for, pose_heatmaps
@@ -257,6 +257,7 @@ def load_rgb_pose_views(
     training: bool,
     rng: np.random.Generator | None,
     frame_size: Sequence[int],
+    encode: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One sample's rgb and pose member bytes (``members``: e.g. ``("rgb.mp4", "pose.npy")``) -> the two EPAM-Net
     inputs of ``data.modality="rgb_pose"`` (§3, Fig. 2): RGB views float32 (V, 3, M, S, S), normalised as ``rgb``, and
@@ -264,7 +265,8 @@ def load_rgb_pose_views(
 
     V = 1 when training (random TSN offsets, flip, colour jitter from ``rng``), ``cfg.test_clips`` at evaluation
     (deterministic). ``frame_size`` is the stored (height, width) of the RGB video, whose pixels the joints are in.
-    Raises CorruptVideoError when a member cannot be decoded.
+    ``encode``: both as uint8 (``actrec.data.clips.encode_unit``), what the pipeline's rows carry. Raises
+    CorruptVideoError when a member cannot be decoded.
     """
     if cfg.modality != "rgb_pose":
         raise ValueError(f"load_rgb_pose_views reads data.modality='rgb_pose' samples, got {cfg.modality!r}")
@@ -307,17 +309,16 @@ def load_rgb_pose_views(
         crop = crop_frames(clip_frames, box, cfg.crop_size)  # (M, S, S, 3) uint8
         if flip:
             crop = np.ascontiguousarray(crop[:, :, ::-1])
-        rgb_views.append(render_rgb(crop, cfg, training=training, rng=rng))
-        pose_views.append(
-            pose_volume(
-                joints,
-                box,
-                size=cfg.pose_volume_size,
-                sigma=cfg.pose_volume_sigma,
-                with_limbs=cfg.pose_limbs,
-                frame_indices=pose,
-            )
+        rgb_views.append(render_rgb(crop, cfg, training=training, rng=rng, encode=encode))
+        volume = pose_volume(
+            joints,
+            box,
+            size=cfg.pose_volume_size,
+            sigma=cfg.pose_volume_sigma,
+            with_limbs=cfg.pose_limbs,
+            frame_indices=pose,
         )
+        pose_views.append(encode_unit(volume) if encode else volume)
     return np.stack(rgb_views), np.stack(pose_views)
 
 

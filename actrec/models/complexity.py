@@ -83,8 +83,9 @@ def count_gflops_meta(
     build: Callable[[], nn.Module], input_shape: Sequence[int], *more_shapes: Sequence[int]
 ) -> dict[str, float]:
     """What :func:`count_gflops` counts, without computing anything: the model ``build()`` makes is built on PyTorch's
-    meta device (shapes only, no weights: milliseconds for a paper-size model, where fvcore's traced forward pass takes
-    seconds on a CPU) and its forward pass in eval mode is counted by ``torch.utils.flop_counter.FlopCounterMode``.
+    meta device (shapes only, no weights: up to about a second for a paper-size model on the 2-vCPU VM, where
+    fvcore's traced forward pass takes 3-11 s on its CPU) and its forward pass in eval mode is counted by
+    ``torch.utils.flop_counter.FlopCounterMode``.
 
     Returns GFLOPs (multiply-adds, fvcore's convention) by kind: ``{"convolution": ..., "other": ...}``, the second
     the matrix products plus the normalisation layers fvcore counts (batch norm in eval: 2 per element with an affine
