@@ -65,7 +65,7 @@ DEFAULT_CLIP = (16, 112, 96)  # T, resize (short side), crop
 QUICK_SYNTH = {"synth_size": 64, "synth_frames": 16, "synth_repeats": 2, "samples_per_shard": 64}
 QUICK_CLIP = (8, 48, 40)
 # --paper-size: the papers' training clips (MFST, De+Recouple, EPAM-Net: 32 frames, short side 256, 224 x 224 crop)
-# from a synthetic set of 256 px, 64-frame clips (192 samples, 144 in the train split; ~3 min to generate on 2 cores).
+# from a synthetic set of 256 px, 64-frame clips (192 samples, 144 in the train split; ~10 min to generate on 2 cores).
 PAPER_SYNTH = {"synth_size": 256, "synth_frames": 64, "synth_repeats": 1, "samples_per_shard": 16}
 PAPER_CLIP = (32, 256, 224)
 TARGET_PER_CORE = 0.8  # (c) must reach this fraction of cores x (a)

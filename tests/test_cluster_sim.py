@@ -232,7 +232,8 @@ def test_a_sweep_autoscales_onto_worker_nodes_and_survives_losing_one(simulated_
     cmd = [sys.executable, str(ROOT / "sweeps" / "cdc_theta.py"), "--profile", "smoke", "--search", "optuna"]
     cmd += ["--num-samples", str(TRIALS), "--asha", "off", "--storage-path", str(shared / "runs")]
     cmd += ["--tracking-uri", uri, "--report-dir", str(tmp_path / "reports")]
-    for setting in (f"train.epochs={EPOCHS}", f"train.accelerator={ACCEL}", "train.accelerators_per_worker=1"):
+    settings = (f"train.epochs={EPOCHS}", "train.num_workers=1", f"train.accelerator={ACCEL}")
+    for setting in (*settings, "train.accelerators_per_worker=1"):
         cmd += ["--set", setting]
     cmd += ["--set", "train.max_failures=2"]
     log = open(tmp_path / "driver.log", "w")
@@ -280,10 +281,12 @@ def test_a_sweep_autoscales_onto_worker_nodes_and_survives_losing_one(simulated_
     print(f"sweep {swept:.0f} s; worker nodes gone {idle_gone:.0f} s after it; nodes {sorted(nodes_seen)}")
     print(f"killed node, trial, epochs reported: {killed}")
 
-    # The sweep queued its trials for the autoscaler, which launched worker nodes for them (and one more after the
-    # loss); the trials' workers ran only there, their drivers only on the head.
+    # The sweep queued its trials for the autoscaler, which launched worker nodes for them; the trials' workers ran
+    # only there, their drivers only on the head.
     assert "trials wait for the autoscaler" in text, text[-3000:]
-    assert len(nodes_seen) >= TRIALS + 1, nodes_seen
+    # One node per trial (a node holds one trial's worker); the lost trial's workers then run on another node: a
+    # new one, or the other trial's if that trial has finished and its node is still there.
+    assert len(nodes_seen) >= TRIALS, nodes_seen
     assert "Launching" in cluster.monitor_log()
     assert worker_nodes and HEAD_ID not in worker_nodes, worker_nodes
     assert driver_nodes == {HEAD_ID}, driver_nodes

@@ -381,3 +381,26 @@ def test_rgbd_needs_a_dataset_with_depth() -> None:
         members_for(rgb_only, "rgbd")
     assert members_for(rgb_only, "rgb") == ("rgb.mp4",)
     assert DataConfig(modality="rgbd").streams == ("rgb", "depth") and DataConfig().streams == ("rgb",)
+
+
+@pytest.mark.parametrize(("modality", "channels"), [("rgb", 3), ("rgbd", 6), ("pose", 24)])
+def test_model_inputs_normalise_image_channels_and_leave_heatmaps_in_unit_range(modality: str, channels: int) -> None:
+    """uint8 rows -> float32: image channels (each group of 3: RGB or rendered depth) by data.mean/std, pose
+    heatmaps (here 24 limb maps, a multiple of 3 all the same) only /255; evaluation views (B, V, C, T, S, S) alike."""
+    cfg = DataConfig(modality=modality, mean=(0.2, 0.4, 0.6), std=(0.5, 0.25, 0.1))
+    rows = torch.full((2, 3, channels, 2, 4, 4), 255, dtype=torch.uint8)
+    rows[:, :, 1::3] = 0
+    (video,) = model_inputs((rows,), cfg)
+    assert video.dtype == torch.float32 and video.shape == rows.shape
+    unit = rows.float() / 255.0
+    if modality == "pose":
+        assert torch.equal(video, unit)
+    else:
+        mean = torch.tensor(cfg.mean).repeat(channels // 3).view(channels, 1, 1, 1)
+        std = torch.tensor(cfg.std).repeat(channels // 3).view(channels, 1, 1, 1)
+        assert torch.equal(video, (unit - mean) / std)
+        assert torch.allclose(video[0, 0, 0], torch.tensor((1 - 0.2) / 0.5)) and torch.allclose(
+            video[0, 0, 1], torch.tensor(-0.4 / 0.25)
+        )
+    floats = torch.zeros(1, 3, 2, 4, 4)
+    assert model_inputs((floats,), cfg)[0] is floats, "float inputs (already the model's) pass unchanged"

@@ -303,7 +303,7 @@ def render_rgb(
 ) -> np.ndarray:
     """An RGB crop uint8 (T, S, S, 3) -> float32 (3, T, S, S): colour jitter when training (``cfg.colour_jitter``),
     then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std`` (``encode``: the jittered uint8 pixels, (3, T, S, S),
-    which :func:`normalise_unit` of their [0, 1] values turns into exactly the same float32)."""
+    which :func:`normalise_unit` of their [0, 1] values turns into exactly the same float32 on a CPU)."""
     if training and cfg.colour_jitter > 0:
         strength = cfg.colour_jitter
         crop = colour_jitter(

@@ -17,9 +17,10 @@ is missing or unreadable (truncated/garbled shard) or undecodable (corrupt video
 
 Rows carry uint8 (``actrec.data.clips.encode_unit``: 255 x the [0, 1] pixel, rendered depth or heatmap value), a
 quarter of float32's bytes through Ray's object store and the train loop's buffers; the training worker turns them
-into the model's float32 inputs (:func:`model_inputs`: /255, then ``data.mean`` / ``data.std`` for image channels), on
-its accelerator when it has one. For 8-bit pixels (RGB, grey depth video) the result is bit for bit what normalising
-in the decode task gave; 16-bit or jet-coloured depth and pose heatmaps are rounded to 1/255 on the way.
+into the model's float32 inputs (:func:`model_inputs`: /255, then ``data.mean`` / ``data.std`` for image channels),
+on its accelerator when it has one. For 8-bit pixels (RGB, grey depth video) the result is bit for bit what
+normalising in the decode task gave on a CPU (a GPU divides by 255 as a multiplication by 1/255: within 1 ulp
+there); 16-bit or jet-coloured depth and pose heatmaps are rounded to 1/255 on the way.
 """
 
 from __future__ import annotations
@@ -115,10 +116,11 @@ def build_dataset(cfg: DataConfig, split: str, *, training: bool) -> ray.data.Da
     """Lazy, streaming dataset of ``split`` ("train" / "val"); nothing is decoded until it is iterated.
 
     One input row per shard; one Ray Data task of ``cfg.decode_cpus`` CPUs per shard reads the split's members of
-    the selected modality (both the rgb and the depth member for rgbd) and each sample's metadata from the tar,
-    then decodes, samples ``cfg.num_frames`` frames, crops and normalises them, ``cfg.decode_batch_size`` clips per
-    output block. Training randomises shard order and sample order inside a shard, draws frames and augmentations
-    afresh on every pass (epoch); evaluation is deterministic.
+    the selected modality (both the rgb and the depth member for rgbd) and each sample's metadata from the tar, then
+    decodes, samples ``cfg.num_frames`` frames and crops them into uint8 rows (the training worker normalises them:
+    :func:`model_inputs`), ``cfg.decode_batch_size`` clips per output block. Training randomises shard order and
+    sample order inside a shard, draws frames and augmentations afresh on every pass (epoch); evaluation is
+    deterministic.
     """
     root = prepare_root(cfg)
     index = check_root(cfg) if cfg.root else load_index(root)

@@ -261,7 +261,8 @@ def load_rgb_pose_views(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One sample's rgb and pose member bytes (``members``: e.g. ``("rgb.mp4", "pose.npy")``) -> the two EPAM-Net
     inputs of ``data.modality="rgb_pose"`` (§3, Fig. 2): RGB views float32 (V, 3, M, S, S), normalised as ``rgb``, and
-    pose heatmap views float32 (V, C, N, P, P) of the same frames and skeleton box (C = ``cfg.pose_channels``).
+    pose heatmap views float32 (V, C, N, P, P) of the same frames and skeleton box (C = ``cfg.pose_channels``); uint8
+    with ``encode``.
 
     V = 1 when training (random TSN offsets, flip, colour jitter from ``rng``), ``cfg.test_clips`` at evaluation
     (deterministic). ``frame_size`` is the stored (height, width) of the RGB video, whose pixels the joints are in.
