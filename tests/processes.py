@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 
 
 def cmdline(pid: int) -> str:
@@ -78,20 +77,13 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-def kill_all(pids, *, grace: float = 0.0) -> None:
-    """SIGTERM (when ``grace`` > 0, waiting up to ``grace`` seconds), then SIGKILL whatever of ``pids`` still runs."""
-    pids = list(pids)
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
-        if sig == signal.SIGTERM and grace <= 0:
-            continue
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(running(p) for p in pids):
-            time.sleep(0.2)
+def kill_all(pids) -> None:
+    """SIGKILL every one of ``pids`` that still exists."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def free_ports(n: int) -> list[int]:

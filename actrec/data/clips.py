@@ -39,6 +39,7 @@ from actrec.data.transforms import (
     colour_jitter,
     depth_to_three_channels,
     depth_to_unit,
+    normalise,
     random_crop_geometry,
     random_resized_crop_geometry,
     three_crop_geometries,
@@ -293,8 +294,8 @@ def _render(
     if modality == "depth":
         # Nearest neighbour: bilinear would blend no-reading zeros into real depths at object borders.
         depth = apply_geometry(frames, geometry, interpolation="nearest")[..., 0]  # (T, S, S) in [0, 1]
-        unit = rearrange(depth_to_three_channels(depth, cfg.depth_mode), "t h w c -> c t h w")
-        return encode_unit(unit) if encode else normalise_unit(unit, cfg)
+        unit = depth_to_three_channels(depth, cfg.depth_mode)  # (T, S, S, 3) in [0, 1]
+        return encode_unit(rearrange(unit, "t h w c -> c t h w")) if encode else normalise(unit, cfg.mean, cfg.std)
     return render_rgb(apply_geometry(frames, geometry), cfg, training=training, rng=rng, encode=encode)
 
 
@@ -303,14 +304,15 @@ def render_rgb(
 ) -> np.ndarray:
     """An RGB crop uint8 (T, S, S, 3) -> float32 (3, T, S, S): colour jitter when training (``cfg.colour_jitter``),
     then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std`` (``encode``: the jittered uint8 pixels, (3, T, S, S),
-    which :func:`normalise_unit` of their [0, 1] values turns into exactly the same float32 on a CPU)."""
+    which ``actrec.data.pipeline.model_inputs`` turns into exactly the same float32 on a CPU)."""
     if training and cfg.colour_jitter > 0:
         strength = cfg.colour_jitter
         crop = colour_jitter(
             crop, brightness=strength, contrast=strength, saturation=strength, hue=strength / 4, rng=rng
         )
-    pixels = rearrange(crop, "t h w c -> c t h w")
-    return np.ascontiguousarray(pixels) if encode else normalise_unit(pixels.astype(np.float32) / 255.0, cfg)
+    if encode:
+        return np.ascontiguousarray(rearrange(crop, "t h w c -> c t h w"))
+    return normalise(crop, cfg.mean, cfg.std)
 
 
 def encode_unit(unit: np.ndarray) -> np.ndarray:
@@ -318,15 +320,6 @@ def encode_unit(unit: np.ndarray) -> np.ndarray:
     carries through Ray's object store, a quarter of float32's bytes. Exact for 8-bit pixels (RGB, grey depth
     video); otherwise (16-bit depth, jet-coloured depth, heatmaps) within 1/510 of the value."""
     return np.clip(np.rint(np.asarray(unit, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def normalise_unit(unit: np.ndarray, cfg: DataConfig) -> np.ndarray:
-    """[0, 1] image channels (3k, T, S, S) -> float32 normalised by ``cfg.mean`` / ``cfg.std`` per channel (each
-    group of 3 channels: RGB, or depth rendered as 3 channels)."""
-    channels = unit.shape[0]
-    mean = np.tile(np.asarray(cfg.mean, dtype=np.float32), channels // 3)[:, None, None, None]
-    std = np.tile(np.asarray(cfg.std, dtype=np.float32), channels // 3)[:, None, None, None]
-    return ((unit.astype(np.float32) - mean) / std).astype(np.float32)
 
 
 def _read_depth16(data: bytes, choose, *, width: int, height: int) -> np.ndarray:

@@ -340,7 +340,7 @@ def model_inputs(inputs: Sequence[torch.Tensor], cfg: DataConfig) -> tuple[torch
     """The rows' uint8 input columns (``split_valid_inputs``, in ``MODEL_INPUTS`` order; any device) -> the model's
     float32 inputs on the same device: [0, 1] values (x / 255), and image channels (``video`` of every modality but
     pose heatmaps, each group of 3 channels: RGB, or depth rendered as RGB) normalised by ``cfg.mean`` / ``cfg.std``,
-    the same arithmetic as :func:`actrec.data.clips.normalise_unit`. Float inputs pass unchanged."""
+    the same arithmetic as :func:`actrec.data.transforms.normalise`. Float inputs pass unchanged."""
     import torch
 
     out = []
