@@ -55,6 +55,7 @@ from actrec.data.pipeline import (  # noqa: E402
     split_valid_inputs,
 )
 from actrec.data.shards import META_EXT, load_index, split_shards  # noqa: E402
+from actrec.tune.cluster import environ_default, idle_workers_env  # noqa: E402
 
 # Default synthetic set: larger clips than the sweep's tiny ones, so decoding dominates as on real video;
 # 2304 samples, 1728 of them in the cross-subject train split (~15-25 s per method on 2 cores). Generated once
@@ -448,7 +449,11 @@ def measure_ray_pipeline(args: argparse.Namespace, cfg: DataConfig, clips: int) 
     # Ray Data's decode tasks share the other ``cores``. With a fractional worker reservation Ray Data would
     # start with only floor(cores - fraction) CPUs: Ray 2.60's autoscaling coordinator hands out leftover CPUs
     # in whole units and scales up only after 10 s.
-    ray.init(num_cpus=args.cores + 1, include_dashboard=False, log_to_driver=True)
+    # Ray keeps the decode tasks' worker processes between passes as actrec's own Ray nodes do (a value set in the
+    # environment wins: RAY_num_workers_soft_limit=-1 is Ray's default, which restarts them every pass).
+    with environ_default(**idle_workers_env(args.cores + 1)):
+        idle_workers = os.environ["RAY_num_workers_soft_limit"]
+        ray.init(num_cpus=args.cores + 1, include_dashboard=False, log_to_driver=True)
     storage = tempfile.mkdtemp(prefix="actrec-bench-")
     try:
         ctx = ray.data.DataContext.get_current()
@@ -457,7 +462,7 @@ def measure_ray_pipeline(args: argparse.Namespace, cfg: DataConfig, clips: int) 
         print(
             f"  (c) data.decode_cpus={cfg.decode_cpus}, data.decode_batch_size={cfg.decode_batch_size}, "
             f"prefetch_batches={args.prefetch_batches}, local_shuffle_buffer_size={args.local_shuffle_buffer}, "
-            f"DataContext overrides: {applied or 'none'}",
+            f"DataContext overrides: {applied or 'none'}, RAY_num_workers_soft_limit={idle_workers}",
             flush=True,
         )
         trainer = TorchTrainer(

@@ -1,15 +1,18 @@
 """Where a trial's start-up goes: from its Tune function's first line to its first optimiser step.
 
-Runs ``--trials`` one-epoch trials of a sweep's table (default ``cdc_theta``, local profile: MFST's tiny model on the
-synthetic set; the trials are the sweep's first grid cells), ``--concurrent`` at a time, on one embedded Ray, and
-prints, from the sweep's MLflow store, each trial's ``startup_*`` metrics (``actrec.track.startup``): the trial function
-before ``trainer.fit`` (config, datasets), Ray Train's controller and worker group up to the loop's first line (worker
-processes and their imports), the model's build, its GFLOPs count, and the first step (DDP wrapping, the data stream's
+Runs ``--trials`` (x ``--seeds``) one-epoch trials of a sweep's table (default ``cdc_theta``, local profile: MFST's
+tiny model on the synthetic set; the trials are the sweep's first grid cells), ``--concurrent`` at a time, on one
+embedded Ray, and prints, from the sweep's MLflow store, each trial's ``startup_*`` metrics (``actrec.track.startup``):
+the trial function before ``trainer.fit`` (config, datasets), Ray Train's controller and worker group up to the loop's
+first line (worker processes and their imports), the model's build, its GFLOPs count (or reading it back: a sweep
+counts each model configuration once), and the first step (DDP wrapping, the data stream's
 start, the first batch, the step); their median over trials; and everything but Ray Train's worker group
 (``startup_s - startup_workers_s``), the part actrec's own code decides.
 
     python benchmarks/trial_startup.py                               # 4 trials of cdc_theta, one at a time
     python benchmarks/trial_startup.py --sweep epam_complexity --trials 2 --concurrent 2
+    python benchmarks/trial_startup.py --trials 2 --seeds 2          # two cells, each twice: the second run of a
+                                                                     # model reads its GFLOPs count back
 """
 
 from __future__ import annotations
@@ -59,12 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="local", help="the sweep's profile")
     parser.add_argument("--trials", type=int, default=4, help="trials (the first grid cells), one epoch each")
     parser.add_argument("--concurrent", type=int, default=1, help="trials at a time")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="passed to the sweep's --seeds: each cell runs this many times (same model: its GFLOPs are counted once)",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to the sweep's --set")
     parser.add_argument("--data-root", action="append", default=[], help="passed to the sweep's --data-root")
     parser.add_argument("--work-dir", default=None, help="a new folder for runs and MLflow (default: a temp dir)")
     args = parser.parse_args(argv)
-    if args.trials < 1 or args.concurrent < 1:
-        parser.error("--trials and --concurrent must be >= 1")
+    if args.trials < 1 or args.concurrent < 1 or args.seeds < 1:
+        parser.error("--trials, --concurrent and --seeds must be >= 1")
     if not (ROOT / "sweeps" / f"{args.sweep}.py").is_file():
         parser.error(f"--sweep: no sweeps/{args.sweep}.py")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="actrec-startup-"))
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = f"sqlite:///{work / 'mlflow.db'}"
     sweep_argv = ["--profile", args.profile, "--set", "train.epochs=1", "--max-concurrent", str(args.concurrent)]
     sweep_argv += ["--asha", "off", "--storage-path", str(work / "runs"), "--tracking-uri", uri]
-    sweep_argv += ["--report-dir", str(work / "reports")]
+    sweep_argv += ["--report-dir", str(work / "reports"), "--seeds", str(args.seeds)]
     sweep_argv += [a for value in args.set for a in ("--set", value)]
     sweep_argv += [a for value in args.data_root for a in ("--data-root", value)]
     cli.main(first_cells(args.sweep, args.profile, args.trials), sweep_argv)

@@ -168,10 +168,12 @@ with socket.socket() as s:
   # The head's own --temp-dir marks the processes of this Ray instance, so stop reaches exactly them; a plain
   # `ray stop` would stop every Ray instance on the machine. One machine, as an embedded Ray (actrec.tune.cluster
   # EMBEDDED_RAY_ENV): no preemption watcher (its one node is never drained), Ray Train polls workers 4 times a
-  # second (values set win).
+  # second, and 4 idle worker processes per CPU are kept, so decode tasks reuse them from pass to pass
+  # (idle_workers_env) (values set win).
   MLFLOW_TRACKING_URI="http://127.0.0.1:$MLFLOW_PORT" ACTREC_STORAGE="$STATE/runs" ACTREC_CACHE="$STATE/cache" \
     RAY_TRAIN_ENABLE_PREEMPTION_WATCHER=${RAY_TRAIN_ENABLE_PREEMPTION_WATCHER:-0} \
     RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=${RAY_TRAIN_HEALTH_CHECK_INTERVAL_S:-0.25} \
+    RAY_num_workers_soft_limit=${RAY_num_workers_soft_limit:-$((4 * NUM_CPUS))} \
     RAY_AUTH_MODE=token RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 \
     "$BIN/ray" start --head --node-ip-address 127.0.0.1 --port "$RAY_PORT" --num-cpus "$NUM_CPUS" \
     --dashboard-host 127.0.0.1 --dashboard-port "$DASHBOARD_PORT" --ray-client-server-port "$RAY_CLIENT_PORT" \

@@ -178,3 +178,12 @@ def test_trial_drivers_stay_on_the_heads_driver_slots_and_failed_trials_restart_
     unset, zero = types.SimpleNamespace(trial_retries=None), types.SimpleNamespace(trial_retries=0)
     assert cluster.trial_retries(unset, joined=True) == cluster.JOINED_TRIAL_RETRIES > 0
     assert cluster.trial_retries(unset, joined=False) == 0 and cluster.trial_retries(zero, joined=True) == 0
+
+
+def test_gpu_workers_keep_their_decode_processes_between_passes(a100):
+    """The worker nodes start Ray with the idle-worker cap an embedded Ray gets (``idle_workers_env``) for their CPUs,
+    so the YAML's figure follows the node type's CPUs and the code's rule."""
+    cpus = a100["available_node_types"]["gpu_worker"]["resources"]["CPU"]
+    ((name, value),) = cluster.idle_workers_env(cpus).items()
+    start = " ".join(a100["worker_start_ray_commands"])
+    assert f"{name}={value} ray start --address=" in start, (name, value)

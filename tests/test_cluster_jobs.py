@@ -151,11 +151,13 @@ def test_start_refuses_a_value_that_is_no_port_before_starting_anything(tmp_path
 def test_the_workstation_head_inherits_what_an_embedded_ray_does_unless_set():
     """cluster/workstation.sh starts its head with :data:`actrec.tune.cluster.EMBEDDED_RAY_ENV`, each a default that a
     value set in the environment overrides; the script cannot import it, so this keeps the two from drifting apart."""
-    from actrec.tune.cluster import EMBEDDED_RAY_ENV
+    from actrec.tune.cluster import EMBEDDED_RAY_ENV, IDLE_WORKERS_PER_CPU, idle_workers_env
 
     script = pathlib.Path(SCRIPT).read_text()
     for key, value in EMBEDDED_RAY_ENV.items():
         assert f"{key}=${{{key}:-{value}}}" in script, key
+    (key,) = idle_workers_env(1)  # kept idle worker processes: per CPU, of the --num-cpus the head is given
+    assert f"{key}=${{{key}:-$(({IDLE_WORKERS_PER_CPU} * NUM_CPUS))}}" in script
 
 
 def test_start_refuses_a_ray_port_in_the_workers_range_before_starting_anything(tmp_path):

@@ -45,3 +45,40 @@ def test_the_meta_count_of_a_paper_size_model_is_the_documented_one():
     meta = count_gflops_meta(lambda: build_model(config), (1, 3, 16, 224, 224))
     assert sum(meta.values()) == pytest.approx(4.898, abs=5e-4)
     assert meta["convolution"] == pytest.approx(4.731, abs=5e-4)
+
+
+def test_a_cached_count_is_made_once_per_key_and_read_back(tmp_path, monkeypatch):
+    """``cached_gflops``: the first call with a key counts and writes, later calls with it read the file; another key,
+    an edit to a model's code, or a damaged file counts again; no directory counts every time."""
+    from actrec.models import complexity
+
+    calls = []
+
+    def count(value):
+        def run():
+            calls.append(value)
+            return value
+
+        return run
+
+    key = {"model": "MFSTConfig", "config": {"depth": 2, "theta": 0.7}, "inputs": [(1, 3, 4, 24, 24)]}
+    assert complexity.cached_gflops(tmp_path, key, count(1.25)) == 1.25
+    (written,) = tmp_path.glob("*.json")
+    assert complexity.cached_gflops(tmp_path, dict(key), count(9.0)) == 1.25  # read back, not counted
+    assert calls == [1.25]
+    other = {**key, "config": {"depth": 2, "theta": 0.6}}
+    assert complexity.cached_gflops(tmp_path, other, count(2.5)) == 2.5
+    assert calls == [1.25, 2.5] and len(list(tmp_path.glob("*.json"))) == 2
+
+    written.write_text('{"gflops": 1.2')  # e.g. a file cut short by a full disk
+    assert complexity.cached_gflops(tmp_path, key, count(1.5)) == 1.5
+    assert complexity.cached_gflops(tmp_path, key, count(9.0)) == 1.5
+
+    monkeypatch.setattr(complexity, "_models_source_digest", lambda: "edited")  # a model's code changed since
+    assert complexity.cached_gflops(tmp_path, key, count(3.0)) == 3.0
+    assert calls == [1.25, 2.5, 1.5, 3.0]
+    assert not list(tmp_path.glob(".tmp-*"))  # no temporary file left behind
+
+    assert complexity.cached_gflops(None, key, count(4.0)) == 4.0
+    assert complexity.cached_gflops(None, key, count(4.0)) == 4.0
+    assert calls[-2:] == [4.0, 4.0]

@@ -10,6 +10,7 @@ the claims and the provenance; one sweep per paper runs its smoke profile as a s
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -40,6 +41,22 @@ def _planned(run) -> list[tuple[dict, dict]]:
     return list(zip(plan.trials, plan.resolved, strict=True)) + fused
 
 
+def _check_gflops_counted_once(run) -> None:
+    """A sweep counts the GFLOPs of each model configuration and input shape once (its first trial of it; the others
+    read the count back: ``actrec.models.complexity.cached_gflops``): no more counts in the sweep's directory than
+    distinct model and data configs among its trials, and every trial reported one of them."""
+    (sweep_dir,) = run.storage.glob(f"{run.name}-smoke-*")
+    counts = [json.loads(path.read_text())["gflops"] for path in sweep_dir.rglob("model_gflops/*.json")]
+    configs = {
+        tuple(sorted((k, v) for k, v in child.data.params.items() if k.startswith(("model.", "data."))))
+        for child in run.children
+    }
+    assert 1 <= len(counts) <= len(configs), (len(counts), len(configs))
+    for child in run.children:
+        reported = child.data.metrics["model_gflops"]
+        assert any(reported == pytest.approx(count, rel=1e-9) for count in counts), (reported, counts)
+
+
 def _table_cells(report: str, labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """The header and the rows (split into cells) of the report's Table section, one row per label in order."""
     section = report.split("\n## Table\n", 1)[1].split("\n## ", 1)[0]
@@ -54,6 +71,7 @@ def _table_cells(report: str, labels: list[str]) -> tuple[list[str], list[list[s
 @pytest.mark.parametrize("name", SWEEP_NAMES)
 def test_smoke_profile_end_to_end(name, smoke_runs):
     run = smoke_runs.get(name)
+    _check_gflops_counted_once(run)
     if name in SEARCH_SMOKES:
         _check_search(run)
         return

@@ -2,6 +2,7 @@
 early validation (no Ray started)."""
 
 import os
+import time
 
 import pytest
 
@@ -401,6 +402,47 @@ def test_an_embedded_rays_processes_leave_out_the_preemption_watcher_and_poll_wo
         os.environ.get("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0"),
         os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"),
     ]
+
+
+def test_an_embedded_ray_reuses_its_task_processes_from_one_pass_to_the_next(ray_session):
+    """Twice as many tasks at once as the node has free CPUs (decode tasks at ``data.decode_cpus`` 0.25; a barrier
+    holds each round's tasks until all of them run), then a second round after they all went idle: the embedded Ray
+    keeps their worker processes (``idle_workers_env``), so the second round starts none anew, where Ray's default
+    keeps one idle process per free CPU, kills the rest after a second and starts at least half of them again."""
+    import psutil
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Barrier:
+        def __init__(self, parties: int) -> None:
+            self.parties, self.arrived = parties, 0
+
+        def arrive(self) -> None:
+            self.arrived += 1
+
+        def open(self) -> bool:
+            return self.arrived >= self.parties
+
+    @ray.remote(num_cpus=0.25)
+    def pid(barrier) -> int:
+        ray.get(barrier.arrive.remote())
+        while not ray.get(barrier.open.remote()):
+            time.sleep(0.05)
+        return os.getpid()
+
+    def round_of(tasks: int) -> set[int]:
+        barrier = Barrier.remote(tasks)
+        pids = set(ray.get([pid.remote(barrier) for _ in range(tasks)], timeout=120))
+        ray.kill(barrier)
+        assert len(pids) == tasks
+        return pids
+
+    free = int(ray.available_resources().get("CPU", 0))
+    round_of(2 * free)
+    time.sleep(3)  # idle for longer than Ray's idle-worker timeout (1 s)
+    alive = set(psutil.pids())
+    new = round_of(2 * free) - alive
+    assert len(new) < free, f"{len(new)} of {2 * free} worker processes were started anew"
 
 
 def test_asha_metric_is_refused_where_asha_does_not_run(cdc):

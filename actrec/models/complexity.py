@@ -9,9 +9,15 @@ by design; they are a negligible share next to the convolutions and matrix produ
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,6 +58,51 @@ def count_gflops(
     finally:
         model.train(was_training)
     return total / 1e9
+
+
+def _models_source_digest() -> str:
+    """SHA-256 of every module of ``actrec.models`` (paths and contents): part of a cached count's key, so a count made
+    before an edit to any model's code is never reused after it."""
+    digest = hashlib.sha256()
+    package = pathlib.Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached_gflops(directory: str | os.PathLike | None, key: Mapping[str, Any], count: Callable[[], float]) -> float:
+    """``count()`` (GFLOPs of one model configuration, e.g. :func:`count_gflops` of the model built from it), made once
+    per ``key`` and the source of ``actrec.models``: the result is kept in ``directory`` as ``<hash>.json`` and read
+    back by every later call with the same key (a sweep's trials that share a model and input shape; see
+    ``actrec.train.loop``). ``key`` must hold everything the count depends on besides the models' code (the model
+    config and the input shapes) and be JSON-serialisable (``str`` is used for anything else).
+
+    ``directory`` None counts every time. Writes are atomic (a temporary file renamed into place), so processes that
+    count the same key at once leave one whole file; an unreadable or foreign file is counted again and replaced.
+    """
+    if directory is None:
+        return count()
+    full = {"key": dict(key), "models_source": _models_source_digest()}
+    text = json.dumps(full, sort_keys=True, default=str)
+    path = pathlib.Path(directory) / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if json.dumps(stored["of"], sort_keys=True, default=str) == text:
+            return float(stored["gflops"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not counted yet (or a damaged file): count, and write it (again)
+    gflops = count()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"gflops": gflops, "of": json.loads(text)}, f, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return gflops
 
 
 # Convolution operators as torch.utils.flop_counter sees them (fvcore's ``aten::_convolution``): the operators a

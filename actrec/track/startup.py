@@ -10,7 +10,8 @@ FIT_CALLED_KEY = "_fit_called_at"
 # Where a trial's start-up went, reported on the first epoch of a run that starts from scratch (seconds; a run restored
 # from a checkpoint after a worker failure or a resume reports none), in consecutive parts: the trial function before
 # ``trainer.fit`` (config, datasets); Ray Train's controller and worker group up to the loop's first line (worker
-# processes and their imports); the loop's config and the model's build and parameter count; its fvcore GFLOPs count;
+# processes and their imports); the loop's config and the model's build and parameter count; its fvcore GFLOPs count (a
+# file read when an earlier trial of the sweep counted the same model configuration: actrec.train.loop);
 # and from there to the first optimiser step done (optimiser, DDP wrapping, the data stream's start, the first batch,
 # the step). ``startup_s`` is their sum: trial start to first step. Caveats: the first two parts compare clocks of two
 # processes (of two nodes when the trial function and rank 0 run on different ones, as on cluster/a100.yaml, so

@@ -7,7 +7,8 @@ scores are averaged), save a checkpoint and ``ray.train.report`` once per epoch 
 initialised (or stream-checkpoint-loaded) model once and reports once, with ``epoch = 0``.
 
 Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
-multiply-adds of one view, input (1, C, T, S, S) of the data config, counted once per run before DDP wrapping),
+multiply-adds of one view, input (1, C, T, S, S) of the data config, counted before DDP wrapping by a sweep's first
+run of each model configuration and input shape, read back by the others: ``GFLOPS_CACHE_KEY``),
 ``startup_*`` (where the seconds from the trial's start to its first optimiser step went, on the first epoch of a
 run that starts from scratch; :data:`actrec.track.startup.STARTUP_METRICS`) and ``val_confusion_best`` (K x K lists
 of ints, rows = true class, columns = predicted class, summed over workers) at the epoch with the best val_top1 so
@@ -32,6 +33,7 @@ become float32 on the worker's device (``model_inputs``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -49,7 +51,7 @@ from einops import rearrange, reduce
 from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, model_inputs, split_valid_inputs
 from actrec.models import build_model
-from actrec.models.complexity import count_gflops, count_parameters
+from actrec.models.complexity import cached_gflops, count_gflops, count_parameters
 from actrec.models.protocol import class_scores, set_progress, training_loss
 from actrec.track.evidence import PREDICTIONS_METRIC
 from actrec.track.startup import FIT_CALLED_KEY, TRIAL_STARTED_KEY, startup_metrics
@@ -69,14 +71,19 @@ MAX_CONFUSION_CLASSES = 1000
 # (NTU-120 XSub's 50,919) keep the clips with the smallest ids, which are the same clips in every trial.
 MAX_LOGGED_PREDICTIONS = 20_000
 PREDICTION_FIELDS = ("clip", "label", "pred", "score")
+# ``train_loop_config`` key beside the dotted config: the directory of the sweep's GFLOPs counts (a sweep sets it to
+# ``<sweep dir>/train/model_gflops``), so a model configuration and input shape is counted by its first trial only
+# (``actrec.models.complexity.cached_gflops``); without it every run counts.
+GFLOPS_CACHE_KEY = "_gflops_cache_dir"
 
 
 def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     """Ray Train entry point; ``flat_config`` holds the experiment's dotted keys (and the trial's start times,
-    ``TRIAL_STARTED_KEY`` / ``FIT_CALLED_KEY``, when run by a sweep)."""
+    ``TRIAL_STARTED_KEY`` / ``FIT_CALLED_KEY``, and ``GFLOPS_CACHE_KEY``, when run by a sweep)."""
     entered = time.time()
     flat_config = dict(flat_config)
     started_at, fit_at = flat_config.pop(TRIAL_STARTED_KEY, None), flat_config.pop(FIT_CALLED_KEY, None)
+    gflops_cache = flat_config.pop(GFLOPS_CACHE_KEY, None)
     cfg = from_flat(flat_config)
     torch.set_num_threads(cfg.train.torch_threads)
     ctx = ray.train.get_context()
@@ -91,7 +98,12 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     # One view of each input as the model sees it (the ExperimentConfig guarantees model.in_channels ==
     # data.input_channels, and model.pose_channels == data.pose_channels for a second, pose input).
     view_shapes = [(1, *shape) for shape in cfg.data.input_shapes.values()]
-    gflops = count_gflops(model.to(device), *view_shapes, device=device)
+    model.to(device)
+    gflops = cached_gflops(
+        gflops_cache,
+        {"model": type(cfg.model).__name__, "config": dataclasses.asdict(cfg.model), "inputs": view_shapes},
+        lambda: count_gflops(model, *view_shapes, device=device),
+    )
     counted = time.time()
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     start_epoch, best = 0, _Best()

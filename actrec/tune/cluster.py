@@ -50,10 +50,12 @@ def init_ray(*, verbose: bool) -> bool:
     # Ray Train's controller polls its workers every 2 s by default: each trial's reports reach Tune, and its end is
     # seen, up to 2 s late (measured: a one-epoch smoke trial ended 3.1 s after its last report, 0.7 s at 0.25 s).
     # On one machine a poll is a local call per worker, so an embedded Ray polls 4 times a second (a value set wins).
-    with environ_default(**EMBEDDED_RAY_ENV):
+    # It keeps its decode tasks' worker processes from one pass over the data to the next (idle_workers_env).
+    num_cpus = max(4, 2 * cores)
+    with environ_default(**EMBEDDED_RAY_ENV, **idle_workers_env(num_cpus)):
         _start_ray(
             lambda: ray.init(
-                num_cpus=max(4, 2 * cores), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
+                num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose
             ),
             what="starting Ray",
         )
@@ -63,6 +65,21 @@ def init_ray(*, verbose: bool) -> bool:
 # What an embedded Ray's processes inherit unless set (:func:`init_ray`); Ray Train's controller propagates its
 # RAY_TRAIN_* variables to the processes it starts.
 EMBEDDED_RAY_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
+
+# Idle worker processes a node keeps per logical CPU: one per Ray Data decode task at the default
+# ``data.decode_cpus`` of 0.25. Ray keeps at most as many idle workers as the node has free CPUs and kills the rest
+# after a second, so between two passes over a dataset (an epoch's training and validation, the next epoch) the
+# raylet killed the decode tasks' processes and the next pass started them again, importing Ray Data and the decode
+# modules in each: measured on 2 cores, the default-size benchmark's second pass waited 13 s for its first batch
+# instead of 4 (benchmarks/README.md). Ray's ``num_workers_soft_limit`` raises that cap; it keeps only processes that
+# were started anyway.
+IDLE_WORKERS_PER_CPU = 4
+
+
+def idle_workers_env(num_cpus: float) -> dict[str, str]:
+    """The environment a Ray node of ``num_cpus`` logical CPUs starts with so it keeps its decode tasks' worker
+    processes between passes (:data:`IDLE_WORKERS_PER_CPU`); ``cluster/a100.yaml`` sets the same for its nodes."""
+    return {"RAY_num_workers_soft_limit": str(max(1, round(IDLE_WORKERS_PER_CPU * num_cpus)))}
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ CELL_KEY = "cell"
 
 
 FUSION_DIR = "fusion"  # Tune experiment of the checkpoint-fusion trials, inside the sweep directory
+GFLOPS_DIR = "model_gflops"  # the trials' GFLOPs counts (actrec.models.complexity.cached_gflops), in the train storage
 
 
 def trial_params(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
 
     from actrec.track.startup import FIT_CALLED_KEY, TRIAL_STARTED_KEY
     from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
-    from actrec.train.loop import train_loop_per_worker
+    from actrec.train.loop import GFLOPS_CACHE_KEY, train_loop_per_worker
 
     flat = trial_params(config)
     cfg = from_flat(flat)
@@ -58,7 +59,8 @@ def run_trial(config: dict[str, Any], *, train_storage: str) -> None:
     timing = {TRIAL_STARTED_KEY: started_at, FIT_CALLED_KEY: time.time()}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=flat | timing,
+        # A model configuration's GFLOPs are counted by the sweep's first trial of it and read back by the others.
+        train_loop_config=flat | timing | {GFLOPS_CACHE_KEY: os.path.join(train_storage, GFLOPS_DIR)},
         torch_config=TorchConfig(backend="nccl" if cfg.train.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.train.num_workers,
