@@ -1,9 +1,11 @@
 """Training throughput: samples per second of each model's training step, eager fp32 against the fast path.
 
-Each model trains on random clips of its input shape (from the experiment config, so every input a model takes is
-there: RGB, RGB-D, EPAM-Net's pose heatmaps). A step is what ``actrec.train.loop`` runs: copy the batch from host
-memory to the device (``accel.to_device``), forward and loss (``training_loss``, under ``accel.autocast``), backward,
-SGD step. The paths, measured one after another in this process on the same model and batches:
+Each model trains on random uint8 clips of its input shape (from the experiment config, so every input a model takes
+is there: RGB, RGB-D, EPAM-Net's pose heatmaps), as the data pipeline's rows carry them. A step is what
+``actrec.train.loop`` runs: copy the uint8 batch from host memory to the device and turn it into the model's float32
+inputs there (``accel.inputs_to_device``: /255, mean/std, channels-last layout), forward and loss
+(``training_loss``, under ``accel.autocast``), backward, SGD step. The paths, measured one after another in this
+process on the same model and batches:
 
     fp32        eager fp32, contiguous layout, pageable host batches (the baseline)
     bf16        + train.precision=bf16
@@ -90,14 +92,18 @@ def measure(name: str, path: str, args: argparse.Namespace, device: torch.device
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
-    batch = [torch.randn(args.batch_size, *shape, generator=generator) for shape in cfg.data.input_shapes.values()]
+    # uint8 clips, as the pipeline's rows carry them (a quarter of float32's bytes to copy)
+    batch = [
+        torch.randint(0, 256, (args.batch_size, *shape), generator=generator, dtype=torch.uint8)
+        for shape in cfg.data.input_shapes.values()
+    ]
     if cfg.train.pin_memory and device.type == "cuda":
         batch = [x.pin_memory() for x in batch]
     target = torch.nn.functional.one_hot(torch.arange(args.batch_size) % cfg.model.num_classes, cfg.model.num_classes)
     target = target.float().to(device)
 
     def step() -> None:
-        inputs = [accel.to_device(x, device, cfg.train) for x in batch]
+        inputs = accel.inputs_to_device(batch, device, cfg)  # copy, /255 and mean/std on the device, layout
         with accel.autocast(cfg.train, device):
             loss, _ = training_loss(model, model(*inputs), target)
         optimizer.zero_grad(set_to_none=True)

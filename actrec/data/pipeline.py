@@ -40,6 +40,7 @@ from actrec.data.decode import CorruptVideoError
 from actrec.data.rgb_pose import load_rgb_pose_views
 from actrec.data.shards import META_EXT, clip_id, iter_shard_members, load_index, split_shards
 from actrec.data.synth import ensure_synthetic
+from actrec.data.transforms import MODEL_INPUTS, model_inputs
 
 if TYPE_CHECKING:
     import torch
@@ -62,9 +63,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# Model input columns of the rows, in the order the model takes them: ``pose`` only for data.modality "rgb_pose".
-MODEL_INPUTS = ("video", "pose")
 
 
 def prepare_root(cfg: DataConfig) -> Path:
@@ -334,26 +332,3 @@ def split_valid_inputs(batch: dict[str, torch.Tensor]) -> tuple[tuple[torch.Tens
     valid = batch["valid"].to(torch.bool)
     inputs = tuple(batch[name][valid] for name in MODEL_INPUTS if name in batch)
     return inputs, batch["label"][valid], int((~valid).sum().item())
-
-
-def model_inputs(inputs: Sequence[torch.Tensor], cfg: DataConfig) -> tuple[torch.Tensor, ...]:
-    """The rows' uint8 input columns (``split_valid_inputs``, in ``MODEL_INPUTS`` order; any device) -> the model's
-    float32 inputs on the same device: [0, 1] values (x / 255), and image channels (``video`` of every modality but
-    pose heatmaps, each group of 3 channels: RGB, or depth rendered as RGB) normalised by ``cfg.mean`` / ``cfg.std``,
-    the same arithmetic as :func:`actrec.data.transforms.normalise`. Float inputs pass unchanged."""
-    import torch
-
-    out = []
-    for name, tensor in zip(MODEL_INPUTS, inputs, strict=False):
-        if tensor.is_floating_point():
-            out.append(tensor)
-            continue
-        unit = tensor.to(torch.float32) / 255.0
-        if name == "video" and cfg.modality != "pose":
-            channels = unit.shape[-4]  # (B, [V,] C, T, S, S)
-            shape = (channels, 1, 1, 1)
-            mean = torch.tensor(cfg.mean, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
-            std = torch.tensor(cfg.std, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
-            unit = (unit - mean) / std
-        out.append(unit)
-    return tuple(out)

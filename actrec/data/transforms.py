@@ -20,9 +20,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from einops import rearrange, repeat
+
+if TYPE_CHECKING:
+    import torch
+
+    from actrec.data.config import DataConfig
 
 DEPTH_MODES = ("replicate", "jet", "normals")
 
@@ -464,3 +470,32 @@ def clip_transform(
     elif modality != "rgb":
         raise ValueError(f"modality must be 'rgb' or 'depth', got {modality!r}")
     return np.ascontiguousarray(normalise(frames, mean, std))
+
+
+# Model input columns of the pipeline's rows, in the order the model takes them: ``pose`` only for data.modality
+# "rgb_pose" (``actrec.data.pipeline.split_valid_inputs``).
+MODEL_INPUTS = ("video", "pose")
+
+
+def model_inputs(inputs: Sequence[torch.Tensor], cfg: DataConfig) -> tuple[torch.Tensor, ...]:
+    """The rows' uint8 input columns (``split_valid_inputs``, in ``MODEL_INPUTS`` order; any device) -> the model's
+    float32 inputs on the same device: [0, 1] values (x / 255), and image channels (``video`` of every modality but
+    pose heatmaps, each group of 3 channels: RGB, or depth rendered as RGB) normalised by ``cfg.mean`` / ``cfg.std``,
+    the same arithmetic as :func:`normalise`. Float inputs pass unchanged. Torch is imported here, not with the module
+    (decode tasks import this module without it)."""
+    import torch
+
+    out = []
+    for name, tensor in zip(MODEL_INPUTS, inputs, strict=False):
+        if tensor.is_floating_point():
+            out.append(tensor)
+            continue
+        unit = tensor.to(torch.float32) / 255.0
+        if name == "video" and cfg.modality != "pose":
+            channels = unit.shape[-4]  # (B, [V,] C, T, S, S)
+            shape = (channels, 1, 1, 1)
+            mean = torch.tensor(cfg.mean, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
+            std = torch.tensor(cfg.std, dtype=torch.float32, device=unit.device).repeat(channels // 3).view(shape)
+            unit = (unit - mean) / std
+        out.append(unit)
+    return tuple(out)

@@ -28,7 +28,7 @@ The model is reached only through the model protocol (:mod:`actrec.models.protoc
 Inputs: the model is called on the rows' ``video`` column, and on ``video`` and ``pose`` when the rows carry pose
 heatmaps (``data.modality="rgb_pose"``, EPAM-Net's ``model(rgb, pose)``; ``split_valid_inputs``); MixUp / CutMix mix
 ``video`` only, which is why the ExperimentConfig rejects them with a pose input. The rows carry them as uint8; they
-become float32 on the worker's device (``model_inputs``).
+become float32 on the worker's device (``accel.inputs_to_device``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 
 from actrec.config import ExperimentConfig, from_flat
-from actrec.data.pipeline import count_samples, model_inputs, split_valid_inputs
+from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
 from actrec.models.complexity import cached_gflops, count_gflops, count_parameters
 from actrec.models.protocol import class_scores, set_progress, training_loss
@@ -267,13 +267,6 @@ class _Best:
         return {"model": self.weights, "epoch": self.epoch, "val_top1": self.val_top1}
 
 
-def _on_device(inputs, device, cfg: ExperimentConfig) -> list[torch.Tensor]:
-    """The rows' uint8 input columns -> the model's float32 inputs, on ``device``: moved as uint8 (a quarter of the
-    bytes), converted there (``model_inputs``), then laid out for it (``accel.to_device``: channels-last 3D)."""
-    moved = [x.to(device, non_blocking=x.is_pinned()) for x in inputs]
-    return [accel.to_device(x, device, cfg.train) for x in model_inputs(moved, cfg.data)]
-
-
 def _train_epoch(
     model, optimizer, shard, cfg: ExperimentConfig, epoch, steps_per_epoch, device, generator, first_step=None
 ):
@@ -300,7 +293,7 @@ def _train_epoch(
         lr = warmup_cosine_lr(cfg.optim, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        (video, *extra), label = _on_device(inputs, device, cfg), label.to(device)
+        (video, *extra), label = accel.inputs_to_device(inputs, device, cfg), label.to(device)
         set_progress(model, epoch + min(step / steps_per_epoch, 1.0), cfg.train.epochs)
         # MixUp / CutMix touch the video only: the ExperimentConfig rejects them with a second (pose) input.
         mixed, target = _mix(video, label, cfg, generator)
@@ -381,7 +374,7 @@ def _evaluate(
         stats["val_skipped"] += skipped
         if label.numel() == 0:
             continue
-        inputs, label = _on_device(inputs, device, cfg), label.to(device)
+        inputs, label = accel.inputs_to_device(inputs, device, cfg), label.to(device)
         with accel.autocast(cfg.train, device):
             probs = view_scores(model, *inputs).float()  # multi-view testing: scores averaged over clips x crops
         stats["val_loss_sum"] += float(F.nll_loss(torch.log(probs.clamp_min(1e-12)), label, reduction="sum"))
