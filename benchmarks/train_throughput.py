@@ -25,6 +25,7 @@ Models a setting does not fit (e.g. a frame count a model cannot take) are skipp
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import subprocess
 import sys
@@ -83,26 +84,29 @@ def experiment(name: str, args: argparse.Namespace, **train: Any):
     return from_flat(flat)
 
 
-def measure(name: str, path: str, args: argparse.Namespace, device: torch.device) -> float:
-    """Samples per second of ``args.steps`` timed training steps of model ``name`` on ``path``."""
+def setup(name: str, path: str, args: argparse.Namespace, device: torch.device):
+    """Model ``name`` built for ``path`` on ``device`` with its SGD optimiser: returns ``batch_of(size)`` (random
+    uint8 clips and one-hot targets, pinned on the paths that pin) and ``step(batch, target)`` (one training step)."""
     cfg = experiment(name, args, **PATHS[path], pin_memory=path != "fp32")
     torch.manual_seed(0)
     raw = accel.prepare_module(build_model(cfg.model).to(device), cfg.train)
     model = accel.compile_module(raw, cfg.train)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    generator = torch.Generator().manual_seed(0)
-    # uint8 clips, as the pipeline's rows carry them (a quarter of float32's bytes to copy)
-    batch = [
-        torch.randint(0, 256, (args.batch_size, *shape), generator=generator, dtype=torch.uint8)
-        for shape in cfg.data.input_shapes.values()
-    ]
-    if cfg.train.pin_memory and device.type == "cuda":
-        batch = [x.pin_memory() for x in batch]
-    target = torch.nn.functional.one_hot(torch.arange(args.batch_size) % cfg.model.num_classes, cfg.model.num_classes)
-    target = target.float().to(device)
 
-    def step() -> None:
+    def batch_of(size: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        # uint8 clips, as the pipeline's rows carry them (a quarter of float32's bytes to copy)
+        batch = [
+            torch.randint(0, 256, (size, *shape), generator=generator, dtype=torch.uint8)
+            for shape in cfg.data.input_shapes.values()
+        ]
+        if cfg.train.pin_memory and device.type == "cuda":
+            batch = [x.pin_memory() for x in batch]
+        target = torch.nn.functional.one_hot(torch.arange(size) % cfg.model.num_classes, cfg.model.num_classes)
+        return batch, target.float().to(device)
+
+    def step(batch: list[torch.Tensor], target: torch.Tensor) -> None:
         inputs = accel.inputs_to_device(batch, device, cfg)  # copy, /255 and mean/std on the device, layout
         with accel.autocast(cfg.train, device):
             loss, _ = training_loss(model, model(*inputs), target)
@@ -110,16 +114,82 @@ def measure(name: str, path: str, args: argparse.Namespace, device: torch.device
         loss.backward()
         optimizer.step()
 
+    return batch_of, step
+
+
+def measure(name: str, path: str, args: argparse.Namespace, device: torch.device) -> tuple[float, int | None]:
+    """Samples per second of ``args.steps`` timed training steps of model ``name`` on ``path``, and the peak GPU
+    memory allocated by torch over the warm-up and timed steps (bytes; None on a CPU)."""
+    batch_of, step = setup(name, path, args, device)
+    batch, target = batch_of(args.batch_size)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     for _ in range(args.warmup):
-        step()
+        step(batch, target)
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(args.steps):
-        step()
+        step(batch, target)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return args.steps * args.batch_size / (time.perf_counter() - started)
+    rate = args.steps * args.batch_size / (time.perf_counter() - started)
+    return rate, torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+
+
+def largest_batch(fits, start: int, limit: int) -> int:
+    """The largest batch size in [1, ``limit``] for which ``fits(size)`` holds, assuming it holds up to some size and
+    fails above: doubling from ``start`` (halving when ``start`` fails) to bracket it, then bisection; 0 if not even 1
+    fits, ``limit`` if ``limit`` fits."""
+    size = max(1, min(start, limit))
+    if fits(size):
+        good, bad = size, None
+        while bad is None and good < limit:
+            trial = min(2 * good, limit)
+            if fits(trial):
+                good = trial
+            else:
+                bad = trial
+        if bad is None:
+            return good
+    else:
+        good, bad = 0, size
+        while good == 0 and bad > 1:
+            trial = bad // 2
+            if fits(trial):
+                good = trial
+            else:
+                bad = trial
+        if good == 0:
+            return 0
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if fits(middle):
+            good = middle
+        else:
+            bad = middle
+    return good
+
+
+def max_batch(name: str, path: str, args: argparse.Namespace, device: torch.device) -> int:
+    """The largest batch of model ``name`` on ``path`` whose training step runs out of memory on ``device`` no more
+    (:func:`largest_batch` from ``--batch-size`` up to ``--max-batch-limit``; one step per size tried)."""
+    batch_of, step = setup(name, path, args, device)
+
+    def fits(size: int) -> bool:
+        try:
+            step(*batch_of(size))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return True
+        except torch.OutOfMemoryError:
+            return False
+        finally:
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    return largest_batch(fits, args.batch_size, args.max_batch_limit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,12 +204,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument(
+        "--max-batch",
+        default="",
+        help="comma-separated paths (of --paths, not compiled ones) whose largest batch that fits is searched for "
+        "(doubling from --batch-size, then bisection; one step per size; meant for a GPU)",
+    )
+    parser.add_argument("--max-batch-limit", type=int, default=1024, help="largest batch size --max-batch tries")
     parser.add_argument("--model-process", action="store_true", help=argparse.SUPPRESS)  # internal: one model
     args = parser.parse_args(argv)
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = [p for p in paths if p not in PATHS]
     if unknown or not paths:
         parser.error(f"--paths: unknown {unknown}; known {list(PATHS)}")
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.max_batch_limit < 1:
+        parser.error("--batch-size, --steps and --max-batch-limit must be >= 1, --warmup >= 0")
+    searched = [p.strip() for p in args.max_batch.split(",") if p.strip()]
+    wrong = [p for p in searched if p not in paths or PATHS[p].get("compile")]
+    if wrong:
+        parser.error(f"--max-batch: {wrong} not among --paths or compiled (each size would compile again)")
     if paths[0] != "fp32":
         paths.insert(0, "fp32")  # the baseline every ratio is taken against
     if args.device == "auto":
@@ -149,16 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model_process:
-        return measure_paths(args.models, paths, args, device)
+        return measure_paths(args.models, paths, searched, args, device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
     print(
         f"# train_throughput: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"{gpu}; torch {torch.__version__}; {args.size} models, batch {args.batch_size}, "
         f"{args.num_frames} frames at {args.crop_size} px; {args.warmup} warm-up + {args.steps} timed steps"
     )
-    header = [f"{p} samples/s" for p in paths] + [f"{p}/fp32" for p in paths[1:]]
+    memory = " (peak GPU memory)" if device.type == "cuda" else ""
+    header = [f"{p} samples/s{memory}" for p in paths] + [f"{p}/fp32" for p in paths[1:]]
     print("| model | " + " | ".join(header) + " |")
     print("|---" * (len(header) + 1) + "|")
+    largest = {}  # model -> {path: largest batch}
     forwarded = list(argv if argv is not None else sys.argv[1:])
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
@@ -175,10 +260,16 @@ def main(argv: list[str] | None = None) -> int:
             text=True,
         )
         rates = {p: float("nan") for p in paths}
+        peaks: dict[str, int] = {}
         for line in child.stdout.splitlines():
             if line.startswith("RATE "):
-                _, path, value = line.split()
+                _, path, value, peak = line.split()
                 rates[path] = float(value)
+                if peak != "-":
+                    peaks[path] = int(peak)
+            elif line.startswith("MAXBATCH "):
+                _, path, value = line.split()
+                largest.setdefault(name, {})[path] = int(value)
         for line in child.stderr.splitlines():
             if line.startswith("# "):
                 print(line, file=sys.stderr)
@@ -190,20 +281,45 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         base = rates["fp32"]
-        cells = [f"{rates[p]:.1f}" for p in paths] + [f"{rates[p] / base:.2f}" for p in paths[1:]]
+        cells = [f"{rates[p]:.1f}" + (f" ({peaks[p] / 2**30:.1f} GiB)" if p in peaks else "") for p in paths]
+        cells += [f"{rates[p] / base:.2f}" for p in paths[1:]]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    if searched:
+        print(f"\nLargest batch whose training step fits ({device.type}; tried up to {args.max_batch_limit}):")
+        print("| model | " + " | ".join(searched) + " |")
+        print("|---" * (len(searched) + 1) + "|")
+        for name, found in largest.items():
+            cells = [
+                "-" if p not in found else f">= {found[p]}" if found[p] >= args.max_batch_limit else str(found[p])
+                for p in searched
+            ]
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 
-def measure_paths(name: str, paths: list[str], args: argparse.Namespace, device: torch.device) -> int:
-    """In this process, every path of model ``name`` in order; prints ``RATE <path> <samples/s>`` as each ends."""
+def measure_paths(
+    name: str, paths: list[str], searched: list[str], args: argparse.Namespace, device: torch.device
+) -> int:
+    """In this process, every path of model ``name`` in order; prints ``RATE <path> <samples/s> <peak bytes or ->``
+    as each ends, then ``MAXBATCH <path> <size>`` for each path of ``searched``."""
     for path in paths:
         try:
-            rate = measure(name, path, args, device)
+            rate, peak = measure(name, path, args, device)
         except Exception as err:  # a path that fails on this machine (e.g. no compiler) is reported, not fatal
             print(f"# {name} {path}: {type(err).__name__}: {str(err).splitlines()[0][:200]}", file=sys.stderr)
-            rate = float("nan")
-        print(f"RATE {path} {rate}", flush=True)
+            rate, peak = float("nan"), None
+        print(f"RATE {path} {rate} {'-' if peak is None else peak}", flush=True)
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    for path in searched:
+        try:
+            print(f"MAXBATCH {path} {max_batch(name, path, args, device)}", flush=True)
+        except Exception as err:
+            print(
+                f"# {name} {path} largest batch: {type(err).__name__}: {str(err).splitlines()[0][:200]}",
+                file=sys.stderr,
+            )
     return 0
 
 
