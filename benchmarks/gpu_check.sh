@@ -5,8 +5,9 @@
 # fp32 and bf16 + channels-last). Each part has its own time limit, so the whole stays under ~9 minutes and a slow
 # part leaves the others' tables (train_throughput.py prints a model's row as soon as it is measured).
 #
-#   bash benchmarks/gpu_check.sh                    # writes its tables to stdout and, with OUT set, to $OUT/*.md
-#   bash benchmarks/gpu_check.sh --size tiny --num-frames 8 --crop-size 32 --max-batch-limit 8   # a CPU dry run
+#   OUT=DIR bash benchmarks/gpu_check.sh    # tables to stdout and DIR/*.md (default DIR: a new temporary folder)
+#   PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh --size tiny --num-frames 8 --crop-size 32 \
+#     --max-batch-limit 8 --steps 1 --warmup 1                                   # a CPU dry run
 #
 # Arguments are appended to every train_throughput.py call (a later flag wins). Not run by the tests or CI.
 set -uo pipefail
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT" || exit 1
 MODELS=${MODELS:-mfst_large,derecouple,rpe_stdt,ctn,epam_net}
 # MFST, De+Recouple and EPAM-Net train on 32 frames, short side 256, crop 224; models whose config fixes their clip
 # (RPE-STDT, CTN, EPAM-Net's X3D stream) use their own.

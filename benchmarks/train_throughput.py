@@ -172,9 +172,15 @@ def largest_batch(fits, start: int, limit: int) -> int:
 
 
 def max_batch(name: str, path: str, args: argparse.Namespace, device: torch.device) -> int:
-    """The largest batch of model ``name`` on ``path`` whose training step runs out of memory on ``device`` no more
-    (:func:`largest_batch` from ``--batch-size`` up to ``--max-batch-limit``; one step per size tried)."""
+    """The largest batch of model ``name`` on ``path`` whose training step runs on ``device`` (:func:`largest_batch`
+    from ``--batch-size`` up to ``--max-batch-limit``; one step per size tried, after one step of batch 1 so the
+    gradients and momentum buffers already hold their memory). A size fails on any ``RuntimeError`` (out of memory,
+    a cuDNN / cuBLAS allocation failure, a kernel's 32-bit index limit); the first failure's reason is printed.
+    Single-process SGD with momentum: DDP's gradient buckets or another optimiser's state (AdamW: two buffers) take
+    more, so leave room before using the figure as ``train.batch_size``."""
     batch_of, step = setup(name, path, args, device)
+    step(*batch_of(1))
+    reasons: dict[int, str] = {}
 
     def fits(size: int) -> bool:
         try:
@@ -182,14 +188,19 @@ def max_batch(name: str, path: str, args: argparse.Namespace, device: torch.devi
             if device.type == "cuda":
                 torch.cuda.synchronize()
             return True
-        except torch.OutOfMemoryError:
+        except RuntimeError as err:
+            reasons[size] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
             return False
         finally:
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 
-    return largest_batch(fits, args.batch_size, args.max_batch_limit)
+    found = largest_batch(fits, args.batch_size, args.max_batch_limit)
+    above = [size for size in sorted(reasons) if size > found]
+    if above:
+        print(f"# {name} {path}: batch {above[0]} failed: {reasons[above[0]]}", file=sys.stderr)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--paths: unknown {unknown}; known {list(PATHS)}")
     if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.max_batch_limit < 1:
         parser.error("--batch-size, --steps and --max-batch-limit must be >= 1, --warmup >= 0")
+    if paths[0] != "fp32":
+        paths.insert(0, "fp32")  # the baseline every ratio is taken against
     searched = [p.strip() for p in args.max_batch.split(",") if p.strip()]
     wrong = [p for p in searched if p not in paths or PATHS[p].get("compile")]
     if wrong:
         parser.error(f"--max-batch: {wrong} not among --paths or compiled (each size would compile again)")
-    if paths[0] != "fp32":
-        paths.insert(0, "fp32")  # the baseline every ratio is taken against
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
@@ -241,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     memory = " (peak GPU memory)" if device.type == "cuda" else ""
     header = [f"{p} samples/s{memory}" for p in paths] + [f"{p}/fp32" for p in paths[1:]]
+    header += [f"{p} largest batch (<= {args.max_batch_limit})" for p in searched]
     print("| model | " + " | ".join(header) + " |")
     print("|---" * (len(header) + 1) + "|")
-    largest = {}  # model -> {path: largest batch}
     forwarded = list(argv if argv is not None else sys.argv[1:])
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
@@ -261,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rates = {p: float("nan") for p in paths}
         peaks: dict[str, int] = {}
+        largest: dict[str, int] = {}
         for line in child.stdout.splitlines():
             if line.startswith("RATE "):
                 _, path, value, peak = line.split()
@@ -269,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                     peaks[path] = int(peak)
             elif line.startswith("MAXBATCH "):
                 _, path, value = line.split()
-                largest.setdefault(name, {})[path] = int(value)
+                largest[path] = int(value)
         for line in child.stderr.splitlines():
             if line.startswith("# "):
                 print(line, file=sys.stderr)
@@ -283,17 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         base = rates["fp32"]
         cells = [f"{rates[p]:.1f}" + (f" ({peaks[p] / 2**30:.1f} GiB)" if p in peaks else "") for p in paths]
         cells += [f"{rates[p] / base:.2f}" for p in paths[1:]]
+        cells += [
+            "-" if p not in largest else f">= {largest[p]}" if largest[p] >= args.max_batch_limit else str(largest[p])
+            for p in searched
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
-    if searched:
-        print(f"\nLargest batch whose training step fits ({device.type}; tried up to {args.max_batch_limit}):")
-        print("| model | " + " | ".join(searched) + " |")
-        print("|---" * (len(searched) + 1) + "|")
-        for name, found in largest.items():
-            cells = [
-                "-" if p not in found else f">= {found[p]}" if found[p] >= args.max_batch_limit else str(found[p])
-                for p in searched
-            ]
-            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -20,7 +20,7 @@ from actrec.data.pipeline import count_samples, decode_batch, model_inputs, read
 from actrec.data.shards import load_index, split_shards
 from actrec.models import build_model, create_model, tiny_overrides
 from actrec.models.complexity import count_gflops
-from actrec.track.startup import FIT_CALLED_KEY, STARTUP_METRICS, TRIAL_STARTED_KEY
+from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCH_METRIC, STARTUP_METRICS, TRIAL_STARTED_KEY
 from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import (
     BEST_FILE,
@@ -357,6 +357,18 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
     assert state["best_predictions"]["clip"].tolist() == second_predictions["clip"]
     if best["epoch"] == 1:
         assert second_predictions == first_predictions
+    # The restored run's first result carries the epoch it resumed after (its result may have been lost with a trial
+    # driver: the MLflow callback logs it unless it has it): epoch 1's scalar metrics, kept in the checkpoint.
+    restored = second.metrics[RESTORED_EPOCH_METRIC]
+    assert restored["epoch"] == 1 and restored["val_top1"] == pytest.approx(first.metrics["val_top1"])
+    assert restored["train_loss"] == pytest.approx(first.metrics["train_loss"]) and "val_confusion_best" not in restored
+    assert state["metrics"]["epoch"] == 2 and state["metrics"]["val_top1"] == pytest.approx(second.metrics["val_top1"])
+
+    # Restored after its last epoch (a driver lost once that epoch was checkpointed): no epoch runs, and the last
+    # epoch's result is reported again from the checkpoint, so the trial ends with it.
+    third = _trainer({**flat, "train.epochs": 2}, tmp_path, "run").fit()
+    assert third.metrics["epoch"] == 2 and third.metrics["val_top1"] == pytest.approx(second.metrics["val_top1"])
+    assert third.metrics["train_loss"] == pytest.approx(second.metrics["train_loss"])
 
 
 @pytest.mark.slow

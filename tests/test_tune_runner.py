@@ -438,6 +438,7 @@ def test_an_embedded_ray_reuses_its_task_processes_from_one_pass_to_the_next(ray
         return pids
 
     free = int(ray.available_resources().get("CPU", 0))
+    assert free >= 2, f"the session's Ray has {free} free CPUs: an earlier test still holds them"
     round_of(2 * free)
     time.sleep(3)  # idle for longer than Ray's idle-worker timeout (1 s)
     alive = set(psutil.pids())

@@ -114,7 +114,7 @@ def load_views(
     encode: bool = False,
 ) -> np.ndarray:
     """Member bytes -> float32 (V, C, T, S, S); V = 1 when training, ``cfg.num_views`` at evaluation. ``encode``:
-    uint8 instead, what the pipeline's rows carry (:func:`encode_unit`; :func:`actrec.data.pipeline.model_inputs`
+    uint8 instead, what the pipeline's rows carry (:func:`encode_unit`; :func:`actrec.data.transforms.model_inputs`
     turns it into the float32 input on the training worker).
 
     ``frame_size`` is the stored (height, width) of the sample's frames (of the RGB video for pose, whose joints
@@ -304,7 +304,7 @@ def render_rgb(
 ) -> np.ndarray:
     """An RGB crop uint8 (T, S, S, 3) -> float32 (3, T, S, S): colour jitter when training (``cfg.colour_jitter``),
     then [0, 1] pixels normalised by ``cfg.mean`` / ``cfg.std`` (``encode``: the jittered uint8 pixels, (3, T, S, S),
-    which ``actrec.data.pipeline.model_inputs`` turns into exactly the same float32 on a CPU)."""
+    which ``actrec.data.transforms.model_inputs`` turns into exactly the same float32 on a CPU)."""
     if training and cfg.colour_jitter > 0:
         strength = cfg.colour_jitter
         crop = colour_jitter(

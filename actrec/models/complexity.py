@@ -9,14 +9,18 @@ by design; they are a negligible share next to the convolutions and matrix produ
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import importlib
 import json
 import logging
 import math
 import os
 import pathlib
+import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -60,31 +64,70 @@ def count_gflops(
     return total / 1e9
 
 
-def _models_source_digest() -> str:
-    """SHA-256 of every module of ``actrec.models`` (paths and contents): part of a cached count's key, so a count made
-    before an edit to any model's code is never reused after it."""
-    digest = hashlib.sha256()
-    package = pathlib.Path(__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
+def architecture_config(model_config: Any) -> Any:
+    """``model_config`` (a model config dataclass) with its fields that name a weight file (``*_checkpoint``,
+    ``*_init``) blanked: weights do not change a model's FLOPs, so configs that differ only there count the same."""
+    blank = {
+        f.name: ""
+        for f in dataclasses.fields(model_config)
+        if f.name.endswith(("_checkpoint", "_init")) and isinstance(getattr(model_config, f.name), str)
+    }
+    return dataclasses.replace(model_config, **blank) if blank else model_config
+
+
+# Packages whose code every model is built from; a count's key holds a digest of their sources (and of the modules
+# of the model's own classes, for models registered from outside actrec).
+_MODEL_PACKAGES = ("actrec.models", "actrec.layers")
+
+
+def _source_digest(modules: Iterable[str]) -> str:
+    """SHA-256 of the source files of :data:`_MODEL_PACKAGES` and of ``modules`` (module names), and of the torch and
+    fvcore versions: part of a cached count's key, so a count made before an edit to the models' code, or with other
+    counting libraries, is not reused after it."""
+    import fvcore
+
+    files = set()
+    for name in _MODEL_PACKAGES:
+        files.update(pathlib.Path(importlib.import_module(name).__file__).parent.rglob("*.py"))
+    for name in modules:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            files.add(pathlib.Path(file))
+    digest = hashlib.sha256(f"torch {torch.__version__} fvcore {fvcore.__version__}".encode())
+    for path in sorted(files):
+        digest.update(str(path).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
+def model_gflops_key(model: nn.Module, model_config: Any, *shapes: Sequence[int]) -> dict[str, Any]:
+    """What a GFLOPs count of ``model`` (built from ``model_config``) on inputs of ``shapes`` depends on, as a key of
+    :func:`cached_gflops`: the config's class (module-qualified) and fields, weight-file fields blanked
+    (:func:`architecture_config`), the input shapes, and a digest of the code it was built from
+    (:func:`_source_digest`: the model packages and the modules of every class in ``model``)."""
+    config_class = type(model_config)
+    modules = {type(m).__module__ for m in model.modules()} | {config_class.__module__}
+    return {
+        "config_class": f"{config_class.__module__}.{config_class.__qualname__}",
+        "config": dataclasses.asdict(architecture_config(model_config)),
+        "inputs": [list(shape) for shape in shapes],
+        "code": _source_digest(sorted(modules)),
+    }
+
+
 def cached_gflops(directory: str | os.PathLike | None, key: Mapping[str, Any], count: Callable[[], float]) -> float:
-    """``count()`` (GFLOPs of one model configuration, e.g. :func:`count_gflops` of the model built from it), made once
-    per ``key`` and the source of ``actrec.models``: the result is kept in ``directory`` as ``<hash>.json`` and read
-    back by every later call with the same key (a sweep's trials that share a model and input shape; see
-    ``actrec.train.loop``). ``key`` must hold everything the count depends on besides the models' code (the model
-    config and the input shapes) and be JSON-serialisable (``str`` is used for anything else).
+    """``count()`` (GFLOPs of one model configuration, e.g. :func:`count_gflops`), made once per ``key``
+    (:func:`model_gflops_key`) and read back after: the result is kept in ``directory`` as ``<hash>.json`` (a sweep's
+    trials that share a model and input shape; ``actrec.train.loop``). ``key`` must be JSON-serialisable (``str`` is
+    used for anything else).
 
     ``directory`` None counts every time. Writes are atomic (a temporary file renamed into place), so processes that
-    count the same key at once leave one whole file; an unreadable or foreign file is counted again and replaced.
+    count the same key at once leave one whole file; an unreadable or foreign file is counted again and replaced; a
+    file that cannot be written (full disk, read-only storage) is logged and the count returned all the same.
     """
     if directory is None:
         return count()
-    full = {"key": dict(key), "models_source": _models_source_digest()}
-    text = json.dumps(full, sort_keys=True, default=str)
+    text = json.dumps(dict(key), sort_keys=True, default=str)
     path = pathlib.Path(directory) / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
     try:
         stored = json.loads(path.read_text())
@@ -93,15 +136,19 @@ def cached_gflops(directory: str | os.PathLike | None, key: Mapping[str, Any], c
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not counted yet (or a damaged file): count, and write it (again)
     gflops = count()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump({"gflops": gflops, "of": json.loads(text)}, f, sort_keys=True)
+        os.chmod(tmp, 0o644)  # readable by whoever else reads the sweep's storage (mkstemp makes it 0600)
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    except OSError as err:
+        logging.getLogger(__name__).warning("GFLOPs count not kept in %s (%s); later trials count again", path, err)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     return gflops
 
 

@@ -32,7 +32,7 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
 from actrec.track import evidence
-from actrec.track.startup import STARTUP_METRICS
+from actrec.track.startup import RESTORED_EPOCH_METRIC, STARTUP_METRICS
 from actrec.track.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401  (re-exported)
 
 EXPERIMENT_PREFIX = "actrec/"
@@ -294,6 +294,7 @@ class MLflowTuneCallback(tune.Callback):
         self.tags = dict(tags)
         self._confusion: dict[str, list[list[int]]] = {}  # trial_id -> newest val_confusion_best seen
         self._predictions: dict[str, Any] = {}  # trial_id -> newest val_predictions_best seen
+        self._logged: dict[str, set[int]] = {}  # trial_id -> epochs (MLflow steps) its run has metrics of
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.tracker.child_run(
@@ -308,18 +309,30 @@ class MLflowTuneCallback(tune.Callback):
             self.on_trial_start(iteration, trials, trial)
         run_id = self.tracker.live_run_id(trial.trial_id)
         if run_id is not None:
-            # The fixed metrics, and the named loss terms (train_<term>) of models with their own training loss.
-            metrics = {
-                k: v for k, v in result.items() if (k in LOGGED_METRICS or k.startswith("train_")) and _is_number(v)
-            }
-            step = int(result.get("epoch", result.get("training_iteration", 0)))
-            self.tracker.log_metrics(run_id, metrics, step=step)
+            if trial.trial_id not in self._logged:  # a resumed sweep's trial may have epochs logged already
+                history = self.tracker.client.get_metric_history(run_id, "val_top1")
+                self._logged[trial.trial_id] = {m.step for m in history}
+            # A restored run's first result also carries the epoch it resumed after, whose own result may have been
+            # lost with the trial's driver; each epoch is logged once (the first time it arrives).
+            restored = result.get(RESTORED_EPOCH_METRIC)
+            for epoch_result in ([restored] if isinstance(restored, Mapping) else []) + [result]:
+                self._log_epoch(trial.trial_id, run_id, epoch_result)
         confusion = result.get(CONFUSION_METRIC)
         if isinstance(confusion, list | tuple) and confusion:
             self._confusion[trial.trial_id] = [[int(v) for v in row] for row in confusion]
         predictions = result.get(evidence.PREDICTIONS_METRIC)
         if isinstance(predictions, Mapping):
             self._predictions[trial.trial_id] = predictions
+
+    def _log_epoch(self, trial_id: str, run_id: str, result: Mapping[str, Any]) -> None:
+        """One epoch's result as MLflow metrics at step ``epoch``, unless the run has that step already: the fixed
+        metrics, and the named loss terms (train_<term>) of models with their own training loss."""
+        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        if step in self._logged[trial_id]:
+            return
+        metrics = {k: v for k, v in result.items() if (k in LOGGED_METRICS or k.startswith("train_")) and _is_number(v)}
+        self.tracker.log_metrics(run_id, metrics, step=step)
+        self._logged[trial_id].add(step)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.tracker.live_run_id(trial.trial_id)

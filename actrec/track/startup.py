@@ -17,6 +17,11 @@ FIT_CALLED_KEY = "_fit_called_at"
 # processes (of two nodes when the trial function and rank 0 run on different ones, as on cluster/a100.yaml, so
 # clock skew enters them); a worker group that failed and restarted before its first checkpoint counts the failed
 # attempt in ``startup_workers_s``.
+# Trial result key: on the first result of a run restored from a checkpoint, the scalar metrics of the checkpointed
+# epoch it resumes after (the loop keeps them in the checkpoint). A trial driver lost after that epoch's checkpoint was
+# registered but before its result reached the sweep driver would otherwise leave the epoch out of MLflow for good;
+# the MLflow callback logs it from here unless it has it already.
+RESTORED_EPOCH_METRIC = "restored_epoch"
 STARTUP_METRICS = (
     "startup_trial_s",
     "startup_workers_s",

@@ -8,7 +8,7 @@ initialised (or stream-checkpoint-loaded) model once and reports once, with ``ep
 
 Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
 multiply-adds of one view, input (1, C, T, S, S) of the data config, counted before DDP wrapping by a sweep's first
-run of each model configuration and input shape, read back by the others: ``GFLOPS_CACHE_KEY``),
+run(s) of each model configuration and input shape, read back by later ones: ``GFLOPS_CACHE_KEY``),
 ``startup_*`` (where the seconds from the trial's start to its first optimiser step went, on the first epoch of a
 run that starts from scratch; :data:`actrec.track.startup.STARTUP_METRICS`) and ``val_confusion_best`` (K x K lists
 of ints, rows = true class, columns = predicted class, summed over workers) at the epoch with the best val_top1 so
@@ -33,7 +33,6 @@ become float32 on the worker's device (``accel.inputs_to_device``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -51,10 +50,10 @@ from einops import rearrange, reduce
 from actrec.config import ExperimentConfig, from_flat
 from actrec.data.pipeline import count_samples, split_valid_inputs
 from actrec.models import build_model
-from actrec.models.complexity import cached_gflops, count_gflops, count_parameters
+from actrec.models.complexity import cached_gflops, count_gflops, count_parameters, model_gflops_key
 from actrec.models.protocol import class_scores, set_progress, training_loss
 from actrec.track.evidence import PREDICTIONS_METRIC
-from actrec.track.startup import FIT_CALLED_KEY, TRIAL_STARTED_KEY, startup_metrics
+from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCH_METRIC, TRIAL_STARTED_KEY, startup_metrics
 from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
@@ -72,7 +71,8 @@ MAX_CONFUSION_CLASSES = 1000
 MAX_LOGGED_PREDICTIONS = 20_000
 PREDICTION_FIELDS = ("clip", "label", "pred", "score")
 # ``train_loop_config`` key beside the dotted config: the directory of the sweep's GFLOPs counts (a sweep sets it to
-# ``<sweep dir>/train/model_gflops``), so a model configuration and input shape is counted by its first trial only
+# ``<sweep dir>/train/model_gflops``), so a model configuration and input shape is counted by the sweep's first
+# trial(s) of it (trials that start together each count) and read back by the later ones
 # (``actrec.models.complexity.cached_gflops``); without it every run counts.
 GFLOPS_CACHE_KEY = "_gflops_cache_dir"
 
@@ -101,12 +101,12 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     model.to(device)
     gflops = cached_gflops(
         gflops_cache,
-        {"model": type(cfg.model).__name__, "config": dataclasses.asdict(cfg.model), "inputs": view_shapes},
+        model_gflops_key(model, cfg.model, *view_shapes),
         lambda: count_gflops(model, *view_shapes, device=device),
     )
     counted = time.time()
     optimizer = build_optimizer(model.parameters(), cfg.optim)
-    start_epoch, best = 0, _Best()
+    start_epoch, best, restored = 0, _Best(), None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
@@ -118,6 +118,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"] + 1
+        restored = state.get("metrics")  # the checkpointed epoch's scalar metrics (None: an older checkpoint)
         torch.set_rng_state(state["torch_rng"])
         best = _Best.restore(state, best_saved, rank=rank)
     startup = None  # a restored run's start-up is not a trial's: it reports none
@@ -143,6 +144,9 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         # One pass (index 0, reported as epoch 0), checkpointed as epoch index -1 so a restart evaluates again; its
         # best is this evaluation alone (val_best_top1 = val_top1), whatever a restored checkpoint recorded.
         best = _Best()
+    if restored is not None and not evaluate_only and start_epoch >= cfg.train.epochs:
+        # Restored after the last epoch's checkpoint: that epoch's result may never have reached the sweep driver.
+        ray.train.report(dict(restored))
     for epoch in [0] if evaluate_only else range(start_epoch, cfg.train.epochs):
         started = time.perf_counter()
         if evaluate_only:
@@ -187,6 +191,9 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         # trial before its last epoch.
         if best.predictions is not None and (improved or last or epoch == start_epoch):
             metrics[PREDICTIONS_METRIC] = {k: v.tolist() for k, v in best.predictions.items()}
+        scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}  # kept in the checkpoint
+        if restored is not None and epoch == start_epoch and not evaluate_only:
+            metrics[RESTORED_EPOCH_METRIC] = restored  # the epoch restored from, in case its result was lost
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
             if rank == 0:
@@ -195,6 +202,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
                     "optimizer": optimizer.state_dict(),
                     "epoch": -1 if evaluate_only else epoch,
                     "torch_rng": torch.get_rng_state(),
+                    "metrics": scalars,
                     **best.state(),
                 }
                 torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))

@@ -72,7 +72,8 @@ EMBEDDED_RAY_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALT
 # raylet killed the decode tasks' processes and the next pass started them again, importing Ray Data and the decode
 # modules in each: measured on 2 cores, the default-size benchmark's second pass waited 13 s for its first batch
 # instead of 4 (benchmarks/README.md). Ray's ``num_workers_soft_limit`` raises that cap; it keeps only processes that
-# were started anyway.
+# were started anyway, each ~100-200 MiB and ~1 % of a core while idle. With decode_cpus below 0.25 a pass runs more
+# tasks than are kept. A value set in the environment wins (-1: Ray's default).
 IDLE_WORKERS_PER_CPU = 4
 
 

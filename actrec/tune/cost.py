@@ -229,15 +229,9 @@ def forward_gflops(cfg: ExperimentConfig) -> dict[str, float]:
     would load (fields naming a weight file, ``*_checkpoint`` and ``*_init``: weights do not change FLOPs, and a
     planned trial's are placeholders); counted once per distinct model config and input shape."""
     from actrec.models import build_model
-    from actrec.models.complexity import count_gflops_meta
+    from actrec.models.complexity import architecture_config, count_gflops_meta
 
-    model_cfg = cfg.model
-    blank = {
-        f.name: ""
-        for f in dataclasses.fields(model_cfg)
-        if f.name.endswith(("_checkpoint", "_init")) and isinstance(getattr(model_cfg, f.name), str)
-    }
-    model_cfg = dataclasses.replace(model_cfg, **blank) if blank else model_cfg
+    model_cfg = architecture_config(cfg.model)
     shapes = [(1, *shape) for shape in cfg.data.input_shapes.values()]
     key = (repr(model_cfg), tuple(map(tuple, shapes)))
     if key not in _GFLOPS:
