@@ -233,9 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     if paths[0] != "fp32":
         paths.insert(0, "fp32")  # the baseline every ratio is taken against
     searched = [p.strip() for p in args.max_batch.split(",") if p.strip()]
-    wrong = [p for p in searched if p not in paths or PATHS[p].get("compile")]
-    if wrong:
-        parser.error(f"--max-batch: {wrong} not among --paths or compiled (each size would compile again)")
+    missing = [p for p in searched if p not in paths]
+    if missing:
+        parser.error(f"--max-batch: {missing} not among the measured paths {paths}")
+    compiled = [p for p in searched if PATHS[p].get("compile")]
+    if compiled:
+        parser.error(f"--max-batch: {compiled} compile (every batch size tried would compile again); use eager paths")
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
