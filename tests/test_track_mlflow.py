@@ -86,16 +86,17 @@ def test_completed_trial_logs_last_confusion_with_class_names(tracked, tmp_path)
 
 def test_every_epoch_is_logged_once_including_one_a_lost_driver_only_checkpointed(tracked, tmp_path):
     """A trial driver lost after epoch 2's checkpoint but before its result arrived: the restored run's first result
-    (epoch 3) carries epoch 2 (``RESTORED_EPOCH_METRIC``), which is logged; an epoch that arrives twice (a run
-    restored after its last epoch reports it again) is logged once, with its first values; a callback of a resumed
-    sweep driver knows what the run has already."""
-    from actrec.track.startup import RESTORED_EPOCH_METRIC
+    (epoch 3) carries epochs 1 and 2 (``RESTORED_EPOCHS_METRIC``): 2 is logged, 1 keeps its first values; an epoch
+    that arrives twice (a run restored after its last epoch reports it again) is logged once, with its first values;
+    a callback of a resumed sweep driver knows what the run has already."""
+    from actrec.track.startup import RESTORED_EPOCHS_METRIC
 
     tracker, callback, client = tracked
     trial = FakeTrial("r", _config(tmp_path / "missing"))
     callback.on_trial_start(0, [], trial)
     callback.on_trial_result(0, [], trial, _result(1, 10.0))
-    callback.on_trial_result(0, [], trial, {**_result(3, 30.0), RESTORED_EPOCH_METRIC: _result(2, 20.0)})
+    earlier = [_result(1, 11.0), _result(2, 20.0)]  # epoch 1's result arrived, epoch 2's was lost with the driver
+    callback.on_trial_result(0, [], trial, {**_result(3, 30.0), RESTORED_EPOCHS_METRIC: earlier})
     callback.on_trial_result(0, [], trial, {**_result(4, 40.0), "val_loss": 1.0})
     callback.on_trial_result(0, [], trial, {**_result(4, 44.0), "val_loss": 9.0})  # epoch 4 again
     run_id = tracker.live_run_id("r")
@@ -104,7 +105,7 @@ def test_every_epoch_is_logged_once_including_one_a_lost_driver_only_checkpointe
     assert [m.value for m in client.get_metric_history(run_id, "val_loss")] == [1.0]
 
     resumed = MLflowTuneCallback(tracker, lambda config: dict(config), {"paper": "Toy"})  # a new sweep driver
-    resumed.on_trial_result(0, [], trial, {**_result(5, 50.0), RESTORED_EPOCH_METRIC: _result(4, 41.0)})
+    resumed.on_trial_result(0, [], trial, {**_result(5, 50.0), RESTORED_EPOCHS_METRIC: [_result(4, 41.0)]})
     history = client.get_metric_history(run_id, "val_top1")
     assert sorted((m.step, m.value) for m in history) == [(1, 10.0), (2, 20.0), (3, 30.0), (4, 40.0), (5, 50.0)]
 

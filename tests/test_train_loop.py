@@ -1,6 +1,7 @@
 """actrec.train.loop: loss / score helpers, and the loop under a real Ray Train TorchTrainer (2-worker DDP, gloo):
 per-epoch checkpoints with best.pt, resume, FLOPs and confusion metrics, two-stream RGB-D and evaluate-only runs."""
 
+import json
 import math
 import os
 import time
@@ -20,7 +21,7 @@ from actrec.data.pipeline import count_samples, decode_batch, model_inputs, read
 from actrec.data.shards import load_index, split_shards
 from actrec.models import build_model, create_model, tiny_overrides
 from actrec.models.complexity import count_gflops
-from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCH_METRIC, STARTUP_METRICS, TRIAL_STARTED_KEY
+from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCHS_METRIC, STARTUP_METRICS, TRIAL_STARTED_KEY
 from actrec.train.ingest import ValidationSafeDataConfig, train_datasets
 from actrec.train.loop import (
     BEST_FILE,
@@ -247,14 +248,28 @@ def test_train_config_accepts_zero_epochs_as_evaluate_only():
 # --- under Ray Train ----------------------------------------------------------------------------------------------
 
 
-def _trainer(flat, storage, name, workers=2):
+def _reports_to_file(path):
+    """A Ray Train callback appending every report of rank 0 to the JSON-lines file ``path`` (``fit()``'s Result keeps
+    only reports that carried a checkpoint). Defined here, so it travels to the controller by value."""
+
+    class ReportsToFile(ray.train.UserCallback):
+        def after_report(self, run_context, metrics, checkpoint) -> None:
+            with open(path, "a") as f:
+                f.write(json.dumps(metrics[0], default=str) + "\n")
+
+    return ReportsToFile()
+
+
+def _trainer(flat, storage, name, workers=2, reports=None):
     cfg = from_flat(flat)
     now = time.time()  # as a sweep's trial function passes them: the loop reports its start-up from these
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={**flat, TRIAL_STARTED_KEY: now - 1.0, FIT_CALLED_KEY: now},
         scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": 1}),
-        run_config=ray.train.RunConfig(name=name, storage_path=str(storage)),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=str(storage), callbacks=[_reports_to_file(str(reports))] if reports else []
+        ),
         datasets=train_datasets(cfg.data),
         dataset_config=ValidationSafeDataConfig(),
     )
@@ -359,16 +374,23 @@ def test_ddp_run_reports_every_epoch_and_resumes_from_checkpoint(synthetic_cfg, 
         assert second_predictions == first_predictions
     # The restored run's first result carries the epoch it resumed after (its result may have been lost with a trial
     # driver: the MLflow callback logs it unless it has it): epoch 1's scalar metrics, kept in the checkpoint.
-    restored = second.metrics[RESTORED_EPOCH_METRIC]
-    assert restored["epoch"] == 1 and restored["val_top1"] == pytest.approx(first.metrics["val_top1"])
+    (restored,) = second.metrics[RESTORED_EPOCHS_METRIC]
+    assert restored["epoch"] == 1 and type(restored["epoch"]) is int
+    assert restored["val_top1"] == pytest.approx(first.metrics["val_top1"])
     assert restored["train_loss"] == pytest.approx(first.metrics["train_loss"]) and "val_confusion_best" not in restored
-    assert state["metrics"]["epoch"] == 2 and state["metrics"]["val_top1"] == pytest.approx(second.metrics["val_top1"])
+    assert [h["epoch"] for h in state["history"]] == [1, 2]
+    assert state["history"][1]["val_top1"] == pytest.approx(second.metrics["val_top1"])
 
     # Restored after its last epoch (a driver lost once that epoch was checkpointed): no epoch runs, and the last
     # epoch's result is reported again from the checkpoint, so the trial ends with it.
-    third = _trainer({**flat, "train.epochs": 2}, tmp_path, "run").fit()
-    assert third.metrics["epoch"] == 2 and third.metrics["val_top1"] == pytest.approx(second.metrics["val_top1"])
-    assert third.metrics["train_loss"] == pytest.approx(second.metrics["train_loss"])
+    reports = tmp_path / "third_reports.jsonl"
+    _trainer({**flat, "train.epochs": 2}, tmp_path, "run", reports=reports).fit()
+    (again,) = [json.loads(line) for line in reports.read_text().splitlines()]
+    assert again["epoch"] == 2 and again["val_top1"] == pytest.approx(second.metrics["val_top1"])
+    assert again["train_loss"] == pytest.approx(second.metrics["train_loss"])
+    assert [h["epoch"] for h in again[RESTORED_EPOCHS_METRIC]] == [1, 2]
+    assert again["val_confusion_best"] == second.metrics["val_confusion_best"]  # with the best epoch's evidence
+    assert _assert_predictions(again) == second_predictions
 
 
 @pytest.mark.slow

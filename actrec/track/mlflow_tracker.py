@@ -32,7 +32,7 @@ from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 from ray import tune
 
 from actrec.track import evidence
-from actrec.track.startup import RESTORED_EPOCH_METRIC, STARTUP_METRICS
+from actrec.track.startup import RESTORED_EPOCHS_METRIC, STARTUP_METRICS
 from actrec.track.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401  (re-exported)
 
 EXPERIMENT_PREFIX = "actrec/"
@@ -285,8 +285,9 @@ class SweepTracker:
 
 class MLflowTuneCallback(tune.Callback):
     """Driver-side Tune callback: trial start → child run with every dotted config value as a param,
-    each result → per-epoch metrics, completion → ``confusion_best.json`` artifact and run status,
-    error → run status."""
+    each result → per-epoch metrics (each epoch once, the first values that arrive; a restored run's first result
+    also brings the epochs checkpointed before it, ``RESTORED_EPOCHS_METRIC``), completion → ``confusion_best.json``
+    artifact and run status, error → run status."""
 
     def __init__(self, tracker: SweepTracker, trial_params, tags: Mapping[str, str]) -> None:
         self.tracker = tracker
@@ -312,10 +313,12 @@ class MLflowTuneCallback(tune.Callback):
             if trial.trial_id not in self._logged:  # a resumed sweep's trial may have epochs logged already
                 history = self.tracker.client.get_metric_history(run_id, "val_top1")
                 self._logged[trial.trial_id] = {m.step for m in history}
-            # A restored run's first result also carries the epoch it resumed after, whose own result may have been
-            # lost with the trial's driver; each epoch is logged once (the first time it arrives).
-            restored = result.get(RESTORED_EPOCH_METRIC)
-            for epoch_result in ([restored] if isinstance(restored, Mapping) else []) + [result]:
+            # A restored run's first result also carries the epochs it resumed after, whose own results may have been
+            # lost with the trial's driver; each epoch is logged once, the first time it arrives (a run retried from
+            # scratch re-runs epochs MLflow has: their first values stay).
+            restored = result.get(RESTORED_EPOCHS_METRIC)
+            earlier = [r for r in restored if isinstance(r, Mapping)] if isinstance(restored, list | tuple) else []
+            for epoch_result in [*earlier, result]:
                 self._log_epoch(trial.trial_id, run_id, epoch_result)
         confusion = result.get(CONFUSION_METRIC)
         if isinstance(confusion, list | tuple) and confusion:

@@ -17,11 +17,6 @@ FIT_CALLED_KEY = "_fit_called_at"
 # processes (of two nodes when the trial function and rank 0 run on different ones, as on cluster/a100.yaml, so
 # clock skew enters them); a worker group that failed and restarted before its first checkpoint counts the failed
 # attempt in ``startup_workers_s``.
-# Trial result key: on the first result of a run restored from a checkpoint, the scalar metrics of the checkpointed
-# epoch it resumes after (the loop keeps them in the checkpoint). A trial driver lost after that epoch's checkpoint was
-# registered but before its result reached the sweep driver would otherwise leave the epoch out of MLflow for good;
-# the MLflow callback logs it from here unless it has it already.
-RESTORED_EPOCH_METRIC = "restored_epoch"
 STARTUP_METRICS = (
     "startup_trial_s",
     "startup_workers_s",
@@ -30,6 +25,12 @@ STARTUP_METRICS = (
     "startup_first_step_s",
     "startup_s",
 )
+
+# Trial result key: on the first result of a run restored from a checkpoint (and on the one result of a run restored
+# after its last epoch), the scalar metrics of every epoch checkpointed so far, oldest first (the loop keeps them in the
+# checkpoint). A trial driver lost after an epoch's checkpoint was registered but before its result reached the sweep
+# driver would otherwise leave that epoch out of MLflow for good; the MLflow callback logs each epoch it lacks.
+RESTORED_EPOCHS_METRIC = "restored_epochs"
 
 
 def startup_metrics(startup: dict[str, float] | None, counted_at: float, first_step: dict[str, float]):

@@ -3,8 +3,11 @@
 Each epoch: stream the worker's shard of the training set, SGD with warm-up + cosine and optional MixUp / CutMix,
 validate (top-1/top-5 and the confusion matrix over all workers; with several test views per video their softmax
 scores are averaged), save a checkpoint and ``ray.train.report`` once per epoch on every worker. A restarted run
-(worker failure, or a resumed sweep) continues from the newest checkpoint. ``train.epochs = 0`` evaluates the
-initialised (or stream-checkpoint-loaded) model once and reports once, with ``epoch = 0``.
+(worker failure, a lost trial driver, or a resumed sweep) continues from the newest checkpoint; its first result also
+carries every checkpointed epoch's scalar metrics (``restored_epochs``: an epoch whose result was lost with the
+driver reaches MLflow from there), and a run restored after its last epoch reports that epoch once more.
+``train.epochs = 0`` evaluates the initialised (or stream-checkpoint-loaded) model once and reports once, with
+``epoch = 0``.
 
 Reported metrics, besides the per-epoch losses and accuracies: ``model_params``, ``model_gflops`` (fvcore
 multiply-adds of one view, input (1, C, T, S, S) of the data config, counted before DDP wrapping by a sweep's first
@@ -53,7 +56,7 @@ from actrec.models import build_model
 from actrec.models.complexity import cached_gflops, count_gflops, count_parameters, model_gflops_key
 from actrec.models.protocol import class_scores, set_progress, training_loss
 from actrec.track.evidence import PREDICTIONS_METRIC
-from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCH_METRIC, TRIAL_STARTED_KEY, startup_metrics
+from actrec.track.startup import FIT_CALLED_KEY, RESTORED_EPOCHS_METRIC, TRIAL_STARTED_KEY, startup_metrics
 from actrec.train import accel
 from actrec.train.schedule import build_optimizer, cutmix, mixup, warmup_cosine_lr
 
@@ -106,7 +109,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
     )
     counted = time.time()
     optimizer = build_optimizer(model.parameters(), cfg.optim)
-    start_epoch, best, restored = 0, _Best(), None
+    start_epoch, best, history = 0, _Best(), []  # history: every checkpointed epoch's scalar metrics, oldest first
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as ckpt_dir:
@@ -118,7 +121,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"] + 1
-        restored = state.get("metrics")  # the checkpointed epoch's scalar metrics (None: an older checkpoint)
+        history = list(state.get("history", []))  # (empty in a checkpoint written before it was kept)
         torch.set_rng_state(state["torch_rng"])
         best = _Best.restore(state, best_saved, rank=rank)
     startup = None  # a restored run's start-up is not a trial's: it reports none
@@ -144,9 +147,13 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         # One pass (index 0, reported as epoch 0), checkpointed as epoch index -1 so a restart evaluates again; its
         # best is this evaluation alone (val_best_top1 = val_top1), whatever a restored checkpoint recorded.
         best = _Best()
-    if restored is not None and not evaluate_only and start_epoch >= cfg.train.epochs:
-        # Restored after the last epoch's checkpoint: that epoch's result may never have reached the sweep driver.
-        ray.train.report(dict(restored))
+    if history and not evaluate_only and start_epoch >= cfg.train.epochs:
+        # Restored after the last epoch's checkpoint: that epoch's result may never have reached the sweep driver. It is
+        # reported again, with the best epoch's evidence (as on a restored run's first epoch), on every worker.
+        again = {**history[-1], "val_confusion_best": best.confusion, RESTORED_EPOCHS_METRIC: history}
+        if best.predictions is not None:
+            again[PREDICTIONS_METRIC] = {k: v.tolist() for k, v in best.predictions.items()}
+        ray.train.report(again)
     for epoch in [0] if evaluate_only else range(start_epoch, cfg.train.epochs):
         started = time.perf_counter()
         if evaluate_only:
@@ -191,9 +198,10 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
         # trial before its last epoch.
         if best.predictions is not None and (improved or last or epoch == start_epoch):
             metrics[PREDICTIONS_METRIC] = {k: v.tolist() for k, v in best.predictions.items()}
-        scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}  # kept in the checkpoint
-        if restored is not None and epoch == start_epoch and not evaluate_only:
-            metrics[RESTORED_EPOCH_METRIC] = restored  # the epoch restored from, in case its result was lost
+        if history and epoch == start_epoch and not evaluate_only:
+            metrics[RESTORED_EPOCHS_METRIC] = list(history)  # the epochs restored from, in case a result was lost
+        if not evaluate_only:  # kept in the checkpoint: builtin ints and floats (torch.load(weights_only=True) reads)
+            history.append({k: v if type(v) is int else float(v) for k, v in metrics.items() if _is_scalar(v)})
         with tempfile.TemporaryDirectory() as tmp:
             saved = None
             if rank == 0:
@@ -202,7 +210,7 @@ def train_loop_per_worker(flat_config: dict[str, Any]) -> None:
                     "optimizer": optimizer.state_dict(),
                     "epoch": -1 if evaluate_only else epoch,
                     "torch_rng": torch.get_rng_state(),
-                    "metrics": scalars,
+                    "history": history,
                     **best.state(),
                 }
                 torch.save(state, os.path.join(tmp, CHECKPOINT_FILE))
@@ -330,6 +338,11 @@ def _train_epoch(
         stats["train_seen"] += n
         step += 1
     return stats
+
+
+def _is_scalar(value: Any) -> bool:
+    """A reported metric that a checkpoint's epoch history keeps: a number (not a bool, list or dict)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_term(key: str) -> bool:

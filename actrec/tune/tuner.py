@@ -151,7 +151,8 @@ def build_param_space(plan: SweepPlan, base: Mapping[str, Any], trials: list[dic
 
 
 def asha_scheduler(epochs: int, metric: str, mode: str):
-    """ASHA over epochs (one report per epoch): rungs at 1, 3, 9, ... epochs up to the trial's ``epochs``; at each
+    """ASHA over epochs (one report per epoch; a run restored after its last epoch reports it once more, after every
+    rung): rungs at 1, 3, 9, ... epochs up to the trial's ``epochs``; at each
     rung a trial goes on only if its ``metric`` is in the best third (``mode``) of the trials that reached it so far."""
     from ray.tune.schedulers import ASHAScheduler
 
