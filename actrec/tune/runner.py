@@ -181,6 +181,9 @@ def run_sweep(
             experiment = f"experiment actrec/{spec.name}, parent run {tracker.parent_run_id}"
             print(f"[actrec] MLflow: {tracking_uri} ({experiment})")
             print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
+            # Said up front: a driver killed outright (SIGKILL, the machine's OOM killer, its embedded Ray's raylet
+            # lost, which makes Ray's core end the process at once) prints nothing on its way out.
+            print(f"[actrec] if this driver is lost before the sweep ends, finish it with: {resume_command(sweep_dir)}")
             if plan.search_space:
                 print(f"[actrec] Optuna study {spec.name!r}: {study_storage(sweep_dir)}")
 
