@@ -132,11 +132,11 @@ def test_smoke_sweep_interrupted_resumed_and_reported(tmp_path, cdc_sweep, monke
 
     # The printed command, verbatim, from another directory: the sweep's stored invocation (tracking URI, storage
     # path, report folder, profile, data root, search) comes back with it.
-    printed = re.search(r"Finish it with: (.+)$", log_text, re.MULTILINE).group(1)
+    printed = re.search(r"sweep interrupted;.*Finish it with: (.+)$", log_text, re.MULTILINE).group(1)
     # The same command was printed before any trial ran, for a driver that dies without a word (e.g. its Ray lost).
     hint = r"^\[actrec\] if this driver is lost before the sweep ends, finish it with: (.+)$"
-    early = re.search(hint, log_text, re.MULTILINE)
-    assert early and early.group(1) == printed and early.start() < log_text.index("[trial "), log_text[-5000:]
+    early, first_trial = re.search(hint, log_text, re.MULTILINE), re.search(r"^\[trial ", log_text, re.MULTILINE)
+    assert early and first_trial and early.group(1) == printed and early.start() < first_trial.start(), log_text[-5000:]
     argv = shlex.split(printed)
     assert argv[0] == "python" and "--tracking-uri" not in argv and "--resume" in argv
     elsewhere = tmp_path / "elsewhere"

@@ -182,8 +182,11 @@ def run_sweep(
             print(f"[actrec] MLflow: {tracking_uri} ({experiment})")
             print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
             # Said up front: a driver killed outright (SIGKILL, the machine's OOM killer, its embedded Ray's raylet
-            # lost, which makes Ray's core end the process at once) prints nothing on its way out.
-            print(f"[actrec] if this driver is lost before the sweep ends, finish it with: {resume_command(sweep_dir)}")
+            # lost, which makes Ray's core end the process at once) prints nothing on its way out. Only when the sweep's
+            # own script runs (a benchmark or test calling the CLI in-process has no --resume of its own).
+            if os.path.basename(sys.argv[0]) == f"{spec.name}.py":
+                command = resume_command(sweep_dir)
+                print(f"[actrec] if this driver is lost before the sweep ends, finish it with: {command}")
             if plan.search_space:
                 print(f"[actrec] Optuna study {spec.name!r}: {study_storage(sweep_dir)}")
 
