@@ -147,6 +147,9 @@ def test_a_toy_paper_runs_its_smoke_sweep_from_a_temporary_directory(tmp_path):
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Its own script (named unlike its sweep, toy_paper) gets the command that finishes it if the driver is lost.
+    hint = f"finish it with: python {paper / 'toy_sweep.py'} --resume {tmp_path / 'runs'}"
+    assert hint in done.stdout, done.stdout[-3000:]
     report = (tmp_path / "reports" / "toy_paper.md").read_text()
     assert "# Toy (2026) — Table 1: narrow and wide toy models" in report
     assert "| the wide model beats the narrow one (§1) | wide vs narrow, Acc(%) | inconclusive (1 seed) |" in report

@@ -182,9 +182,10 @@ def run_sweep(
             print(f"[actrec] MLflow: {tracking_uri} ({experiment})")
             print(f"[actrec] Tune state and checkpoints: {sweep_dir}")
             # Said up front: a driver killed outright (SIGKILL, the machine's OOM killer, its embedded Ray's raylet
-            # lost, which makes Ray's core end the process at once) prints nothing on its way out. Only when the sweep's
-            # own script runs (a benchmark or test calling the CLI in-process has no --resume of its own).
-            if os.path.basename(sys.argv[0]) == f"{spec.name}.py":
+            # lost, which makes Ray's core end the process at once) prints nothing on its way out. Only when the flags
+            # are the process's own command line (a script's main(SPEC), whatever its file is called): a benchmark or
+            # test passing argv in-process has no --resume of its own.
+            if argv is None:
                 command = resume_command(sweep_dir)
                 print(f"[actrec] if this driver is lost before the sweep ends, finish it with: {command}")
             if plan.search_space:
